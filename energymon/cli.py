@@ -1,0 +1,76 @@
+"""The `energymon` command: one entry point whose subcommands come from each package."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from energymon.errors import EnergymonError
+from energymon.settings import Settings, load_settings, settings_markdown
+
+
+def _config_show(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    for name, value in settings.model_dump().items():
+        # SecretStr dumps as '**********', so keys and passwords never reach the terminal.
+        print(f"ENERGYMON_{name.upper()}={'' if value is None else value}")
+    return 0
+
+
+def _config_docs(args: argparse.Namespace) -> int:
+    print(settings_markdown(), end="")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from collector import cli as collector_cli
+    from collector import meter_cli
+    from replicator import cli as replicator_cli
+    from simulator import cli as simulator_cli
+
+    parser = argparse.ArgumentParser(prog="energymon", description=__doc__)
+    parser.add_argument(
+        "--config", type=Path, default=None, help="env file with ENERGYMON_* settings"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    collector_cli.register(sub)
+    meter_cli.register(sub)
+    simulator_cli.register(sub)
+    replicator_cli.register(sub)
+    config = sub.add_parser("config", help="show the effective settings or their documentation")
+    config_sub = config.add_subparsers(dest="config_command", required=True)
+    config_sub.add_parser("show", help="effective settings, secrets masked").set_defaults(
+        handler=_config_show
+    )
+    config_sub.add_parser("docs", help="the settings table of docs/configuration.md").set_defaults(
+        handler=_config_docs
+    )
+    return parser
+
+
+def setup_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except EnergymonError as exc:
+        # The one place where the project's errors become a message and an exit status.
+        print(f"energymon: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

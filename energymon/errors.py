@@ -1,0 +1,74 @@
+"""The project's exception tree.
+
+Every error the code raises on purpose derives from `EnergymonError`, so a boundary (the HTTP
+app, the CLI) can map the whole family to a clear response in one place.
+"""
+
+from __future__ import annotations
+
+
+class EnergymonError(Exception):
+    """Base of every error this project raises on purpose."""
+
+
+class ConfigError(EnergymonError):
+    """A setting is missing or malformed."""
+
+
+class LineProtocolError(EnergymonError):
+    """A value cannot be written as line protocol without changing its meaning."""
+
+
+class InfluxError(EnergymonError):
+    """InfluxDB could not be reached or did not accept a request."""
+
+
+class InfluxUnavailableError(InfluxError):
+    """Transient: the server is down, slow or overloaded; the same request may succeed later."""
+
+    retry_after_s: float | None = None
+
+
+class InfluxRejectedError(InfluxError):
+    """Permanent: the server understood the request and refused it (bad data, type conflict)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"InfluxDB refused the request ({status}): {message}")
+        self.status = status
+        self.message = message
+
+
+class InfluxAuthError(InfluxError):
+    """The server refused the credentials."""
+
+
+class PayloadError(EnergymonError):
+    """A request body is malformed or misses required fields: nothing of it is stored."""
+
+
+class AuthError(EnergymonError):
+    """Unknown device or wrong device key."""
+
+
+class BodyTooLargeError(EnergymonError):
+    """A request body exceeds the configured limit."""
+
+
+class SpoolFullError(EnergymonError):
+    """The durable spool reached its bound: new readings cannot be made durable right now."""
+
+
+class StoreError(EnergymonError):
+    """The collector's local state database failed."""
+
+
+class ModbusError(EnergymonError):
+    """A Modbus frame is invalid, or a meter answered with an exception."""
+
+
+class MeterTimeoutError(ModbusError):
+    """A meter did not answer in time (no mains, wrong address, broken wire)."""
+
+
+class ReplicationError(EnergymonError):
+    """Replication could not make progress."""

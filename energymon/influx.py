@@ -1,0 +1,206 @@
+"""A small client for InfluxDB's v1 HTTP API: `/ping`, `/write` (line protocol), `/query` (InfluxQL).
+
+InfluxDB 1.x serves this API natively and 2.x and 3.x serve it for compatibility, so one client
+covers every version a user may run. Errors are classified so callers can decide what to do:
+`InfluxUnavailableError` is worth retrying, `InfluxRejectedError` is not.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from energymon.errors import (
+    InfluxAuthError,
+    InfluxError,
+    InfluxRejectedError,
+    InfluxUnavailableError,
+)
+
+Row = list[Any]
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    columns: list[str]
+    values: list[Row]
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        for row in self.values:
+            yield dict(zip(self.columns, row, strict=True))
+
+
+def quote_ident(name: str) -> str:
+    """An InfluxQL identifier in double quotes."""
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def quote_string(value: str) -> str:
+    """An InfluxQL string literal in single quotes."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+class InfluxClient:
+    """Talks to one database on one server. Safe to share between threads for writes and
+    queries (a `requests.Session` per client is thread-safe enough for this use)."""
+
+    def __init__(
+        self,
+        url: str,
+        database: str,
+        *,
+        username: str = "",
+        password: str = "",
+        token: str = "",
+        timeout_s: float = 10.0,
+        verify: bool | str = True,
+        retention_policy: str = "",
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.database = database
+        self.timeout_s = timeout_s
+        self.retention_policy = retention_policy
+        self._session = requests.Session()
+        self._session.verify = verify
+        if token:
+            self._session.headers["Authorization"] = f"Token {token}"
+        elif username:
+            self._session.auth = (username, password)
+        self._database_ready = False
+
+    def __repr__(self) -> str:
+        # Never show credentials.
+        return f"InfluxClient({self.url!r}, {self.database!r})"
+
+    def close(self) -> None:
+        self._session.close()
+
+    def ping(self) -> str:
+        """The server's version; raises if it cannot be reached."""
+        response = self._request("GET", "/ping", timeout=min(self.timeout_s, 5.0))
+        if response.status_code != 204:
+            raise _error_for(response)
+        return response.headers.get("X-Influxdb-Version", "unknown")
+
+    def create_database(self) -> None:
+        self.query(f"CREATE DATABASE {quote_ident(self.database)}", database=None, method="POST")
+        self._database_ready = True
+
+    def write(self, lines: Sequence[str] | bytes, *, timeout_s: float | None = None) -> None:
+        """Write line-protocol points with millisecond time stamps. Returns only once the server
+        acknowledged them (HTTP 204)."""
+        body = lines if isinstance(lines, bytes) else "\n".join(lines).encode("utf-8")
+        if not body:
+            return
+        if not self._database_ready:
+            self.create_database()
+        params = {"db": self.database, "precision": "ms"}
+        if self.retention_policy:
+            params["rp"] = self.retention_policy
+        response = self._request(
+            "POST", "/write", params=params, data=body, timeout=timeout_s or self.timeout_s
+        )
+        if response.status_code == 204:
+            return
+        if response.status_code == 404 and "database not found" in response.text:
+            # Dropped behind our back, or created on another server after a restore.
+            self._database_ready = False
+            self.write(body, timeout_s=timeout_s)
+            return
+        raise _error_for(response)
+
+    def query(
+        self, q: str, *, database: str | None = "", method: str = "GET"
+    ) -> list[Series]:
+        """Run InfluxQL and return every series of every statement; raise on any error."""
+        return [s for chunk in self._query(q, database=database, method=method) for s in chunk]
+
+    def query_chunks(self, q: str, *, chunk_size: int = 10_000) -> Iterator[list[Series]]:
+        """Stream a large result in chunks, so that memory stays bounded whatever its size."""
+        return self._query(q, database="", method="GET", chunk_size=chunk_size)
+
+    def _query(
+        self, q: str, *, database: str | None, method: str, chunk_size: int = 0
+    ) -> Iterator[list[Series]]:
+        params = {"q": q, "epoch": "ms"}
+        db = self.database if database == "" else database
+        if db:
+            params["db"] = db
+        if chunk_size:
+            params["chunked"] = "true"
+            params["chunk_size"] = str(chunk_size)
+        if method == "POST":
+            response = self._request("POST", "/query", data=params)
+        else:
+            response = self._request("GET", "/query", params=params, stream=bool(chunk_size))
+        if response.status_code != 200:
+            raise _error_for(response)
+        return _parse_query_response(response, chunked=bool(chunk_size))
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("timeout", self.timeout_s)
+        try:
+            return self._session.request(method, self.url + path, **kwargs)
+        except requests.Timeout as exc:
+            raise InfluxUnavailableError(f"InfluxDB at {self.url} timed out") from exc
+        except requests.ConnectionError as exc:
+            raise InfluxUnavailableError(f"InfluxDB at {self.url} is unreachable") from exc
+        except requests.RequestException as exc:
+            raise InfluxUnavailableError(f"request to InfluxDB at {self.url} failed: {exc}") from exc
+
+
+def _parse_query_response(response: requests.Response, *, chunked: bool) -> Iterator[list[Series]]:
+    documents: Iterator[Any]
+    try:
+        if chunked:
+            documents = (json.loads(line) for line in response.iter_lines() if line)
+        else:
+            documents = iter([response.json()])
+        for document in documents:
+            yield _series_of(document)
+    except (ValueError, requests.RequestException) as exc:
+        raise InfluxUnavailableError(f"InfluxDB sent an unreadable query result: {exc}") from exc
+    finally:
+        response.close()
+
+
+def _series_of(document: dict[str, Any]) -> list[Series]:
+    if "error" in document:
+        raise InfluxRejectedError(200, document["error"])
+    out: list[Series] = []
+    for result in document.get("results", []):
+        if "error" in result:
+            raise InfluxRejectedError(200, result["error"])
+        for s in result.get("series", []):
+            out.append(Series(s.get("name", ""), s["columns"], s.get("values", []), s.get("tags", {})))
+    return out
+
+
+def _error_for(response: requests.Response) -> InfluxError:
+    try:
+        message = str(response.json().get("error", response.text))
+    except ValueError:
+        message = response.text.strip() or response.reason
+    status = response.status_code
+    if status in (401, 403):
+        return InfluxAuthError(f"InfluxDB refused the credentials ({status}): {message}")
+    if status in (429, 502, 503, 504) or status >= 500:
+        error = InfluxUnavailableError(f"InfluxDB is unavailable ({status}): {message}")
+        error.retry_after_s = _retry_after(response.headers.get("Retry-After"))
+        return error
+    return InfluxRejectedError(status, message)
+
+
+def _retry_after(header: str | None) -> float | None:
+    if header is None:
+        return None
+    try:
+        return max(0.0, float(header))
+    except ValueError:
+        return None

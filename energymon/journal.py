@@ -1,0 +1,76 @@
+"""The write journal: which time ranges the collector wrote into the local InfluxDB, and when.
+
+The collector records a range durably *before* it writes the points, so a crash can never leave
+points in InfluxDB that the journal does not know about. The replicator follows the journal to
+find points that arrived behind its watermark (devices that buffered, the spool draining, a
+restore). It lives in the collector's state database (`<data_dir>/collector.db`); the replicator
+opens that file read-only.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS write_journal (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    recorded_ms INTEGER NOT NULL,
+    min_time_ms INTEGER NOT NULL,
+    max_time_ms INTEGER NOT NULL,
+    points INTEGER NOT NULL
+)
+"""
+
+STATE_DB_NAME = "collector.db"
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    id: int
+    recorded_ms: int
+    min_time_ms: int
+    max_time_ms: int
+    points: int
+
+
+def record(conn: sqlite3.Connection, *, recorded_ms: int, min_time_ms: int, max_time_ms: int, points: int) -> None:
+    """Add an entry inside the caller's transaction."""
+    conn.execute(
+        "INSERT INTO write_journal (recorded_ms, min_time_ms, max_time_ms, points) VALUES (?, ?, ?, ?)",
+        (recorded_ms, min_time_ms, max_time_ms, points),
+    )
+
+
+def prune(conn: sqlite3.Connection, *, recorded_before_ms: int) -> int:
+    """Forget entries recorded before the given time; returns how many went."""
+    return conn.execute("DELETE FROM write_journal WHERE recorded_ms < ?", (recorded_before_ms,)).rowcount
+
+
+class JournalReader:
+    """Read-only access for another process (the replicator)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / STATE_DB_NAME
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=10.0)
+
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+    def entries_after(self, after_id: int, limit: int = 1000) -> list[JournalEntry]:
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT id, recorded_ms, min_time_ms, max_time_ms, points FROM write_journal "
+                "WHERE id > ? ORDER BY id LIMIT ?",
+                (after_id, limit),
+            ).fetchall()
+        return [JournalEntry(*row) for row in rows]
+
+    def first_id(self) -> int | None:
+        """The oldest id still kept; a reader whose cursor is older missed pruned entries."""
+        with self._connect() as conn:
+            row = conn.execute("SELECT min(id) FROM write_journal").fetchone()
+        return None if row is None or row[0] is None else int(row[0])

@@ -1,0 +1,98 @@
+"""InfluxDB line protocol serialisation that cannot be used for injection.
+
+Measurement names, tag keys and tag values escape the separators (comma, space, equals) and
+refuse what line protocol cannot carry faithfully: control characters (a newline would start a
+new point) and backslashes (InfluxDB 1.x does not round-trip them in identifiers, and a trailing
+one swallows the next separator). String field values escape backslash and double quote and also
+refuse control characters, so a hostile string can never close its quotes or end the line.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+
+from energymon.errors import LineProtocolError
+
+FieldValue = bool | int | float | str
+
+_FORBIDDEN_IN_NAME = re.compile(r"[\x00-\x1f\x7f\\]")
+_FORBIDDEN_IN_STRING = re.compile(r"[\x00-\x1f\x7f]")
+_MAX_NAME_CHARS = 256
+_MEASUREMENT_ESCAPES = str.maketrans({",": "\\,", " ": "\\ "})
+_KEY_ESCAPES = str.maketrans({",": "\\,", " ": "\\ ", "=": "\\="})
+_STRING_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"'})
+_INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
+
+
+def name_problem(name: str) -> str | None:
+    """Why `name` cannot be a measurement, tag key or tag value, or None if it can."""
+    if not name:
+        return "must not be empty"
+    if len(name) > _MAX_NAME_CHARS:
+        return f"must be at most {_MAX_NAME_CHARS} characters"
+    if _FORBIDDEN_IN_NAME.search(name):
+        return "must not contain control characters or backslashes"
+    if name != name.strip():
+        return "must not start or end with white space"
+    return None
+
+
+def _checked(name: str, what: str) -> str:
+    problem = name_problem(name)
+    if problem is not None:
+        raise LineProtocolError(f"{what} {name!r} {problem}")
+    return name
+
+
+def escape_measurement(name: str) -> str:
+    return _checked(name, "measurement").translate(_MEASUREMENT_ESCAPES)
+
+
+def escape_key(name: str) -> str:
+    """Escape a tag key, tag value or field key."""
+    return _checked(name, "name").translate(_KEY_ESCAPES)
+
+
+def format_field_value(value: FieldValue) -> str:
+    # bool first: it is a subclass of int.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        if not _INT64_MIN <= value <= _INT64_MAX:
+            raise LineProtocolError(f"integer {value} does not fit in 64 bits")
+        return f"{value}i"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise LineProtocolError(f"float {value} is not finite")
+        return repr(value)
+    if isinstance(value, str):
+        if _FORBIDDEN_IN_STRING.search(value):
+            raise LineProtocolError("string field values must not contain control characters")
+        return '"' + value.translate(_STRING_ESCAPES) + '"'
+    raise LineProtocolError(f"unsupported field type {type(value).__name__}")
+
+
+def format_line(
+    measurement: str,
+    tags: Mapping[str, str],
+    fields: Mapping[str, FieldValue],
+    time_ms: int,
+) -> str:
+    """One point in line protocol, time stamp in milliseconds. Tags are sorted, as InfluxDB
+    prefers for write speed."""
+    if not fields:
+        raise LineProtocolError("a point needs at least one field")
+    parts = [escape_measurement(measurement)]
+    for key in sorted(tags):
+        parts.append(f",{escape_key(key)}={escape_key(tags[key])}")
+    parts.append(" ")
+    parts.append(",".join(f"{escape_key(k)}={format_field_value(v)}" for k, v in fields.items()))
+    parts.append(f" {int(time_ms)}")
+    return "".join(parts)
+
+
+def join_lines(lines: Iterable[str]) -> bytes:
+    return "\n".join(lines).encode("utf-8")

@@ -1,0 +1,196 @@
+"""One typed settings model for every process, read from `ENERGYMON_*` environment variables
+and, optionally, an env file (`--config FILE` or `ENERGYMON_CONFIG`).
+
+Every setting has a default and help text; `docs/configuration.md` lists them all and a test
+keeps that list in sync with this model.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from energymon.errors import ConfigError
+from energymon.lineproto import name_problem
+
+ENV_PREFIX = "ENERGYMON_"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="forbid", frozen=True, validate_default=True
+    )
+
+    # --- shared -------------------------------------------------------------------------
+    home: str = Field("home", description="Name of this household; the `home` tag of every point.")
+    data_dir: Path = Field(
+        Path("/var/lib/energymon"),
+        description="Directory for the collector's durable state: spool, time anchors, "
+        "sequence ledger. Put it on the same disk as InfluxDB's data.",
+    )
+    log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING or ERROR.")
+    influx_url: str = Field(
+        "http://127.0.0.1:8086", description="URL of the local InfluxDB (v1 HTTP API)."
+    )
+    influx_db: str = Field("energymon", description="Local InfluxDB database; created if missing.")
+    influx_username: str = Field("", description="Local InfluxDB user (1.x authentication).")
+    influx_password: SecretStr = Field(
+        SecretStr(""), description="Local InfluxDB password (1.x authentication)."
+    )
+    influx_token: SecretStr = Field(
+        SecretStr(""), description="Local InfluxDB token (2.x/3.x); used instead of user/password."
+    )
+    influx_timeout_s: float = Field(
+        2.0,
+        gt=0,
+        description="How long a local write may take before the collector spools it instead.",
+    )
+
+    # --- collector ----------------------------------------------------------------------
+    listen: str = Field(
+        "0.0.0.0:8080", description="host:port the collector's HTTP API listens on."
+    )
+    device_keys: SecretStr = Field(
+        SecretStr(""),
+        description="Devices allowed to post and their keys: `device=key,device=key`.",
+    )
+    device_keys_file: Path | None = Field(
+        None,
+        description="File with one `device=key` per line (# comments allowed), read in "
+        "addition to ENERGYMON_DEVICE_KEYS.",
+    )
+    max_body_bytes: int = Field(
+        262_144, gt=0, description="Largest accepted request body, in bytes (413 above)."
+    )
+    max_readings_per_request: int = Field(
+        1000, gt=0, description="Most readings one request may carry (413 above)."
+    )
+    spool_max_bytes: int = Field(
+        536_870_912,
+        gt=0,
+        description="Bound of the on-disk spool used while InfluxDB is down or slow. When "
+        "reached, new readings are refused with 503 (devices keep them) rather than dropped.",
+    )
+    commit_max_lines: int = Field(
+        10_000, gt=0, description="Most points the collector writes to InfluxDB in one request."
+    )
+    health_interval_s: float = Field(
+        60.0, gt=0, description="Seconds between health records written to `energymon_health`."
+    )
+
+    # --- meters on the collector's own serial ports ----------------------------------------
+    serial_meters: str = Field(
+        "",
+        description="PZEM-004T meters on local serial ports: `port:address=sensor,...`, "
+        "for example `/dev/ttyUSB0:1=mains,/dev/ttyUSB0:2=heatpump`. Empty: none.",
+    )
+    serial_device: str = Field(
+        "",
+        description="The `device` tag of readings from local serial meters; empty means "
+        "this machine's host name.",
+    )
+    serial_poll_interval_s: float = Field(
+        1.0, gt=0, description="Seconds between two polls of each local serial meter."
+    )
+    serial_timeout_s: float = Field(
+        0.2, gt=0, description="How long to wait for a meter's reply before calling it missing."
+    )
+
+    @field_validator("home")
+    @classmethod
+    def _valid_home(cls, value: str) -> str:
+        problem = name_problem(value)
+        if problem:
+            raise ValueError(f"home {problem}")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _valid_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("log_level must be DEBUG, INFO, WARNING or ERROR")
+        return level
+
+    @property
+    def listen_host(self) -> str:
+        return _split_host_port(self.listen)[0]
+
+    @property
+    def listen_port(self) -> int:
+        return _split_host_port(self.listen)[1]
+
+    @property
+    def serial_device_name(self) -> str:
+        return self.serial_device or socket.gethostname()
+
+    def device_key_table(self) -> dict[str, str]:
+        """device name -> key, from the setting and the keys file."""
+        table = _parse_pairs(self.device_keys.get_secret_value(), "ENERGYMON_DEVICE_KEYS", ",")
+        if self.device_keys_file is not None:
+            try:
+                text = self.device_keys_file.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ConfigError(f"cannot read device keys file: {exc}") from exc
+            lines = [ln.split("#", 1)[0] for ln in text.splitlines()]
+            table.update(_parse_pairs("\n".join(lines), str(self.device_keys_file), "\n"))
+        return table
+
+
+def _split_host_port(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"listen address {value!r} is not host:port")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def _parse_pairs(text: str, source: str, separator: str) -> dict[str, str]:
+    table: dict[str, str] = {}
+    for raw in text.split(separator):
+        item = raw.strip()
+        if not item:
+            continue
+        name, sep, key = item.partition("=")
+        name, key = name.strip(), key.strip()
+        if not sep or not name or not key:
+            # The item may be a key: never echo it.
+            raise ConfigError(f"{source}: every entry must be device=key")
+        problem = name_problem(name)
+        if problem:
+            raise ConfigError(f"{source}: device name {name!r} {problem}")
+        table[name] = key
+    return table
+
+
+def keys_match(expected: str, given: str) -> bool:
+    """Constant-time comparison, so a key cannot be guessed byte by byte from timings."""
+    return hmac.compare_digest(expected.encode("utf-8"), given.encode("utf-8"))
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from the environment, the env file (argument or ENERGYMON_CONFIG) and overrides."""
+    path = config_file or (Path(os.environ["ENERGYMON_CONFIG"]) if os.environ.get("ENERGYMON_CONFIG") else None)
+    if path is not None and not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        return Settings(_env_file=path, **overrides)  # type: ignore[call-arg]
+    except ValueError as exc:
+        raise ConfigError(f"invalid settings: {exc}") from exc
+
+
+def settings_markdown() -> str:
+    """The table of every setting, as `docs/configuration.md` shows it."""
+    rows = ["| Variable | Default | Description |", "| --- | --- | --- |"]
+    for name, info in Settings.model_fields.items():
+        default = info.default
+        if isinstance(default, SecretStr):
+            default = default.get_secret_value()
+        shown = "(empty)" if default in ("", None) else f"`{default}`"
+        rows.append(f"| `{ENV_PREFIX}{name.upper()}` | {shown} | {info.description} |")
+    return "\n".join(rows) + "\n"
