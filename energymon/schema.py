@@ -69,6 +69,30 @@ class Measurement:
 
 
 @dataclass(frozen=True, slots=True)
+class RawMeasurement:
+    """The meter's register values: integers in the meter's own units, exactly as on the wire."""
+
+    voltage_dv: int
+    current_ma: int
+    power_dw: int
+    energy_wh: int
+    frequency_dhz: int
+    power_factor_centi: int
+    alarm: bool
+
+    def to_measurement(self) -> Measurement:
+        return Measurement(
+            voltage_v=self.voltage_dv / 10,
+            current_a=self.current_ma / 1000,
+            power_w=self.power_dw / 10,
+            energy_wh=self.energy_wh,
+            frequency_hz=self.frequency_dhz / 10,
+            power_factor=self.power_factor_centi / 100,
+            alarm=self.alarm,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Reading:
     """A measurement placed in time and attributed to a meter."""
 
