@@ -46,6 +46,10 @@ class PayloadError(EnergymonError):
     """A request body is malformed or misses required fields: nothing of it is stored."""
 
 
+class MalformedJsonError(PayloadError):
+    """A request body is not JSON at all."""
+
+
 class AuthError(EnergymonError):
     """Unknown device or wrong device key."""
 

@@ -1,4 +1,4 @@
-"""A small client for InfluxDB's v1 HTTP API: `/ping`, `/write` (line protocol), `/query` (InfluxQL).
+"""A small client for InfluxDB's v1 HTTP API: `/ping`, `/write`, `/query` (InfluxQL).
 
 InfluxDB 1.x serves this API natively and 2.x and 3.x serve it for compatibility, so one client
 covers every version a user may run. Errors are classified so callers can decide what to do:
@@ -115,9 +115,7 @@ class InfluxClient:
             return
         raise _error_for(response)
 
-    def query(
-        self, q: str, *, database: str | None = "", method: str = "GET"
-    ) -> list[Series]:
+    def query(self, q: str, *, database: str | None = "", method: str = "GET") -> list[Series]:
         """Run InfluxQL and return every series of every statement; raise on any error."""
         return [s for chunk in self._query(q, database=database, method=method) for s in chunk]
 
@@ -152,7 +150,9 @@ class InfluxClient:
         except requests.ConnectionError as exc:
             raise InfluxUnavailableError(f"InfluxDB at {self.url} is unreachable") from exc
         except requests.RequestException as exc:
-            raise InfluxUnavailableError(f"request to InfluxDB at {self.url} failed: {exc}") from exc
+            raise InfluxUnavailableError(
+                f"request to InfluxDB at {self.url} failed: {exc}"
+            ) from exc
 
 
 def _parse_query_response(response: requests.Response, *, chunked: bool) -> Iterator[list[Series]]:
@@ -177,8 +177,10 @@ def _series_of(document: dict[str, Any]) -> list[Series]:
     for result in document.get("results", []):
         if "error" in result:
             raise InfluxRejectedError(200, result["error"])
-        for s in result.get("series", []):
-            out.append(Series(s.get("name", ""), s["columns"], s.get("values", []), s.get("tags", {})))
+        out.extend(
+            Series(s.get("name", ""), s["columns"], s.get("values", []), s.get("tags", {}))
+            for s in result.get("series", [])
+        )
     return out
 
 

@@ -96,7 +96,9 @@ class InfluxServer:
                     return
             except requests.RequestException:
                 time.sleep(0.05)
-        raise InfluxUnavailableError(f"influxd did not answer within {wait_s} s; see {self.log_path}")
+        raise InfluxUnavailableError(
+            f"influxd did not answer within {wait_s} s; see {self.log_path}"
+        )
 
     def stop(self) -> None:
         self._signal(signal.SIGTERM)

@@ -35,17 +35,22 @@ class JournalEntry:
     points: int
 
 
-def record(conn: sqlite3.Connection, *, recorded_ms: int, min_time_ms: int, max_time_ms: int, points: int) -> None:
+def record(
+    conn: sqlite3.Connection, *, recorded_ms: int, min_time_ms: int, max_time_ms: int, points: int
+) -> None:
     """Add an entry inside the caller's transaction."""
     conn.execute(
-        "INSERT INTO write_journal (recorded_ms, min_time_ms, max_time_ms, points) VALUES (?, ?, ?, ?)",
+        "INSERT INTO write_journal (recorded_ms, min_time_ms, max_time_ms, points) "
+        "VALUES (?, ?, ?, ?)",
         (recorded_ms, min_time_ms, max_time_ms, points),
     )
 
 
 def prune(conn: sqlite3.Connection, *, recorded_before_ms: int) -> int:
     """Forget entries recorded before the given time; returns how many went."""
-    return conn.execute("DELETE FROM write_journal WHERE recorded_ms < ?", (recorded_before_ms,)).rowcount
+    return conn.execute(
+        "DELETE FROM write_journal WHERE recorded_ms < ?", (recorded_before_ms,)
+    ).rowcount
 
 
 class JournalReader:
@@ -68,6 +73,12 @@ class JournalReader:
                 (after_id, limit),
             ).fetchall()
         return [JournalEntry(*row) for row in rows]
+
+    def last_id(self) -> int | None:
+        """The newest id; a reader starting without history begins after it."""
+        with self._connect() as conn:
+            row = conn.execute("SELECT max(id) FROM write_journal").fetchone()
+        return None if row is None or row[0] is None else int(row[0])
 
     def first_id(self) -> int | None:
         """The oldest id still kept; a reader whose cursor is older missed pruned entries."""

@@ -86,8 +86,7 @@ def format_line(
     if not fields:
         raise LineProtocolError("a point needs at least one field")
     parts = [escape_measurement(measurement)]
-    for key in sorted(tags):
-        parts.append(f",{escape_key(key)}={escape_key(tags[key])}")
+    parts.extend(f",{escape_key(key)}={escape_key(tags[key])}" for key in sorted(tags))
     parts.append(" ")
     parts.append(",".join(f"{escape_key(k)}={format_field_value(v)}" for k, v in fields.items()))
     parts.append(f" {int(time_ms)}")

@@ -139,6 +139,11 @@ class QuarantinedReading:
         return format_line(
             QUARANTINE_MEASUREMENT,
             {"home": home, "device": self.device, "sensor": self.sensor},
-            {"reason": self.reason, "payload": self.payload_json, "boot": self.boot, "seq": self.seq},
+            {
+                "reason": self.reason,
+                "payload": self.payload_json,
+                "boot": self.boot,
+                "seq": self.seq,
+            },
             self.time_ms,
         )

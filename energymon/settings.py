@@ -80,6 +80,12 @@ class Settings(BaseSettings):
     commit_max_lines: int = Field(
         10_000, gt=0, description="Most points the collector writes to InfluxDB in one request."
     )
+    journal_retention_days: float = Field(
+        30.0,
+        gt=0,
+        description="Days the write journal (which the replicator follows for late data) "
+        "is kept; a replicator stopped for longer re-verifies the gap.",
+    )
     health_interval_s: float = Field(
         60.0, gt=0, description="Seconds between health records written to `energymon_health`."
     )
@@ -100,6 +106,73 @@ class Settings(BaseSettings):
     )
     serial_timeout_s: float = Field(
         0.2, gt=0, description="How long to wait for a meter's reply before calling it missing."
+    )
+
+    # --- replicator (local InfluxDB to cloud InfluxDB) -----------------------------------
+    cloud_url: str = Field(
+        "",
+        description="URL of the cloud InfluxDB's v1 HTTP API (InfluxDB 1.x, 2.x, 3.x or a "
+        "hosted service); empty disables replication.",
+    )
+    cloud_db: str = Field(
+        "energymon", description="Cloud database (2.x/3.x: the database or DBRP-mapped bucket)."
+    )
+    cloud_username: str = Field("", description="Cloud user of this home (1.x, or 2.x v1 auth).")
+    cloud_password: SecretStr = Field(
+        SecretStr(""), description="Password of ENERGYMON_CLOUD_USERNAME."
+    )
+    cloud_token: SecretStr = Field(
+        SecretStr(""),
+        description="Cloud token of this home (2.x/3.x); used instead of user/password.",
+    )
+    cloud_ca_file: Path | None = Field(
+        None,
+        description="PEM file of the certificate authority that signed the cloud's TLS "
+        "certificate; empty: the system's CAs. Certificates are always verified.",
+    )
+    cloud_timeout_s: float = Field(
+        30.0, gt=0, description="How long one request to the cloud may take."
+    )
+    replicator_batch_size: int = Field(
+        5000, gt=0, description="Points per write to the cloud; also the most held in memory."
+    )
+    replicator_window_s: float = Field(
+        21600.0, gt=0, description="Longest time range copied (and acknowledged) in one step."
+    )
+    replicator_settle_s: float = Field(
+        1.0,
+        ge=0,
+        description="The newest points copied are this many seconds old; writes still in "
+        "flight behind it are found through the collector's journal.",
+    )
+    replicator_journal_settle_s: float = Field(
+        10.0,
+        gt=0,
+        description="A journal entry is followed once it is this old, so that its write has "
+        "landed; keep it well above ENERGYMON_INFLUX_TIMEOUT_S.",
+    )
+    replicator_poll_interval_s: float = Field(
+        0.5, gt=0, description="Seconds between two replication steps when caught up."
+    )
+    replicator_backoff_base_s: float = Field(
+        1.0, gt=0, description="First retry delay after a failure; doubles per failure."
+    )
+    replicator_backoff_cap_s: float = Field(
+        300.0, gt=0, description="Longest retry delay (a Retry-After from the cloud may exceed it)."
+    )
+    replicator_verify_interval_s: float = Field(
+        86400.0, gt=0, description="Seconds between automatic verifications of local against cloud."
+    )
+    replicator_verify_days: int = Field(
+        3,
+        gt=0,
+        description="Days back an automatic verification (and a start without state) checks.",
+    )
+    replicator_verify_repair: bool = Field(
+        True, description="Re-copy the mismatched hours an automatic verification finds."
+    )
+    replicator_listen: str = Field(
+        "127.0.0.1:8081", description="host:port of the replicator's `GET /health`; empty: none."
     )
 
     @field_validator("home")
@@ -175,7 +248,9 @@ def keys_match(expected: str, given: str) -> bool:
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Settings from the environment, the env file (argument or ENERGYMON_CONFIG) and overrides."""
-    path = config_file or (Path(os.environ["ENERGYMON_CONFIG"]) if os.environ.get("ENERGYMON_CONFIG") else None)
+    path = config_file or (
+        Path(os.environ["ENERGYMON_CONFIG"]) if os.environ.get("ENERGYMON_CONFIG") else None
+    )
     if path is not None and not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:

@@ -1,0 +1,148 @@
+"""The collector's HTTP API (docs/api.md): thin routes over the group committer.
+
+`_error_response` is the one place where errors become HTTP statuses.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from collector import health
+from collector.committer import GroupCommitter
+from collector.openapi import openapi_document
+from collector.payload import parse_batch, parse_json
+from collector.store import Submission
+from energymon.clock import Clock
+from energymon.errors import (
+    AuthError,
+    BodyTooLargeError,
+    EnergymonError,
+    MalformedJsonError,
+    PayloadError,
+    SpoolFullError,
+    StoreError,
+)
+from energymon.settings import keys_match
+
+RETRY_AFTER_S = 30
+
+# Most specific first: the first matching class decides.
+_STATUS: tuple[tuple[type[EnergymonError], int, str], ...] = (
+    (BodyTooLargeError, 413, "body_too_large"),
+    (MalformedJsonError, 400, "malformed_json"),
+    (PayloadError, 400, "invalid_payload"),
+    (AuthError, 401, "unauthorized"),
+    (SpoolFullError, 503, "not_durable"),
+    (StoreError, 503, "not_durable"),
+)
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    device_keys: dict[str, str]
+    max_body_bytes: int
+    max_readings: int
+
+
+def _error_response(exc: EnergymonError) -> JSONResponse:
+    for kind, status, code in _STATUS:
+        if isinstance(exc, kind):
+            headers = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else None
+            return JSONResponse({"error": code, "detail": str(exc)}, status, headers=headers)
+    return JSONResponse({"error": "internal", "detail": str(exc)}, 500)
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLargeError(f"body of {declared} bytes; at most {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLargeError(f"body over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _authenticate(request: Request, device: str, keys: dict[str, str]) -> None:
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not given:
+        raise AuthError("an Authorization: Bearer <device key> header is required")
+    expected = keys.get(device)
+    if expected is None or not keys_match(expected, given.strip()):
+        raise AuthError(f"unknown device {device!r} or wrong key")
+
+
+def build_app(
+    committer: GroupCommitter,
+    clock: Clock,
+    config: ApiConfig,
+    lifespan: Callable[[Starlette], AbstractAsyncContextManager[None]] | None = None,
+) -> Starlette:
+    async def post_readings(request: Request) -> Response:
+        arrival_ms = clock.now_ms()
+        try:
+            body = await _read_body(request, config.max_body_bytes)
+            batch = parse_batch(parse_json(body), config.max_readings)
+            _authenticate(request, batch.device, config.device_keys)
+            outcome = await committer.submit(
+                Submission(
+                    batch.device,
+                    batch.boot,
+                    arrival_ms - batch.uptime_ms,
+                    batch.readings,
+                    batch.dropped,
+                    batch.meter_errors,
+                )
+            )
+        except EnergymonError as exc:
+            return _error_response(exc)
+        return JSONResponse(
+            {
+                "ack": outcome.ack,
+                "accepted": outcome.accepted,
+                "duplicates": outcome.duplicates,
+                "rejected": [{"seq": s, "reason": r} for s, r in outcome.rejected],
+            }
+        )
+
+    async def get_health(request: Request) -> Response:
+        figures = await committer.call(lambda: health.snapshot(committer.store, clock.now_ms()))
+        return JSONResponse(figures)
+
+    document = json.dumps(openapi_document()).encode("utf-8")
+
+    async def get_openapi(request: Request) -> Response:
+        return Response(document, media_type="application/json")
+
+    async def not_found(request: Request, exc: Any) -> Response:
+        return JSONResponse({"error": "not_found", "detail": f"no route {request.url.path}"}, 404)
+
+    async def method_not_allowed(request: Request, exc: Any) -> Response:
+        # Starlette's exception carries the Allow header that RFC 9110 requires with a 405.
+        return JSONResponse(
+            {"error": "method_not_allowed", "detail": request.method},
+            405,
+            headers=getattr(exc, "headers", None),
+        )
+
+    return Starlette(
+        routes=[
+            Route("/api/v1/readings", post_readings, methods=["POST"]),
+            Route("/health", get_health, methods=["GET"]),
+            Route("/openapi.json", get_openapi, methods=["GET"]),
+        ],
+        exception_handlers={404: not_found, 405: method_not_allowed},
+        lifespan=lifespan,
+    )

@@ -1,0 +1,58 @@
+"""`energymon collector` (the service) and `energymon quarantine` (what it set aside)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from energymon.influx import quote_string
+from energymon.schema import QUARANTINE_MEASUREMENT
+from energymon.settings import load_settings
+
+
+def _run(args: argparse.Namespace) -> int:
+    from collector.service import serve
+    from energymon.cli import setup_logging
+
+    settings = load_settings(args.config)
+    setup_logging(settings)
+    serve(settings)
+    return 0
+
+
+def _quarantine(args: argparse.Namespace) -> int:
+    from collector.service import local_influx
+
+    settings = load_settings(args.config)
+    conditions = [f"home = {quote_string(settings.home)}", f"time >= now() - {int(args.days)}d"]
+    if args.device:
+        conditions.append(f"device = {quote_string(args.device)}")
+    q = (
+        f'SELECT device, sensor, boot, seq, reason, payload FROM "{QUARANTINE_MEASUREMENT}" '
+        f"WHERE {' AND '.join(conditions)} ORDER BY time DESC LIMIT {int(args.limit)}"
+    )
+    rows = [r for s in local_influx(settings).query(q) for r in s.records()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print(f"nothing quarantined in the last {args.days} days")
+        return 0
+    for r in rows:
+        where = f"{r['device']}/{r['sensor']} boot {r['boot']} seq {r['seq']}"
+        print(f"{r['time']}  {where}: {r['reason']}")
+        print(f"    {r['payload']}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    run = sub.add_parser("collector", help="run the collector service (HTTP ingest, serial meters)")
+    run.set_defaults(handler=_run)
+    quarantine = sub.add_parser(
+        "quarantine", help="list readings set aside as invalid, with the reason"
+    )
+    quarantine.add_argument("--days", type=int, default=7, help="how far back (default 7)")
+    quarantine.add_argument("--device", help="only this device")
+    quarantine.add_argument("--limit", type=int, default=100, help="at most this many (100)")
+    quarantine.add_argument("--json", action="store_true", help="print JSON")
+    quarantine.set_defaults(handler=_quarantine)

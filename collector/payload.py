@@ -1,0 +1,181 @@
+"""Validation of `POST /api/v1/readings` bodies (docs/api.md).
+
+Envelope problems (malformed JSON, missing or mistyped identity fields) reject the whole request
+and store nothing. Problems with a measured value reject only that reading, which is kept in the
+quarantine with its reason and still acknowledged, so a device never gets stuck re-sending it.
+Hand-written rather than a pydantic model: it runs for every reading on the hot path.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from energymon.errors import BodyTooLargeError, MalformedJsonError, PayloadError
+from energymon.lineproto import name_problem
+from energymon.schema import PHYSICAL_RANGES, Measurement
+
+MAX_NAME_CHARS = 64
+# A device cannot have been up for longer than this; it keeps time stamps inside InfluxDB's range.
+MAX_UPTIME_MS = 10 * 365 * 24 * 3600 * 1000
+MAX_BOOT = 2**32 - 1
+MAX_SEQ = 2**53
+_FLOAT_FIELDS = ("voltage_v", "current_a", "power_w", "frequency_hz", "power_factor")
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingIn:
+    """One reading as the device sent it; `measurement` is None when it must be quarantined."""
+
+    seq: int
+    uptime_ms: int
+    sensor: str
+    measurement: Measurement | None
+    problem: str | None
+    raw: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchIn:
+    device: str
+    boot: int
+    uptime_ms: int
+    readings: tuple[ReadingIn, ...]
+    dropped: int | None
+    meter_errors: dict[str, int]
+
+    @property
+    def ack(self) -> int | None:
+        return max((r.seq for r in self.readings), default=None)
+
+
+def parse_json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedJsonError(f"body is not JSON: {exc}") from exc
+
+
+def parse_batch(document: Any, max_readings: int) -> BatchIn:
+    if not isinstance(document, dict):
+        raise PayloadError("body must be a JSON object")
+    device = _name(document, "device", "")
+    boot = _int(document, "boot", "", 0, MAX_BOOT)
+    uptime_ms = _int(document, "uptime_ms", "", 0, MAX_UPTIME_MS)
+    readings = document.get("readings")
+    if not isinstance(readings, list):
+        raise PayloadError("readings must be an array")
+    if len(readings) > max_readings:
+        raise BodyTooLargeError(f"{len(readings)} readings in one request; at most {max_readings}")
+    dropped = _int(document, "dropped", "", 0, MAX_SEQ) if "dropped" in document else None
+    meter_errors = _meter_errors(document.get("meter_errors", {}))
+    parsed = tuple(_reading(item, i, uptime_ms) for i, item in enumerate(readings))
+    return BatchIn(device, boot, uptime_ms, parsed, dropped, meter_errors)
+
+
+def _reading(item: Any, index: int, request_uptime_ms: int) -> ReadingIn:
+    where = f"readings[{index}]."
+    if not isinstance(item, dict):
+        raise PayloadError(f"readings[{index}] must be an object")
+    seq = _int(item, "seq", where, 1, MAX_SEQ)
+    uptime_ms = _int(item, "uptime_ms", where, 0, MAX_UPTIME_MS)
+    sensor = _name(item, "sensor", where)
+    missing = [name for name in (*PHYSICAL_RANGES, "alarm") if name not in item]
+    if missing:
+        raise PayloadError(f"{where}{missing[0]} is missing")
+    problem = _value_problem(item)
+    measurement = None
+    if problem is None:
+        measurement = Measurement(
+            voltage_v=float(item["voltage_v"]),
+            current_a=float(item["current_a"]),
+            power_w=float(item["power_w"]),
+            energy_wh=int(item["energy_wh"]),
+            frequency_hz=float(item["frequency_hz"]),
+            power_factor=float(item["power_factor"]),
+            alarm=item["alarm"],
+        )
+        problem = measurement.problem()
+        if problem is not None:
+            measurement = None
+    if problem is None and uptime_ms > request_uptime_ms:
+        problem = f"measured at uptime {uptime_ms} ms, after the request was sent"
+        measurement = None
+    return ReadingIn(seq, uptime_ms, sensor, measurement, problem, item)
+
+
+def _value_problem(item: dict[str, Any]) -> str | None:
+    for name in _FLOAT_FIELDS:
+        value = item[name]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"{name} must be a number, got {_json_type(value)}"
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"{name} is {value}, not a finite number"
+    if _as_int(item["energy_wh"]) is None:
+        return f"energy_wh must be an integer, got {_json_type(item['energy_wh'])}"
+    if not isinstance(item["alarm"], bool):
+        return f"alarm must be true or false, got {_json_type(item['alarm'])}"
+    return None
+
+
+def _as_int(value: Any) -> int | None:
+    """The integer a JSON value denotes, or None. As in JSON Schema, 17.0 is the integer 17."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else "an object"
+
+
+def _int(obj: dict[str, Any], key: str, where: str, low: int, high: int) -> int:
+    if key not in obj:
+        raise PayloadError(f"{where}{key} is missing")
+    value = _as_int(obj[key])
+    if value is None:
+        raise PayloadError(f"{where}{key} must be an integer, got {_json_type(obj[key])}")
+    if not low <= value <= high:
+        raise PayloadError(f"{where}{key} must be between {low} and {high}")
+    return value
+
+
+def _name(obj: dict[str, Any], key: str, where: str) -> str:
+    if key not in obj:
+        raise PayloadError(f"{where}{key} is missing")
+    value = obj[key]
+    if not isinstance(value, str):
+        raise PayloadError(f"{where}{key} must be a string, got {_json_type(value)}")
+    problem = name_problem(value)
+    if problem is None and len(value) > MAX_NAME_CHARS:
+        problem = f"must be at most {MAX_NAME_CHARS} characters"
+    if problem is not None:
+        raise PayloadError(f"{where}{key} {problem}")
+    return value
+
+
+def _meter_errors(value: Any) -> dict[str, int]:
+    if not isinstance(value, dict):
+        raise PayloadError("meter_errors must be an object of sensor: count")
+    out: dict[str, int] = {}
+    for sensor in value:
+        if not isinstance(sensor, str) or name_problem(sensor) or len(sensor) > MAX_NAME_CHARS:
+            raise PayloadError(f"meter_errors has an invalid sensor name {sensor!r}")
+        out[sensor] = _int(value, sensor, "meter_errors.", 0, MAX_SEQ)
+    return out

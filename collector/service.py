@@ -1,0 +1,110 @@
+"""Wires the collector together: state, store, group committer, HTTP app, background loops."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+
+from collector.app import ApiConfig, build_app
+from collector.committer import GroupCommitter
+from collector.health import HealthReporter
+from collector.maintenance import Maintenance
+from collector.statedb import StateDB
+from collector.store import DurableStore
+from energymon.clock import Clock, SystemClock
+from energymon.influx import InfluxClient
+from energymon.settings import Settings
+
+log = logging.getLogger(__name__)
+
+IDLE_STEP_S = 0.5
+
+
+def local_influx(settings: Settings) -> InfluxClient:
+    return InfluxClient(
+        settings.influx_url,
+        settings.influx_db,
+        username=settings.influx_username,
+        password=settings.influx_password.get_secret_value(),
+        token=settings.influx_token.get_secret_value(),
+        timeout_s=settings.influx_timeout_s,
+    )
+
+
+class CollectorService:
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.db = StateDB(settings.data_dir)
+        self.store = DurableStore(
+            self.db,
+            local_influx(settings),
+            home=settings.home,
+            spool_max_bytes=settings.spool_max_bytes,
+            clock=self.clock,
+            write_timeout_s=settings.influx_timeout_s,
+        )
+        self.committer = GroupCommitter(self.store, settings.commit_max_lines)
+        self.maintenance = Maintenance(
+            self.store,
+            HealthReporter(self.store, self.clock, settings.health_interval_s),
+            self.clock,
+            drain_batch_points=settings.commit_max_lines,
+            journal_retention_s=settings.journal_retention_days * 86400,
+        )
+        self.device_keys = settings.device_key_table()
+        self.app = build_app(
+            self.committer,
+            self.clock,
+            ApiConfig(self.device_keys, settings.max_body_bytes, settings.max_readings_per_request),
+            lifespan=self.lifespan,
+        )
+
+    async def _maintain(self) -> None:
+        while True:
+            step = await self.committer.call(self.maintenance.run_once)
+            await asyncio.sleep(0 if step.more_work else IDLE_STEP_S)
+
+    @asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        committing = asyncio.create_task(self.committer.run(), name="group-commit")
+        maintaining = asyncio.create_task(self._maintain(), name="maintenance")
+        log.info(
+            "collector for home %r: InfluxDB %s, database %r, %d device keys, spool %d points",
+            self.settings.home,
+            self.settings.influx_url,
+            self.settings.influx_db,
+            len(self.device_keys),
+            self.store.spool.depth_points,
+        )
+        try:
+            yield
+        finally:
+            maintaining.cancel()
+            await self.committer.stop()
+            await committing
+            self.committer.shutdown_executor()
+            self.db.close()
+            log.info("collector stopped; spool holds %d points", self.store.spool.depth_points)
+
+
+def serve(settings: Settings) -> None:
+    import uvicorn
+
+    service = CollectorService(settings)
+    config = uvicorn.Config(
+        service.app,
+        host=settings.listen_host,
+        port=settings.listen_port,
+        loop="auto",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+        lifespan="on",
+    )
+    log.info("listening on %s", settings.listen)
+    uvicorn.Server(config).run()

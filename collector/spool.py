@@ -1,0 +1,89 @@
+"""The durable spool: batches of line protocol that are acknowledged but not yet in InfluxDB.
+
+Used while the local InfluxDB is down or slow. Appends are fsynced before the acknowledgement;
+draining removes rows only after InfluxDB accepted them, so a crash at any point costs at most an
+idempotent re-write. The size is bounded: at the bound, appends fail loudly (the HTTP API answers
+503 and devices keep their readings) instead of dropping anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from collector.statedb import StateDB
+from energymon.errors import SpoolFullError
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolRow:
+    id: int
+    points: int
+    min_time_ms: int
+    max_time_ms: int
+    body: bytes
+
+
+class Spool:
+    def __init__(self, db: StateDB, max_bytes: int) -> None:
+        self._db = db
+        self.max_bytes = max_bytes
+        points, size = db.conn.execute(
+            "SELECT coalesce(sum(points), 0), coalesce(sum(length(body)), 0) FROM spool"
+        ).fetchone()
+        self.depth_points: int = points
+        self.bytes: int = size
+        self.full_refusals = 0
+
+    @property
+    def empty(self) -> bool:
+        return self.depth_points == 0
+
+    def append(
+        self, body: bytes, *, points: int, min_time_ms: int, max_time_ms: int, now_ms: int
+    ) -> None:
+        if self.bytes + len(body) > self.max_bytes:
+            self.full_refusals += 1
+            raise SpoolFullError(
+                f"spool holds {self.bytes} of {self.max_bytes} bytes; cannot take {len(body)} more"
+            )
+        with self._db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO spool (queued_ms, points, min_time_ms, max_time_ms, body) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (now_ms, points, min_time_ms, max_time_ms, body),
+            )
+        self.depth_points += points
+        self.bytes += len(body)
+
+    def oldest(self, max_points: int) -> list[SpoolRow]:
+        """The oldest rows, at least one, up to about `max_points` points."""
+        rows: list[SpoolRow] = []
+        total = 0
+        cursor = self._db.conn.execute(
+            "SELECT id, points, min_time_ms, max_time_ms, body FROM spool ORDER BY id"
+        )
+        for row in cursor:
+            if rows and total + row[1] > max_points:
+                break
+            rows.append(SpoolRow(row[0], row[1], row[2], row[3], bytes(row[4])))
+            total += row[1]
+        cursor.close()
+        return rows
+
+    def remove(self, rows: list[SpoolRow]) -> None:
+        with self._db.transaction(durable=False) as conn:
+            conn.executemany("DELETE FROM spool WHERE id = ?", [(r.id,) for r in rows])
+        self.depth_points -= sum(r.points for r in rows)
+        self.bytes -= sum(len(r.body) for r in rows)
+
+    def park(self, body: bytes, *, points: int, reason: str, now_ms: int) -> None:
+        """Keep a batch that InfluxDB refused for good, with the reason, for an operator."""
+        with self._db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO parked (parked_ms, points, reason, body) VALUES (?, ?, ?, ?)",
+                (now_ms, points, reason, body),
+            )
+
+    def parked_count(self) -> int:
+        row = self._db.conn.execute("SELECT count(*) FROM parked").fetchone()
+        return int(row[0])

@@ -1,0 +1,183 @@
+"""The replication loop, one steppable `run_once()` at a time.
+
+Each step (1) follows the collector's write journal and re-copies the ranges of entries that lie
+behind the watermark (late data), then (2) copies the next forward window [watermark, now -
+settle) and advances the watermark. Progress is saved only after the cloud acknowledged the
+copies, so the saved state may lag behind but is never ahead; copying again is harmless because
+a point's identity is its measurement, tags and time. See docs/replication.md.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+
+from energymon.clock import Clock
+from energymon.influx import InfluxClient
+from energymon.journal import JournalEntry, JournalReader
+from replicator.copy import coalesce, copy_range
+from replicator.points import TimeRange, earliest_time_ms, latest_time_ms
+from replicator.sink import BatchSink
+from replicator.state import ReplicatorState, StateStore
+from replicator.verify import DAY_MS, verify
+
+log = logging.getLogger(__name__)
+
+JOURNAL_PAGE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicatorConfig:
+    home: str
+    window_ms: int
+    settle_ms: int
+    journal_settle_ms: int
+    verify_days: int
+    # At steady state the watermark moves every step; saving it less often spares the SD card
+    # and only means a few seconds are copied again after a crash.
+    save_interval_ms: int = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    copied_points: int
+    late_ranges: int
+    watermark_ms: int
+    caught_up: bool
+
+
+class Replicator:
+    def __init__(
+        self,
+        *,
+        local: InfluxClient,
+        cloud: InfluxClient,
+        sink: BatchSink,
+        store: StateStore,
+        journal: JournalReader | None,
+        clock: Clock,
+        config: ReplicatorConfig,
+    ) -> None:
+        self.local = local
+        self.cloud = cloud
+        self.sink = sink
+        self.store = store
+        self.journal = journal
+        self.clock = clock
+        self.config = config
+        self._state: ReplicatorState | None = store.load()
+        self._saved: ReplicatorState | None = self._state
+        self._saved_at_ms = clock.now_ms()
+
+    @property
+    def state(self) -> ReplicatorState | None:
+        return self._state
+
+    def run_once(self) -> StepResult:
+        """One step; raises `InfluxError` (nothing acknowledged is lost, the step is retried)."""
+        state = self._state if self._state is not None else self._bootstrap()
+        if state.unverified_from_ms is not None:
+            self._repair_uncovered(state)
+            state = replace(state, unverified_from_ms=None)
+            self._set(state)
+            self.save()
+        late_ranges = copied = 0
+        if self.journal is not None and self.journal.exists():
+            state, late_ranges, copied = self._follow_journal(state)
+            self._set(state)
+            if state.unverified_from_ms is not None:
+                self.save()
+                return StepResult(copied, late_ranges, state.watermark_ms, caught_up=False)
+        state, forward, caught_up = self._forward(state)
+        self._set(state)
+        if not caught_up or self.clock.now_ms() - self._saved_at_ms >= self.config.save_interval_ms:
+            self.save()
+        return StepResult(copied + forward, late_ranges, state.watermark_ms, caught_up)
+
+    def save(self) -> None:
+        if self._state is not None and self._state != self._saved:
+            self.store.save(self._state)
+            self._saved = self._state
+        self._saved_at_ms = self.clock.now_ms()
+
+    def _set(self, state: ReplicatorState) -> None:
+        self._state = state
+
+    def _bootstrap(self) -> ReplicatorState:
+        """No state (first start, new SD card): start where the cloud's data of this home ends
+        rather than copying everything again, and check the days before it for holes."""
+        cursor = (self.journal.last_id() if self.journal and self.journal.exists() else None) or 0
+        latest = latest_time_ms(self.cloud, self.config.home)
+        limit = self.clock.now_ms() - self.config.settle_ms
+        watermark = 0 if latest is None else min(latest, limit)
+        log.info(
+            "no replication state: the cloud holds this home's data up to %s ms; starting there",
+            latest,
+        )
+        unverified = None if latest is None else watermark - self.config.verify_days * DAY_MS
+        state = ReplicatorState(watermark, cursor, unverified)
+        self._state = state
+        self.store.save(state)
+        self._saved = state
+        return state
+
+    def _repair_uncovered(self, state: ReplicatorState) -> None:
+        """Verify and repair a period the journal cannot vouch for (no state, pruned journal)."""
+        assert state.unverified_from_ms is not None
+        window = TimeRange(state.unverified_from_ms, state.watermark_ms)
+        result = verify(self.local, self.cloud, self.sink, self.config.home, window, repair=True)
+        log.info(
+            "checked %d hours not covered by the journal: %d re-copied, %d still different",
+            result.hours, result.repaired_hours, result.unresolved_hours,
+        )
+
+    def _follow_journal(self, state: ReplicatorState) -> tuple[ReplicatorState, int, int]:
+        assert self.journal is not None
+        first, last = self.journal.first_id(), self.journal.last_id()
+        cursor = state.journal_cursor
+        if (last is not None and last < cursor) or (first is not None and first > cursor + 1):
+            # Entries were pruned before we read them, or the journal was recreated: which late
+            # points they announced is unknown, so check the recent past instead.
+            log.warning(
+                "the collector's journal lost entries after %d (it now holds %s..%s); "
+                "verifying the last %d days instead",
+                cursor, first, last, self.config.verify_days,
+            )
+            unverified = state.watermark_ms - self.config.verify_days * DAY_MS
+            state = replace(state, journal_cursor=(first or 1) - 1, unverified_from_ms=unverified)
+            return state, 0, 0
+        ready_before = self.clock.now_ms() - self.config.journal_settle_ms
+        entries: list[JournalEntry] = []
+        for entry in self.journal.entries_after(cursor, JOURNAL_PAGE):
+            # The collector records an entry before its write: wait until that write has landed.
+            if entry.recorded_ms > ready_before:
+                break
+            entries.append(entry)
+        if not entries:
+            return replace(state, journal_cursor=cursor), 0, 0
+        # What lies at or after the watermark is copied by the forward windows anyway.
+        late = coalesce(
+            TimeRange(e.min_time_ms, min(e.max_time_ms + 1, state.watermark_ms)) for e in entries
+        )
+        copied = 0
+        for window in late:
+            copied += copy_range(self.local, self.sink, self.config.home, window)
+        if late:
+            log.info(
+                "late data: re-copied %d points in %d ranges behind the watermark",
+                copied, len(late),
+            )
+        return replace(state, journal_cursor=entries[-1].id), len(late), copied
+
+    def _forward(self, state: ReplicatorState) -> tuple[ReplicatorState, int, bool]:
+        limit = self.clock.now_ms() - self.config.settle_ms
+        start = state.watermark_ms
+        end = min(limit, start + self.config.window_ms)
+        if end <= start:
+            return state, 0, True
+        copied = copy_range(self.local, self.sink, self.config.home, TimeRange(start, end))
+        if copied == 0 and end < limit:
+            # Skip a quiet stretch in one step instead of one window at a time.
+            following = earliest_time_ms(self.local, self.config.home, end)
+            end = limit if following is None else max(end, min(following, limit))
+        return replace(state, watermark_ms=end), copied, end >= limit

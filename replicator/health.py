@@ -1,0 +1,123 @@
+"""The replicator's health: `GET /health` and a record in `energymon_health` every minute.
+
+The record is written into the local InfluxDB at the current time, so the replicator carries it
+to the cloud like any other point: a home whose records stop arriving has gone quiet.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from energymon.lineproto import FieldValue, format_line
+from energymon.schema import HEALTH_MEASUREMENT
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifySummary:
+    finished_ms: int
+    checked_hours: int
+    mismatched_hours: int
+    repaired_hours: int
+    unresolved_hours: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicatorHealth:
+    now_ms: int
+    cloud_url: str
+    watermark_ms: int | None
+    backlog_points: int | None
+    last_success_ms: int | None
+    consecutive_failures: int
+    last_error: str | None
+    dead_letters: int
+    verify: VerifySummary | None
+
+    @property
+    def lag_s(self) -> float | None:
+        return None if self.watermark_ms is None else (self.now_ms - self.watermark_ms) / 1000
+
+    @property
+    def status(self) -> str:
+        if self.consecutive_failures or (self.verify and self.verify.unresolved_hours):
+            return "degraded"
+        return "ok"
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["lag_s"] = self.lag_s
+        out["status"] = self.status
+        return out
+
+    def to_lines(self, home: str) -> list[str]:
+        fields: dict[str, FieldValue] = {
+            "replication_ok": self.consecutive_failures == 0,
+            "consecutive_failures": self.consecutive_failures,
+            "dead_letters": self.dead_letters,
+        }
+        if self.lag_s is not None:
+            fields["replication_lag_s"] = float(self.lag_s)
+        if self.watermark_ms is not None:
+            fields["watermark_ms"] = self.watermark_ms
+        if self.backlog_points is not None:
+            fields["backlog_points"] = self.backlog_points
+        if self.last_success_ms is not None:
+            fields["last_success_ms"] = self.last_success_ms
+        if self.verify is not None:
+            v = self.verify
+            fields |= {
+                "verify_finished_ms": v.finished_ms,
+                "verify_checked_hours": v.checked_hours,
+                "verify_mismatched_hours": v.mismatched_hours,
+                "verify_repaired_hours": v.repaired_hours,
+                "verify_unresolved_hours": v.unresolved_hours,
+                "verify_ok": v.unresolved_hours == 0,
+            }
+        tags = {"home": home, "component": "replicator"}
+        return [format_line(HEALTH_MEASUREMENT, tags, fields, self.now_ms)]
+
+
+class HealthServer:
+    """`GET /health` on its own small HTTP server thread."""
+
+    def __init__(self, host: str, port: int, health: Callable[[], ReplicatorHealth]) -> None:
+        provider = health
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path.split("?")[0] != "/health":
+                    self.send_error(404)
+                    return
+                body = json.dumps(provider().to_json()).encode("utf-8")
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                # One line per request would drown the meaningful events.
+                return
+
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def start(self) -> None:
+        self._thread.start()
+        log.info("health on http://%s:%d/health", self._server.server_address[0], self.port)
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -1,0 +1,158 @@
+"""Reading one home's points out of an InfluxDB and turning them back into line protocol.
+
+InfluxQL's JSON loses two things line protocol needs: whether `230` was a float or an integer
+(so field types come from `SHOW FIELD KEYS`), and which columns are tags (so queries group by
+`*`, which puts the tags in the series). Null columns are fields a point does not have.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from energymon.errors import LineProtocolError, ReplicationError
+from energymon.influx import InfluxClient, quote_ident, quote_string
+from energymon.lineproto import escape_key, escape_measurement, format_field_value
+
+HOME_TAG = "home"
+
+# Field types as SHOW FIELD KEYS names them.
+_INTEGER_TYPES = frozenset({"integer"})
+_UNSIGNED_TYPES = frozenset({"unsigned"})
+
+
+@dataclass(frozen=True, slots=True)
+class TimeRange:
+    """Half-open interval [start_ms, end_ms) of point time stamps."""
+
+    start_ms: int
+    end_ms: int
+
+    @property
+    def empty(self) -> bool:
+        return self.end_ms <= self.start_ms
+
+    def where(self, home: str) -> str:
+        return (
+            f"{quote_ident(HOME_TAG)} = {quote_string(home)} "
+            f"AND time >= {self.start_ms}ms AND time < {self.end_ms}ms"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class BadPoint:
+    """A stored point that cannot be written as line protocol again."""
+
+    measurement: str
+    time_ms: int
+    content: str
+    reason: str
+
+
+def field_types(client: InfluxClient) -> dict[str, dict[str, str]]:
+    """measurement -> field -> type, for every measurement of the database (also ones added
+    after this code was written)."""
+    out: dict[str, dict[str, str]] = {}
+    for series in client.query("SHOW FIELD KEYS"):
+        types = out.setdefault(series.name, {})
+        for key, stored in series.values:
+            kind = stored
+            # A field stored with different types in different shards: keep the widest reading.
+            if types.get(key) not in (None, kind):
+                kind = "float" if {types[key], kind} <= {"float", "integer"} else "string"
+            types[key] = kind
+    return out
+
+
+def measurements_of_home(client: InfluxClient, home: str) -> list[str]:
+    """Measurements holding at least one series of this home."""
+    query = f"SHOW MEASUREMENTS WHERE {quote_ident(HOME_TAG)} = {quote_string(home)}"
+    return sorted(row[0] for s in client.query(query) for row in s.values)
+
+
+def latest_time_ms(client: InfluxClient, home: str) -> int | None:
+    """The newest time stamp this home has in any measurement, or None if it has none."""
+    latest: int | None = None
+    for measurement in measurements_of_home(client, home):
+        query = (
+            f"SELECT * FROM {quote_ident(measurement)} WHERE {quote_ident(HOME_TAG)} = "
+            f"{quote_string(home)} ORDER BY time DESC LIMIT 1"
+        )
+        for series in client.query(query):
+            for row in series.values:
+                latest = row[0] if latest is None else max(latest, row[0])
+    return latest
+
+
+def earliest_time_ms(client: InfluxClient, home: str, since_ms: int) -> int | None:
+    """The oldest time stamp at or after `since_ms`, to skip empty stretches quickly."""
+    earliest: int | None = None
+    for measurement in measurements_of_home(client, home):
+        query = (
+            f"SELECT * FROM {quote_ident(measurement)} WHERE {quote_ident(HOME_TAG)} = "
+            f"{quote_string(home)} AND time >= {since_ms}ms ORDER BY time ASC LIMIT 1"
+        )
+        for series in client.query(query):
+            for row in series.values:
+                earliest = row[0] if earliest is None else min(earliest, row[0])
+    return earliest
+
+
+def _formatter(kind: str) -> Callable[[Any], str]:
+    if kind in _INTEGER_TYPES:
+        return lambda v: format_field_value(int(v))
+    if kind in _UNSIGNED_TYPES:
+        return lambda v: f"{int(v)}u"
+    if kind == "float":
+        return lambda v: format_field_value(float(v))
+    return format_field_value
+
+
+def iter_lines(
+    client: InfluxClient,
+    home: str,
+    measurement: str,
+    types: dict[str, str],
+    window: TimeRange,
+    *,
+    chunk_size: int,
+    on_bad_point: Callable[[BadPoint], None],
+) -> Iterator[str]:
+    """Every point of `measurement` for this home in `window`, as line protocol, streamed so that
+    at most one chunk of the result is in memory."""
+    query = (
+        f"SELECT * FROM {quote_ident(measurement)} WHERE {window.where(home)} GROUP BY *"
+    )
+    escaped_measurement = escape_measurement(measurement)
+    for chunk in client.query_chunks(query, chunk_size=chunk_size):
+        for series in chunk:
+            if series.tags.get(HOME_TAG) != home:
+                raise ReplicationError(
+                    f"InfluxDB returned a series of another home: {series.tags!r}"
+                )
+            try:
+                prefix = escaped_measurement + "".join(
+                    f",{escape_key(k)}={escape_key(v)}" for k, v in sorted(series.tags.items()) if v
+                )
+            except LineProtocolError as exc:
+                for row in series.values:
+                    content = f"{series.tags!r} {dict(zip(series.columns, row, strict=True))!r}"
+                    on_bad_point(BadPoint(measurement, row[0], content, str(exc)))
+                continue
+            columns = [
+                (i, escape_key(name) + "=", _formatter(types.get(name, "")))
+                for i, name in enumerate(series.columns)
+                if name != "time"
+            ]
+            for row in series.values:
+                try:
+                    fields = ",".join(
+                        key + fmt(row[i]) for i, key, fmt in columns if row[i] is not None
+                    )
+                except (LineProtocolError, ValueError, TypeError) as exc:
+                    content = repr(dict(zip(series.columns, row, strict=True)))
+                    on_bad_point(BadPoint(measurement, row[0], f"{prefix} {content}", str(exc)))
+                    continue
+                if fields:
+                    yield f"{prefix} {fields} {row[0]}"

@@ -1,0 +1,256 @@
+"""The replicator service: replication steps with back-off, periodic verification and health.
+
+`ReplicatorService.run_once()` does one step and returns how long to wait before the next, so
+tests drive it with a manual clock; `run_forever()` is the only place that waits.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from energymon.clock import Clock
+from energymon.errors import InfluxAuthError, InfluxError
+from energymon.influx import InfluxClient, quote_ident, quote_string
+from energymon.journal import JournalReader
+from energymon.settings import Settings
+from replicator.backoff import Backoff
+from replicator.deadletters import DeadLetterStore
+from replicator.engine import Replicator, ReplicatorConfig
+from replicator.health import ReplicatorHealth, VerifySummary
+from replicator.points import HOME_TAG, TimeRange
+from replicator.sink import BatchSink
+from replicator.state import StateStore
+from replicator.verify import DAY_MS, hour_floor, verify
+
+log = logging.getLogger(__name__)
+
+HEALTH_INTERVAL_MS = 60_000
+
+
+def state_dir(settings: Settings) -> Path:
+    return settings.data_dir / "replicator"
+
+
+def local_client(settings: Settings) -> InfluxClient:
+    return InfluxClient(
+        settings.influx_url,
+        settings.influx_db,
+        username=settings.influx_username,
+        password=settings.influx_password.get_secret_value(),
+        token=settings.influx_token.get_secret_value(),
+        timeout_s=max(settings.influx_timeout_s, 10.0),
+    )
+
+
+def cloud_client(settings: Settings) -> InfluxClient:
+    return InfluxClient(
+        settings.cloud_url,
+        settings.cloud_db,
+        username=settings.cloud_username,
+        password=settings.cloud_password.get_secret_value(),
+        token=settings.cloud_token.get_secret_value(),
+        timeout_s=settings.cloud_timeout_s,
+        verify=str(settings.cloud_ca_file) if settings.cloud_ca_file else True,
+    )
+
+
+def dead_letter_store(settings: Settings) -> DeadLetterStore:
+    return DeadLetterStore(state_dir(settings) / "dead_letters.db")
+
+
+def backlog_points(
+    local: InfluxClient, home: str, watermark_ms: int, journal: JournalReader | None, cursor: int
+) -> int:
+    """Points not yet copied: those after the watermark and those the journal announces behind
+    it (an estimate: a journal range may hold points already copied)."""
+    query = (
+        f"SELECT count(*) FROM /.*/ WHERE {quote_ident(HOME_TAG)} = {quote_string(home)} "
+        f"AND time >= {watermark_ms}ms"
+    )
+    total = sum(
+        max((v for v in row[1:] if isinstance(v, int)), default=0)
+        for series in local.query(query)
+        for row in series.values
+    )
+    if journal is not None and journal.exists():
+        total += sum(
+            e.points for e in journal.entries_after(cursor) if e.min_time_ms < watermark_ms
+        )
+    return total
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceConfig:
+    home: str
+    cloud_url: str
+    poll_interval_s: float
+    verify_interval_s: float
+    verify_days: int
+    verify_repair: bool
+
+
+class ReplicatorService:
+    def __init__(
+        self,
+        *,
+        replicator: Replicator,
+        backoff: Backoff,
+        clock: Clock,
+        config: ServiceConfig,
+    ) -> None:
+        self.replicator = replicator
+        self.backoff = backoff
+        self.clock = clock
+        self.config = config
+        self.last_success_ms: int | None = None
+        self.last_error: str | None = None
+        self.verify_summary: VerifySummary | None = None
+        self._backlog: int | None = None
+        self._next_health_ms = clock.now_ms()
+        self._next_verify_ms: int | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def local(self) -> InfluxClient:
+        return self.replicator.local
+
+    def run_once(self) -> float:
+        """One replication step (and verification or a health record when due); returns the
+        seconds to wait before the next step."""
+        try:
+            result = self.replicator.run_once()
+        except InfluxError as exc:
+            delay = self.backoff.next_delay_s(getattr(exc, "retry_after_s", None))
+            with self._lock:
+                self.last_error = str(exc)
+            level = logging.ERROR if isinstance(exc, InfluxAuthError) else logging.WARNING
+            log.log(
+                level, "replication failed (%d in a row), retrying in %.1f s: %s",
+                self.backoff.failures, delay, exc,
+            )
+            self._report_health()
+            return delay
+        if self.backoff.failures:
+            log.info("replication recovered after %d failures", self.backoff.failures)
+        self.backoff.reset()
+        with self._lock:
+            self.last_success_ms = self.clock.now_ms()
+            self.last_error = None
+        if result.caught_up:
+            self._verify_if_due()
+        self._report_health()
+        return self.config.poll_interval_s if result.caught_up else 0.0
+
+    def _verify_if_due(self) -> None:
+        now = self.clock.now_ms()
+        if self._next_verify_ms is not None and now < self._next_verify_ms:
+            return
+        state = self.replicator.state
+        if state is None:
+            return
+        end = hour_floor(state.watermark_ms)
+        window = TimeRange(end - self.config.verify_days * DAY_MS, end)
+        result = verify(
+            self.replicator.local, self.replicator.cloud, self.replicator.sink, self.config.home,
+            window, repair=self.config.verify_repair,
+        )
+        summary = VerifySummary(
+            self.clock.now_ms(), result.hours, len(result.mismatched_hours()),
+            result.repaired_hours, result.unresolved_hours,
+        )
+        log.log(
+            logging.WARNING if summary.unresolved_hours else logging.INFO,
+            "verified %d hours: %d differed, %d repaired, %d still different",
+            summary.checked_hours, summary.mismatched_hours, summary.repaired_hours,
+            summary.unresolved_hours,
+        )
+        with self._lock:
+            self.verify_summary = summary
+        self._next_verify_ms = now + round(self.config.verify_interval_s * 1000)
+        self._next_health_ms = now
+
+    def _report_health(self) -> None:
+        now = self.clock.now_ms()
+        if now < self._next_health_ms:
+            return
+        self._next_health_ms = now + HEALTH_INTERVAL_MS
+        state = self.replicator.state
+        try:
+            if state is not None:
+                self._backlog = backlog_points(
+                    self.local, self.config.home, state.watermark_ms, self.replicator.journal,
+                    state.journal_cursor,
+                )
+            self.local.write(self.health().to_lines(self.config.home))
+        except InfluxError as exc:
+            # The record is lost with the local InfluxDB down; the replication failure it would
+            # report is logged already, and the next record follows in a minute.
+            log.warning("could not write the replicator's health record: %s", exc)
+
+    def health(self) -> ReplicatorHealth:
+        state = self.replicator.state
+        with self._lock:
+            return ReplicatorHealth(
+                now_ms=self.clock.now_ms(),
+                cloud_url=self.config.cloud_url,
+                watermark_ms=None if state is None else state.watermark_ms,
+                backlog_points=self._backlog,
+                last_success_ms=self.last_success_ms,
+                consecutive_failures=self.backoff.failures,
+                last_error=self.last_error,
+                dead_letters=self.replicator.sink.dead_letters.count(),
+                verify=self.verify_summary,
+            )
+
+    def run_forever(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            delay = self.run_once()
+            if delay > 0:
+                stop.wait(delay)
+        self.replicator.save()
+
+
+def build_service(settings: Settings, clock: Clock) -> ReplicatorService:
+    """The service as configured by the settings."""
+    local = local_client(settings)
+    cloud = cloud_client(settings)
+    dead_letters = dead_letter_store(settings)
+    sink = BatchSink(
+        cloud, dead_letters, clock, batch_size=settings.replicator_batch_size, target="cloud"
+    )
+    journal = JournalReader(settings.data_dir)
+    if not journal.exists():
+        log.warning(
+            "no collector journal at %s: late data is found only by verification", journal.path
+        )
+    replicator = Replicator(
+        local=local,
+        cloud=cloud,
+        sink=sink,
+        store=StateStore(state_dir(settings) / "state.json"),
+        journal=journal,
+        clock=clock,
+        config=ReplicatorConfig(
+            home=settings.home,
+            window_ms=round(settings.replicator_window_s * 1000),
+            settle_ms=round(settings.replicator_settle_s * 1000),
+            journal_settle_ms=round(settings.replicator_journal_settle_s * 1000),
+            verify_days=settings.replicator_verify_days,
+        ),
+    )
+    return ReplicatorService(
+        replicator=replicator,
+        backoff=Backoff(settings.replicator_backoff_base_s, settings.replicator_backoff_cap_s),
+        clock=clock,
+        config=ServiceConfig(
+            home=settings.home,
+            cloud_url=settings.cloud_url,
+            poll_interval_s=settings.replicator_poll_interval_s,
+            verify_interval_s=settings.replicator_verify_interval_s,
+            verify_days=settings.replicator_verify_days,
+            verify_repair=settings.replicator_verify_repair,
+        ),
+    )

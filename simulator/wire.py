@@ -1,0 +1,141 @@
+"""The canonical request body of `POST /api/v1/readings`, byte for byte as the firmware sends it.
+
+`docs/api.md` ("Canonical encoding") is the rule; the golden files in `tests/contract/golden/`
+pin it for this encoder and for the firmware's C++ one. Numbers are printed from the meter's
+integer registers, so no float ever decides a digit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from energymon.errors import EnergymonError
+from energymon.schema import RawMeasurement
+
+_UINT16_MAX = 0xFFFF
+_UINT32_MAX = 0xFFFF_FFFF
+
+# Register widths of the PZEM-004T v3, which are also the firmware's C types.
+_REGISTER_MAX = {
+    "voltage_dv": _UINT16_MAX,
+    "current_ma": _UINT32_MAX,
+    "power_dw": _UINT32_MAX,
+    "energy_wh": _UINT32_MAX,
+    "frequency_dhz": _UINT16_MAX,
+    "power_factor_centi": _UINT16_MAX,
+}
+
+
+class WireEncodingError(EnergymonError):
+    """A value cannot be encoded the way the firmware would send it."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceReading:
+    """One poll of one meter as the device keeps it until the collector acknowledges it."""
+
+    seq: int
+    uptime_ms: int
+    sensor: str
+    raw: RawMeasurement
+
+
+def encode_name(name: str) -> bytes:
+    """A JSON string literal with the firmware's escaping (see docs/api.md, Canonical encoding).
+
+    The firmware escapes byte by byte: `"` and `\\` get a backslash, bytes below 0x20 become
+    `\\u00xx` (lower-case hex), every other byte, UTF-8 sequences included, is copied as it is.
+    """
+    try:
+        utf8 = name.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise WireEncodingError(f"name {name!r} is not encodable as UTF-8") from exc
+    out = bytearray(b'"')
+    for byte in utf8:
+        if byte in (0x22, 0x5C):
+            out += b"\\" + bytes((byte,))
+        elif byte < 0x20:
+            out += b"\\u00%02x" % byte
+        else:
+            out.append(byte)
+    out += b'"'
+    return bytes(out)
+
+
+def _uint(name: str, value: int, maximum: int | None = None) -> bytes:
+    # bool is an int subclass; a True seq would silently print as 1.
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise WireEncodingError(f"{name} must be an integer, got {value!r}")
+    if value < 0 or (maximum is not None and value > maximum):
+        limit = "" if maximum is None else f"..{maximum}"
+        raise WireEncodingError(f"{name} {value} is outside 0{limit}")
+    return b"%d" % value
+
+
+def _decimal(name: str, raw: int, decimals: int) -> bytes:
+    _uint(name, raw, _REGISTER_MAX[name])
+    scale = 10**decimals
+    return b"%d.%0*d" % (raw // scale, decimals, raw % scale)
+
+
+def _encode_reading(reading: DeviceReading) -> bytes:
+    raw = reading.raw
+    if not isinstance(raw.alarm, bool):
+        raise WireEncodingError(f"alarm must be a bool, got {raw.alarm!r}")
+    return b"".join(
+        (
+            b'{"seq":',
+            _uint("seq", reading.seq),
+            b',"uptime_ms":',
+            _uint("uptime_ms", reading.uptime_ms),
+            b',"sensor":',
+            encode_name(reading.sensor),
+            b',"voltage_v":',
+            _decimal("voltage_dv", raw.voltage_dv, 1),
+            b',"current_a":',
+            _decimal("current_ma", raw.current_ma, 3),
+            b',"power_w":',
+            _decimal("power_dw", raw.power_dw, 1),
+            b',"energy_wh":',
+            _uint("energy_wh", raw.energy_wh, _REGISTER_MAX["energy_wh"]),
+            b',"frequency_hz":',
+            _decimal("frequency_dhz", raw.frequency_dhz, 1),
+            b',"power_factor":',
+            _decimal("power_factor_centi", raw.power_factor_centi, 2),
+            b',"alarm":',
+            b"true" if raw.alarm else b"false",
+            b"}",
+        )
+    )
+
+
+def encode_batch(
+    device: str,
+    boot: int,
+    uptime_ms: int,
+    readings: Sequence[DeviceReading],
+    *,
+    dropped: int = 0,
+    meter_errors: Mapping[str, int] | None = None,
+) -> bytes:
+    """The request body; `meter_errors` iterates in the device's configuration order."""
+    parts = [
+        b'{"device":',
+        encode_name(device),
+        b',"boot":',
+        _uint("boot", boot),
+        b',"uptime_ms":',
+        _uint("uptime_ms", uptime_ms),
+    ]
+    if _uint("dropped", dropped) != b"0":
+        parts += [b',"dropped":', b"%d" % dropped]
+    errors = [
+        encode_name(sensor) + b":" + _uint(f"meter_errors[{sensor!r}]", count)
+        for sensor, count in (meter_errors or {}).items()
+        if count != 0
+    ]
+    if errors:
+        parts += [b',"meter_errors":{', b",".join(errors), b"}"]
+    parts += [b',"readings":[', b",".join(_encode_reading(r) for r in readings), b"]}"]
+    return b"".join(parts)

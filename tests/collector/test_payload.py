@@ -1,0 +1,76 @@
+"""Payload validation: property-based, since devices may send anything."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from collector.payload import parse_batch, parse_json
+from energymon.errors import EnergymonError, PayloadError
+from tests.collector.helpers import batch, reading
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5)
+    ),
+    max_leaves=20,
+)
+
+
+@given(json_values)
+def test_any_json_is_either_a_batch_or_a_payload_error(document: Any) -> None:
+    try:
+        parsed = parse_batch(document, 1000)
+    except EnergymonError:
+        return
+    assert isinstance(parsed.device, str) and parsed.boot >= 0
+    assert all(r.seq >= 1 and r.uptime_ms >= 0 for r in parsed.readings)
+
+
+@given(st.binary(max_size=200))
+def test_any_bytes_parse_or_fail_cleanly(body: bytes) -> None:
+    try:
+        document = parse_json(body)
+    except PayloadError:
+        return
+    assert isinstance(document, dict | list | str | int | float | bool | None)
+
+
+measured = {
+    "voltage_v": st.floats(allow_nan=True, allow_infinity=True)
+    | st.integers()
+    | st.text(max_size=3)
+    | st.none(),
+    "current_a": st.floats(0, 100),
+    "power_w": st.floats(0, 23000),
+    "energy_wh": st.integers(-10, 10**8) | st.floats(0, 10),
+    "frequency_hz": st.floats(40, 70),
+    "power_factor": st.floats(0, 1.2),
+    "alarm": st.booleans() | st.integers(0, 1),
+}
+
+
+@given(st.fixed_dictionaries(measured))
+def test_a_reading_is_either_a_valid_measurement_or_has_a_reason(values: dict[str, Any]) -> None:
+    [parsed] = parse_batch(batch([]) | {"readings": [reading(1, 1000, **values)]}, 1000).readings
+    assert (parsed.measurement is None) == (parsed.problem is not None)
+    if parsed.measurement is not None:
+        m = parsed.measurement
+        assert 80 <= m.voltage_v <= 260 and 45 <= m.frequency_hz <= 65 and 0 <= m.power_factor <= 1
+        assert isinstance(m.energy_wh, int) and isinstance(m.alarm, bool)
+
+
+def test_reading_measured_after_the_request_is_quarantined() -> None:
+    [parsed] = parse_batch(
+        batch([]) | {"uptime_ms": 500, "readings": [reading(1, 1000)]}, 1000
+    ).readings
+    assert parsed.problem is not None and "after the request" in parsed.problem
+
+
+def test_empty_batch_is_a_heartbeat() -> None:
+    parsed = parse_batch(json.loads('{"device":"d","boot":0,"uptime_ms":5,"readings":[]}'), 1000)
+    assert parsed.readings == () and parsed.ack is None

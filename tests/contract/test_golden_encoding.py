@@ -1,0 +1,103 @@
+"""The Python encoder against the golden bodies the firmware's C++ encoder is also tested with."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from energymon.schema import RawMeasurement
+from simulator.wire import DeviceReading, encode_batch
+
+GOLDEN = Path(__file__).parent / "golden"
+CASES = sorted(p.name.removesuffix(".input.json") for p in GOLDEN.glob("*.input.json"))
+
+# Field of the body, field of the input, decimals.
+SCALED = (
+    ("voltage_v", "voltage_dv", 1),
+    ("current_a", "current_ma", 3),
+    ("power_w", "power_dw", 1),
+    ("frequency_hz", "frequency_dhz", 1),
+    ("power_factor", "power_factor_centi", 2),
+)
+
+
+def _load(name: str) -> tuple[dict[str, Any], bytes]:
+    case = json.loads((GOLDEN / f"{name}.input.json").read_text(encoding="utf-8"))
+    return case, (GOLDEN / f"{name}.body.json").read_bytes()
+
+
+def _reading(item: dict[str, Any]) -> DeviceReading:
+    raw = RawMeasurement(
+        voltage_dv=item["voltage_dv"],
+        current_ma=item["current_ma"],
+        power_dw=item["power_dw"],
+        energy_wh=item["energy_wh"],
+        frequency_dhz=item["frequency_dhz"],
+        power_factor_centi=item["power_factor_centi"],
+        alarm=item["alarm"],
+    )
+    return DeviceReading(item["seq"], item["uptime_ms"], item["sensor"], raw)
+
+
+def test_every_golden_input_has_a_body() -> None:
+    bodies = sorted(p.name.removesuffix(".body.json") for p in GOLDEN.glob("*.body.json"))
+    assert bodies == CASES
+    assert len(CASES) >= 7
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_encoder_matches_golden_body(name: str) -> None:
+    case, body = _load(name)
+    encoded = encode_batch(
+        case["device"],
+        case["boot"],
+        case["uptime_ms"],
+        [_reading(item) for item in case["readings"]],
+        dropped=case["dropped"],
+        meter_errors=case["meter_errors"],
+    )
+    assert encoded == body
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_golden_body_means_its_input(name: str) -> None:
+    """Checks the golden files themselves, independently of the encoder that wrote them."""
+    case, body = _load(name)
+    assert not body.endswith(b"\n")
+    parsed = json.loads(body.decode("utf-8"), parse_float=Decimal)
+    expected_keys = ["device", "boot", "uptime_ms"]
+    if case["dropped"]:
+        expected_keys.append("dropped")
+    meter_errors = {s: n for s, n in case["meter_errors"].items() if n}
+    if meter_errors:
+        expected_keys.append("meter_errors")
+    assert list(parsed) == [*expected_keys, "readings"]
+    assert parsed.get("meter_errors", {}) == meter_errors
+    assert list(parsed.get("meter_errors", {})) == list(meter_errors)
+    assert (parsed["device"], parsed["boot"], parsed["uptime_ms"]) == (
+        case["device"],
+        case["boot"],
+        case["uptime_ms"],
+    )
+    assert parsed.get("dropped", 0) == case["dropped"]
+    assert len(parsed["readings"]) == len(case["readings"])
+    for got, item in zip(parsed["readings"], case["readings"], strict=True):
+        assert list(got) == [
+            "seq", "uptime_ms", "sensor", "voltage_v", "current_a", "power_w", "energy_wh",
+            "frequency_hz", "power_factor", "alarm",
+        ]  # fmt: skip
+        for field in ("seq", "uptime_ms", "sensor", "energy_wh", "alarm"):
+            assert got[field] == item[field]
+        for field, raw_field, decimals in SCALED:
+            assert isinstance(got[field], Decimal)
+            assert got[field].as_tuple().exponent == -decimals
+            assert got[field] == Decimal(item[raw_field]).scaleb(-decimals)
+    # Non-ASCII characters travel as their UTF-8 bytes, never as \u escapes.
+    names = {case["device"], *case["meter_errors"], *(r["sensor"] for r in case["readings"])}
+    for text in names:
+        if not any(ord(c) < 0x20 for c in text):
+            assert json.dumps(text, ensure_ascii=False).encode("utf-8") in body

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import pytest
+from conftest import HOME, T0, Rig, points, reading
+
+from energymon.lineproto import format_line
+from energymon.cli import main
+
+
+def test_a_refused_point_goes_to_the_dead_letters_and_the_rest_flows(rig: Rig) -> None:
+    # Another writer stored `note` as a string in the cloud: our integer `note` conflicts.
+    rig.cloud.write([format_line("derived", {"home": HOME, "k": "x"}, {"note": "text"}, T0)])
+    good = [reading("d", "s", i, T0 + i * 1000).to_line(HOME) for i in range(1, 400)]
+    bad = format_line("derived", {"home": HOME, "k": "y"}, {"note": 7}, T0 + 500)
+    fine = format_line("derived", {"home": HOME, "k": "y"}, {"other": 1.5}, T0 + 600)
+    rig.write([*good[:200], bad, fine, *good[200:]])
+    replicator = rig.replicator()
+    rig.run_until_caught_up(replicator)
+
+    assert points(rig.cloud) == points(rig.local)
+    assert len(points(rig.cloud, "derived")) == 2  # the cloud's own point and `fine`
+    store = rig.dead_letters()
+    [letter] = store.list()
+    assert letter.line == bad
+    assert "field type conflict" in letter.reason
+    assert letter.target == "cloud"
+
+    # Copying the same range again (a repair) does not duplicate the dead letter.
+    rig.clock.advance(60)
+    rig.record([bad])
+    rig.clock.advance(11)
+    replicator.run_once()
+    assert store.count() == 1
+
+
+def test_dead_letters_can_be_replayed_once_the_cloud_is_fixed(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig.cloud.write([format_line("derived", {"home": HOME}, {"note": "text"}, T0)])
+    bad = format_line("derived", {"home": HOME, "k": "y"}, {"note": 7}, T0 + 500)
+    rig.write([bad])
+    rig.run_until_caught_up(rig.replicator())
+    store = rig.dead_letters()
+    assert store.count() == 1
+    env = {
+        "ENERGYMON_DATA_DIR": str(rig.data_dir),
+        "ENERGYMON_CLOUD_URL": rig.cloud.url,
+        "ENERGYMON_CLOUD_DB": rig.cloud.database,
+        "ENERGYMON_INFLUX_URL": rig.local.url,
+        "ENERGYMON_INFLUX_DB": rig.local.database,
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert main(["replicator", "dead-letters", "replay"]) == 1  # still refused
+    rig.cloud.query('DROP MEASUREMENT "derived"', method="POST")
+    assert main(["replicator", "dead-letters", "replay"]) == 0
+    assert store.count() == 0
+    assert len(points(rig.cloud, "derived")) == 1

@@ -1,0 +1,169 @@
+"""The canonical encoder: valid JSON, exact decimals, names that round-trip, firmware escapes."""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from energymon.schema import RawMeasurement
+from simulator.wire import DeviceReading, WireEncodingError, encode_batch, encode_name
+
+U16 = st.integers(0, 0xFFFF)
+U32 = st.integers(0, 0xFFFF_FFFF)
+COUNT = st.integers(0, 2**63)
+
+raw_measurements = st.builds(
+    RawMeasurement,
+    voltage_dv=U16,
+    current_ma=U32,
+    power_dw=U32,
+    energy_wh=U32,
+    frequency_dhz=U16,
+    power_factor_centi=U16,
+    alarm=st.booleans(),
+)
+# Any string that has a UTF-8 form: lone surrogates are the only ones without.
+names = st.text(st.characters(codec="utf-8"), max_size=80)
+readings = st.builds(DeviceReading, seq=COUNT, uptime_ms=COUNT, sensor=names, raw=raw_measurements)
+
+SCALED = (
+    ("voltage_v", "voltage_dv", 1),
+    ("current_a", "current_ma", 3),
+    ("power_w", "power_dw", 1),
+    ("frequency_hz", "frequency_dhz", 1),
+    ("power_factor", "power_factor_centi", 2),
+)
+
+
+def _raw(**fields: int | bool) -> RawMeasurement:
+    base: dict[str, int | bool] = {
+        "voltage_dv": 2300,
+        "current_ma": 0,
+        "power_dw": 0,
+        "energy_wh": 0,
+        "frequency_dhz": 500,
+        "power_factor_centi": 100,
+        "alarm": False,
+    }
+    return RawMeasurement(**{**base, **fields})  # type: ignore[arg-type]
+
+
+@given(
+    device=names,
+    boot=COUNT,
+    uptime_ms=COUNT,
+    batch=st.lists(readings, max_size=8),
+    dropped=COUNT,
+    meter_errors=st.dictionaries(names, st.integers(0, 2**32), max_size=4),
+)
+def test_batch_parses_to_the_exact_raw_values(
+    *,
+    device: str,
+    boot: int,
+    uptime_ms: int,
+    batch: list[DeviceReading],
+    dropped: int,
+    meter_errors: dict[str, int],
+) -> None:
+    body = encode_batch(device, boot, uptime_ms, batch, dropped=dropped, meter_errors=meter_errors)
+    outside_strings = re.sub(rb'"(?:[^"\\]|\\.)*"', b"", body)
+    assert not re.search(rb"[ \t\r\n]", outside_strings)
+    parsed = json.loads(body.decode("utf-8"), parse_float=Decimal)
+    assert parsed["device"] == device
+    assert (parsed["boot"], parsed["uptime_ms"]) == (boot, uptime_ms)
+    assert parsed.get("dropped", 0) == dropped
+    assert ("dropped" in parsed) == (dropped != 0)
+    non_zero = {s: n for s, n in meter_errors.items() if n}
+    assert parsed.get("meter_errors", {}) == non_zero
+    assert list(parsed.get("meter_errors", {})) == list(non_zero)
+    assert len(parsed["readings"]) == len(batch)
+    for got, reading in zip(parsed["readings"], batch, strict=True):
+        assert (got["seq"], got["uptime_ms"], got["sensor"]) == (
+            reading.seq,
+            reading.uptime_ms,
+            reading.sensor,
+        )
+        assert got["energy_wh"] == reading.raw.energy_wh
+        assert got["alarm"] is reading.raw.alarm
+        for field, raw_field, decimals in SCALED:
+            value = got[field]
+            assert isinstance(value, Decimal)
+            assert value.as_tuple().exponent == -decimals
+            assert value == Decimal(getattr(reading.raw, raw_field)).scaleb(-decimals)
+
+
+@given(names)
+def test_names_round_trip_and_follow_the_firmware_rule(name: str) -> None:
+    encoded = encode_name(name)
+    assert json.loads(encoded.decode("utf-8")) == name
+    # Byte by byte: only quote, backslash and control bytes are escaped, all else is verbatim.
+    expected = bytearray(b'"')
+    for byte in name.encode("utf-8"):
+        if byte in b'"\\':
+            expected += b"\\" + bytes([byte])
+        elif byte < 0x20:
+            expected += f"\\u{byte:04x}".encode()
+        else:
+            expected.append(byte)
+    assert encoded == bytes(expected + b'"')
+
+
+@pytest.mark.parametrize(
+    ("name", "encoded"),
+    [
+        ('a"b', b'"a\\"b"'),
+        ("a\\b", b'"a\\\\b"'),
+        ("line\nfeed\ttab", b'"line\\u000afeed\\u0009tab"'),
+        ("\x00\x1f\x7f", b'"\\u0000\\u001f\x7f"'),
+        ("Küche €🛁", '"Küche €🛁"'.encode()),
+        ("\u2028", '"\u2028"'.encode()),
+    ],
+)
+def test_escape_examples(name: str, encoded: bytes) -> None:
+    assert encode_name(name) == encoded
+
+
+def test_reading_numbers_come_from_registers() -> None:
+    reading = DeviceReading(7, 1500, "pzem1", _raw(voltage_dv=2298, current_ma=5, power_dw=3))
+    body = encode_batch("mega-01", 1, 2000, [reading])
+    assert body == (
+        b'{"device":"mega-01","boot":1,"uptime_ms":2000,"readings":[{"seq":7,"uptime_ms":1500,'
+        b'"sensor":"pzem1","voltage_v":229.8,"current_a":0.005,"power_w":0.3,"energy_wh":0,'
+        b'"frequency_hz":50.0,"power_factor":1.00,"alarm":false}]}'
+    )
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        _raw(voltage_dv=-1),
+        _raw(voltage_dv=0x1_0000),
+        _raw(current_ma=2**32),
+        _raw(energy_wh=-5),
+        _raw(power_factor_centi=True),
+        _raw(alarm=1),
+    ],
+)
+def test_values_the_firmware_cannot_hold_are_refused(raw: RawMeasurement) -> None:
+    with pytest.raises(WireEncodingError):
+        encode_batch("mega-01", 1, 2000, [DeviceReading(1, 0, "pzem1", raw)])
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"boot": -1}, {"uptime_ms": -1}, {"dropped": -3}, {"meter_errors": {"pzem1": -1}}],
+)
+def test_negative_envelope_counts_are_refused(kwargs: dict[str, object]) -> None:
+    args: dict[str, object] = {"device": "mega-01", "boot": 1, "uptime_ms": 0, "readings": []}
+    with pytest.raises(WireEncodingError):
+        encode_batch(**{**args, **kwargs})  # type: ignore[arg-type]
+
+
+def test_lone_surrogate_is_refused() -> None:
+    with pytest.raises(WireEncodingError):
+        encode_name("\udc80")
