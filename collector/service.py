@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,6 +14,8 @@ from collector.app import ApiConfig, build_app
 from collector.committer import GroupCommitter
 from collector.health import HealthReporter
 from collector.maintenance import Maintenance
+from collector.serial_bridge import SerialBridge
+from collector.serial_poll import SerialPoller
 from collector.statedb import StateDB
 from collector.store import DurableStore
 from energymon.clock import Clock, SystemClock
@@ -57,6 +60,16 @@ class CollectorService:
             journal_retention_s=settings.journal_retention_days * 86400,
         )
         self.device_keys = settings.device_key_table()
+        self.serial_bridge = SerialBridge(self.committer)
+        self.poller: SerialPoller | None = None
+        if settings.serial_meters:
+            self.poller = SerialPoller.from_settings(
+                settings,
+                boot=self.db.next_counter("serial_boot"),
+                sink=self.serial_bridge,
+                clock=self.clock,
+            )
+            self.serial_bridge.poller = self.poller
         self.app = build_app(
             self.committer,
             self.clock,
@@ -73,6 +86,19 @@ class CollectorService:
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         committing = asyncio.create_task(self.committer.run(), name="group-commit")
         maintaining = asyncio.create_task(self._maintain(), name="maintenance")
+        self.serial_bridge.loop = asyncio.get_running_loop()
+        stop_polling = threading.Event()
+        polling = None
+        if self.poller is not None:
+            polling = threading.Thread(
+                target=self.poller.run, args=(stop_polling,), name="serial-poller", daemon=True
+            )
+            polling.start()
+            log.info(
+                "polling %d serial meters as device %r",
+                len(self.poller.meters),
+                self.settings.serial_device_name,
+            )
         log.info(
             "collector for home %r: InfluxDB %s, database %r, %d device keys, spool %d points",
             self.settings.home,
@@ -84,6 +110,10 @@ class CollectorService:
         try:
             yield
         finally:
+            stop_polling.set()
+            if polling is not None:
+                # The poller may be waiting for a commit: let the loop serve it meanwhile.
+                await asyncio.to_thread(polling.join)
             maintaining.cancel()
             await self.committer.stop()
             await committing

@@ -595,12 +595,14 @@ class FakeDevice:
     def _next_due_s(self, now: float, outcome: SendOutcome) -> float:
         if outcome in (SendOutcome.ACKED, SendOutcome.SPLIT) and self._buffered:
             return 0.0
-        due = [self._real_at(self._last_request_uptime_s + self._heartbeat_s)]
+        send_at = self._send_not_before
+        if not self._buffered:
+            heartbeat_at = self._real_at(self._last_request_uptime_s + self._heartbeat_s)
+            send_at = max(send_at, heartbeat_at)
+        due = [send_at]
         if self._poll_limit is None or self._polls < self._poll_limit:
             due.append(self._real_at(self._polls * self._poll_interval_s))
-        if self._buffered:
-            due.append(self._send_not_before)
-        return max(0.0, min(due) - now, self._send_not_before - now)
+        return max(0.0, min(due) - now)
 
     @property
     def done(self) -> bool:

@@ -166,7 +166,7 @@ class PzemEmulator:
             # A real module ignores frames it cannot parse.
             return None
         with self._lock:
-            if request.address == modbus.GENERAL_ADDRESS:
+            if request.address in (modbus.GENERAL_ADDRESS, modbus.BROADCAST_ADDRESS):
                 targets = list(self._meters)
             else:
                 targets = [m for m in self._meters if m.address == request.address]
@@ -193,11 +193,11 @@ class PzemEmulator:
         if self._fault(meter, FaultKind.V1):
             return _V1_REPLY
         reply = self._execute(meter, request, frame)
-        if reply is not None and self._fault(meter, FaultKind.BAD_CRC):
+        if self._fault(meter, FaultKind.BAD_CRC):
             reply = reply[:-1] + bytes([reply[-1] ^ 0xFF])
         return reply
 
-    def _execute(self, meter: _Meter, request: modbus.Request, frame: bytes) -> bytes | None:
+    def _execute(self, meter: _Meter, request: modbus.Request, frame: bytes) -> bytes:
         address, function = request.address, request.function
         if function == modbus.READ_INPUT:
             registers = modbus.encode_measurement(self._measure(meter))
@@ -218,6 +218,7 @@ class PzemEmulator:
         if function == modbus.RESET_ENERGY:
             meter.energy_offset_wh += self._measure(meter).energy_wh
             return frame
+        # Calibration (0x41) is factory-only and never sent by the collector: not emulated.
         return modbus.exception_reply(address, function, 0x01)
 
     @staticmethod
@@ -278,7 +279,6 @@ class PtyServer:
         self.path = os.ttyname(self._slave)
         self._wake_read, self._wake_write = os.pipe()
         self._thread = threading.Thread(target=self._serve, name="pzem-emulator", daemon=True)
-        self.frames_seen = 0
 
     def start(self) -> str:
         """Start serving; returns the path clients open (the link if one was asked for)."""
@@ -330,7 +330,6 @@ class PtyServer:
                 frame += os.read(self._master, 256)
                 continue
             # Silence after some bytes: the frame is complete.
-            self.frames_seen += 1
             reply = self._emulator.handle(frame)
             frame = b""
             if reply is not None:

@@ -15,8 +15,12 @@ from energymon.schema import RawMeasurement
 
 _UINT16_MAX = 0xFFFF
 _UINT32_MAX = 0xFFFF_FFFF
+_UINT64_MAX = 0xFFFF_FFFF_FFFF_FFFF
+# JSON's two-character escapes, which the firmware uses where one exists (as json.dumps does).
+_SHORT_ESCAPES = {0x22: b'\\"', 0x5C: b"\\\\", 0x0A: b"\\n", 0x0D: b"\\r", 0x09: b"\\t",
+                  0x08: b"\\b", 0x0C: b"\\f"}  # fmt: skip
 
-# Register widths of the PZEM-004T v3, which are also the firmware's C types.
+# Register widths of the PZEM-004T v3; the firmware holds them, and counters, in these C types.
 _REGISTER_MAX = {
     "voltage_dv": _UINT16_MAX,
     "current_ma": _UINT32_MAX,
@@ -44,8 +48,9 @@ class DeviceReading:
 def encode_name(name: str) -> bytes:
     """A JSON string literal with the firmware's escaping (see docs/api.md, Canonical encoding).
 
-    The firmware escapes byte by byte: `"` and `\\` get a backslash, bytes below 0x20 become
-    `\\u00xx` (lower-case hex), every other byte, UTF-8 sequences included, is copied as it is.
+    Byte by byte over the UTF-8 form, which gives what `json.dumps(name, ensure_ascii=False)`
+    gives: `\\"`, `\\\\`, `\\n`, `\\r`, `\\t`, `\\b`, `\\f`, other bytes below 0x20 as `\\u00xx`
+    (lower-case hex), every other byte as it is.
     """
     try:
         utf8 = name.encode("utf-8")
@@ -53,8 +58,8 @@ def encode_name(name: str) -> bytes:
         raise WireEncodingError(f"name {name!r} is not encodable as UTF-8") from exc
     out = bytearray(b'"')
     for byte in utf8:
-        if byte in (0x22, 0x5C):
-            out += b"\\" + bytes((byte,))
+        if byte in _SHORT_ESCAPES:
+            out += _SHORT_ESCAPES[byte]
         elif byte < 0x20:
             out += b"\\u00%02x" % byte
         else:
@@ -86,9 +91,9 @@ def _encode_reading(reading: DeviceReading) -> bytes:
     return b"".join(
         (
             b'{"seq":',
-            _uint("seq", reading.seq),
+            _uint("seq", reading.seq, _UINT32_MAX),
             b',"uptime_ms":',
-            _uint("uptime_ms", reading.uptime_ms),
+            _uint("uptime_ms", reading.uptime_ms, _UINT64_MAX),
             b',"sensor":',
             encode_name(reading.sensor),
             b',"voltage_v":',
@@ -124,14 +129,14 @@ def encode_batch(
         b'{"device":',
         encode_name(device),
         b',"boot":',
-        _uint("boot", boot),
+        _uint("boot", boot, _UINT32_MAX),
         b',"uptime_ms":',
-        _uint("uptime_ms", uptime_ms),
+        _uint("uptime_ms", uptime_ms, _UINT64_MAX),
     ]
-    if _uint("dropped", dropped) != b"0":
+    if _uint("dropped", dropped, _UINT32_MAX) != b"0":
         parts += [b',"dropped":', b"%d" % dropped]
     errors = [
-        encode_name(sensor) + b":" + _uint(f"meter_errors[{sensor!r}]", count)
+        encode_name(sensor) + b":" + _uint(f"meter_errors[{sensor!r}]", count, _UINT32_MAX)
         for sensor, count in (meter_errors or {}).items()
         if count != 0
     ]

@@ -24,8 +24,9 @@ public:
     // True once the head is read and Content-Length bytes of body have followed.
     bool complete() const;
     uint16_t status() const { return status_; }
-    bool has_ack() const { return ack_state_ == ACK_NUMBER || ack_state_ == ACK_NULL; }
-    bool ack_is_null() const { return ack_state_ == ACK_NULL; }
+    // Only a finished value counts: a number cut off by a closed connection is not an ack.
+    bool has_ack() const { return ack_is_number() || ack_is_null(); }
+    bool ack_is_null() const { return ack_state_ == ACK_NULL && null_matched_ == 4; }
     uint32_t ack() const { return ack_; }
     uint32_t retry_after_s() const { return retry_after_s_; }
 
@@ -34,6 +35,7 @@ private:
     enum AckState : uint8_t { ACK_NONE, ACK_AWAIT_VALUE, ACK_NUMBER, ACK_NULL, ACK_BAD };
     static const uint8_t LINE_MAX = 24;
 
+    bool ack_is_number() const { return ack_state_ == ACK_NUMBER && null_matched_ != 0xFF; }
     void end_line();
     void body_byte(uint8_t c);
 

@@ -1,0 +1,222 @@
+"""Replication benchmark: catch-up of a 7-day backlog, freshness on a healthy link, peak RSS.
+
+    python bench/replicate.py [--days 7]
+
+Starts a local and a cloud influxd in a temporary directory, fills the local one with DAYS of
+1 Hz readings of three sensors (with the collector's journal entries, as if written live), then
+measures, in the same run:
+  * the raw bulk-write rate of the same lines into the same cloud influxd (pre-formatted lines,
+    5000 per request: the ceiling for any replicator);
+  * catch-up: `energymon`'s replicator, in a child process, draining the whole backlog; its
+    peak RSS comes from the kernel (wait4);
+  * freshness: with the replicator running as `energymon replicator run`, the time from a
+    write's acknowledgement in the local InfluxDB to the point's presence in the cloud.
+Prints progress and results; writes nothing but stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from energymon import journal
+from energymon.influx import InfluxClient
+from energymon.influxd import InfluxServer, free_port
+from energymon.schema import Measurement, Reading
+
+HOME = "bench"
+SENSORS = ("mains", "heatpump", "solar")
+BATCH = 5000
+
+
+def lines_for(start_ms: int, seconds: int) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for i in range(seconds):
+        t = start_ms + i * 1000
+        for n, sensor in enumerate(SENSORS):
+            power = 100.0 + (i * 7 + n * 13) % 2000 / 10
+            m = Measurement(230.0 + (i % 50) / 10, power / 230, power, 1000 + i // 36, 50.0,
+                            0.95, False)
+            batch.append(Reading("mega-01", sensor, 1, i + 1, t, m).to_line(HOME))
+        if len(batch) >= BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def env_for(local: InfluxServer, cloud: InfluxServer, data_dir: Path) -> dict[str, str]:
+    return os.environ | {
+        "ENERGYMON_HOME": HOME,
+        "ENERGYMON_DATA_DIR": str(data_dir),
+        "ENERGYMON_INFLUX_URL": local.url,
+        "ENERGYMON_INFLUX_DB": "energymon",
+        "ENERGYMON_CLOUD_URL": cloud.url,
+        "ENERGYMON_CLOUD_DB": "energymon",
+        "ENERGYMON_REPLICATOR_LISTEN": f"127.0.0.1:{free_port()}",
+        "ENERGYMON_LOG_LEVEL": "WARNING",
+    }
+
+
+def drain() -> None:
+    """Child process: run the replicator until it has caught up, print the points copied."""
+    from energymon.clock import SystemClock
+    from energymon.settings import load_settings
+    from replicator.service import build_service
+
+    service = build_service(load_settings(), SystemClock())
+    started = time.monotonic()
+    copied = 0
+    while True:
+        result = service.replicator.run_once()
+        copied += result.copied_points
+        if result.caught_up:
+            break
+    service.replicator.save()
+    print(f"{copied} {time.monotonic() - started:.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--days", type=float, default=7.0)
+    parser.add_argument("--drain", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.drain:
+        drain()
+        return
+    seconds = int(args.days * 86400)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        local_server, cloud_server = InfluxServer(root / "local"), InfluxServer(root / "cloud")
+        local_server.start()
+        cloud_server.start()
+        try:
+            run(root, local_server, cloud_server, seconds)
+        finally:
+            local_server.stop()
+            cloud_server.stop()
+
+
+def run(root: Path, local_server: InfluxServer, cloud_server: InfluxServer, seconds: int) -> None:
+    data_dir = root / "data"
+    data_dir.mkdir()
+    now_ms = time.time_ns() // 1_000_000
+    start_ms = now_ms - seconds * 1000 - 60_000
+    total = seconds * len(SENSORS)
+    print(f"influxd {InfluxClient(local_server.url, 'x').ping()}; "
+          f"{total} readings ({seconds / 86400:g} days x {len(SENSORS)} sensors at 1 Hz)")
+
+    local = InfluxClient(local_server.url, "energymon", timeout_s=120)
+    db = sqlite3.connect(data_dir / journal.STATE_DB_NAME)
+    db.execute(journal.SCHEMA)
+    began = time.monotonic()
+    for batch in lines_for(start_ms, seconds):
+        times = [int(line.rsplit(" ", 1)[1]) for line in batch]
+        with db:
+            journal.record(db, recorded_ms=max(times), min_time_ms=min(times),
+                           max_time_ms=max(times), points=len(batch))
+        local.write(batch)
+    db.close()
+    print(f"filled the local influxd in {time.monotonic() - began:.1f} s")
+
+    raw = InfluxClient(cloud_server.url, "raw", timeout_s=120)
+    began = time.monotonic()
+    for batch in lines_for(start_ms, seconds):
+        raw.write(batch)
+    raw_s = time.monotonic() - began
+    raw_rate = total / raw_s
+    print(f"raw bulk write into the cloud influxd: {raw_s:.1f} s, {raw_rate:,.0f} readings/s")
+
+    env = env_for(local_server, cloud_server, data_dir)
+    state = data_dir / "replicator" / "state.json"
+    state.parent.mkdir()
+    state.write_text(
+        f'{{"version": 1, "watermark_ms": {start_ms}, "journal_cursor": 0}}'
+    )
+    began = time.monotonic()
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--drain"], env=env, stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdout is not None
+    output = child.stdout.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    wall_s = time.monotonic() - began
+    if status != 0:
+        raise SystemExit(f"the replicator failed ({status})")
+    copied, drain_s = output.split()
+    rate = total / float(drain_s)
+    cloud = InfluxClient(cloud_server.url, "energymon", timeout_s=120)
+    in_cloud = cloud.query("SELECT count(power_w) FROM electricity")[0].values[0][1]
+    print(f"catch-up: {int(copied)} points copied in {float(drain_s):.1f} s "
+          f"({wall_s:.1f} s with start-up), {rate:,.0f} readings/s = {rate / raw_rate:.2f} of raw; "
+          f"cloud holds {in_cloud} of {total}; peak RSS {usage.ru_maxrss / 1024:.0f} MB")
+
+    freshness(local_server, cloud, env, data_dir)
+
+
+def freshness(local_server: InfluxServer, cloud: InfluxClient, env: dict[str, str],
+              data_dir: Path) -> None:
+    service = subprocess.Popen(
+        [sys.executable, "-m", "energymon.cli", "replicator", "run"], env=env,
+        stderr=subprocess.DEVNULL,
+    )
+    local = InfluxClient(local_server.url, "energymon")
+    db = sqlite3.connect(data_dir / journal.STATE_DB_NAME)
+    acked: dict[int, float] = {}
+    seen: dict[int, float] = {}
+    done = threading.Event()
+
+    def poll() -> None:
+        since = min(acked) if acked else 0
+        while not done.is_set():
+            rows = cloud.query(
+                f"SELECT power_w FROM electricity WHERE sensor = 'fresh' AND time >= {since}ms"
+            )
+            now = time.monotonic()
+            for series in rows:
+                for row in series.values:
+                    seen.setdefault(row[0], now)
+            time.sleep(0.02)
+
+    try:
+        time.sleep(2)
+        poller = threading.Thread(target=poll)
+        samples = 100
+        for i in range(samples):
+            t = time.time_ns() // 1_000_000
+            m = Measurement(230.0, 1.0, 230.0, i, 50.0, 1.0, False)
+            line = Reading("mega-01", "fresh", 2, i + 1, t, m).to_line(HOME)
+            with db:
+                journal.record(db, recorded_ms=t, min_time_ms=t, max_time_ms=t, points=1)
+            local.write([line])
+            acked[t] = time.monotonic()
+            if i == 0:
+                poller.start()
+            time.sleep(0.2)
+        deadline = time.monotonic() + 15
+        while len(seen) < samples and time.monotonic() < deadline:
+            time.sleep(0.1)
+        done.set()
+        poller.join()
+    finally:
+        service.terminate()
+        service.wait()
+    latencies = sorted(seen[t] - acked[t] for t in acked if t in seen)
+    missing = samples - len(latencies)
+    p50 = statistics.median(latencies)
+    p95 = latencies[max(0, int(len(latencies) * 0.95) - 1)]
+    print(f"freshness (local ack to cloud), {len(latencies)} points: p50 {p50:.2f} s, "
+          f"p95 {p95:.2f} s, max {latencies[-1]:.2f} s; {missing} not seen")
+
+
+if __name__ == "__main__":
+    main()
