@@ -298,8 +298,10 @@ class PtyServer:
         os.write(self._wake_write, b"x")
         if self._thread.is_alive():
             self._thread.join()
-        if self._link is not None and self._link.is_symlink():
-            self._link.unlink()
+        # Only our own link: another emulator may have taken the name since.
+        link = self._link
+        if link is not None and link.is_symlink() and os.readlink(link) == self.path:
+            link.unlink()
         for fd in (self._master, self._slave, self._wake_read, self._wake_write):
             os.close(fd)
 

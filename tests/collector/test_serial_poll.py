@@ -12,7 +12,7 @@ from collector.serial_poll import SerialMeter, SerialPoller, parse_serial_meters
 from energymon.clock import ManualClock
 from energymon.errors import ConfigError, SpoolFullError
 from energymon.schema import Reading
-from energymon.settings import Settings
+from energymon.settings import load_settings
 from simulator.meter import Fault, FaultKind, PtyServer, PzemEmulator
 
 TIMEOUT_S = 0.05
@@ -260,7 +260,7 @@ def test_run_polls_until_stopped(
 
 
 def test_from_settings() -> None:
-    settings = Settings(
+    settings = load_settings(
         serial_meters="/dev/ttyUSB0:1=mains",
         serial_device="pi-hall",
         serial_poll_interval_s=2.0,

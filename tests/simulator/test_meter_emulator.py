@@ -15,7 +15,7 @@ import pytest
 from collector import modbus
 from collector.pzem import PzemBus
 from energymon.clock import ManualClock
-from energymon.errors import ConfigError
+from energymon.errors import ConfigError, ModbusError
 from simulator import meter_cli
 from simulator.meter import (
     DEFAULT_ALARM_THRESHOLD_W,
@@ -260,7 +260,7 @@ def test_simulate_meter_command_serves_until_terminated(tmp_path: Path) -> None:
             assert process.stdout.readline().strip() == str(link)
             with PzemBus(str(link), 0.05) as bus:
                 assert bus.read(1).voltage_dv > 0
-                with pytest.raises(modbus.ModbusError):
+                with pytest.raises(ModbusError):
                     bus.read(2)
         finally:
             process.send_signal(signal.SIGTERM)

@@ -166,3 +166,10 @@ def test_envelope_counts_beyond_the_firmware_are_refused(kwargs: dict[str, objec
 def test_lone_surrogate_is_refused() -> None:
     with pytest.raises(WireEncodingError):
         encode_name("\udc80")
+
+
+@pytest.mark.parametrize(("seq", "uptime_ms"), [(2**32, 0), (1, 2**64), (1, -1), (-1, 0)])
+def test_reading_counters_beyond_the_firmware_are_refused(seq: int, uptime_ms: int) -> None:
+    reading = DeviceReading(seq, uptime_ms, "pzem1", _raw())
+    with pytest.raises(WireEncodingError):
+        encode_batch("mega-01", 1, 0, [reading])
