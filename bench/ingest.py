@@ -290,21 +290,21 @@ class RssSampler(threading.Thread):
         self.phase = "start"
         self.samples: list[tuple[str, float, float]] = []  # phase, seconds into it, MB
         self._phase_started = time.perf_counter()
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def set_phase(self, phase: str) -> None:
         self.phase = phase
         self._phase_started = time.perf_counter()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             self.samples.append(
                 (self.phase, time.perf_counter() - self._phase_started, rss_mb(self.pid))
             )
-            self._stop.wait(self.interval_s)
+            self._halt.wait(self.interval_s)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join()
 
     def values(self, phase: str, after_s: float = 0.0) -> list[float]:

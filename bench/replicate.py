@@ -76,8 +76,11 @@ def drain() -> None:
     service = build_service(load_settings(), SystemClock())
     started = time.monotonic()
     copied = 0
+    import resource
+    print("start", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, file=sys.stderr)
     while True:
         result = service.replicator.run_once()
+        print(result, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, file=sys.stderr)
         copied += result.copied_points
         if result.caught_up:
             break
@@ -115,25 +118,31 @@ def run(root: Path, local_server: InfluxServer, cloud_server: InfluxServer, seco
     print(f"influxd {InfluxClient(local_server.url, 'x').ping()}; "
           f"{total} readings ({seconds / 86400:g} days x {len(SENSORS)} sensors at 1 Hz)")
 
+    began = time.monotonic()
+    # Formatted once and kept as request bodies, so that the raw rate measures InfluxDB alone.
+    batches = [("\n".join(b).encode(), b[0], b[-1]) for b in lines_for(start_ms, seconds)]
+    print(f"formatted the readings in {time.monotonic() - began:.1f} s")
+
     local = InfluxClient(local_server.url, "energymon", timeout_s=120)
     db = sqlite3.connect(data_dir / journal.STATE_DB_NAME)
     db.execute(journal.SCHEMA)
     began = time.monotonic()
-    for batch in lines_for(start_ms, seconds):
-        times = [int(line.rsplit(" ", 1)[1]) for line in batch]
+    for body, first, last in batches:
+        low, high = int(first.rsplit(" ", 1)[1]), int(last.rsplit(" ", 1)[1])
         with db:
-            journal.record(db, recorded_ms=max(times), min_time_ms=min(times),
-                           max_time_ms=max(times), points=len(batch))
-        local.write(batch)
+            journal.record(db, recorded_ms=high, min_time_ms=low, max_time_ms=high,
+                           points=body.count(b"\n") + 1)
+        local.write(body)
     db.close()
     print(f"filled the local influxd in {time.monotonic() - began:.1f} s")
 
     raw = InfluxClient(cloud_server.url, "raw", timeout_s=120)
     began = time.monotonic()
-    for batch in lines_for(start_ms, seconds):
-        raw.write(batch)
+    for body, _, _ in batches:
+        raw.write(body)
     raw_s = time.monotonic() - began
     raw_rate = total / raw_s
+    del batches
     print(f"raw bulk write into the cloud influxd: {raw_s:.1f} s, {raw_rate:,.0f} readings/s")
 
     env = env_for(local_server, cloud_server, data_dir)

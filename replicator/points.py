@@ -17,10 +17,6 @@ from energymon.lineproto import escape_key, escape_measurement, format_field_val
 
 HOME_TAG = "home"
 
-# Field types as SHOW FIELD KEYS names them.
-_INTEGER_TYPES = frozenset({"integer"})
-_UNSIGNED_TYPES = frozenset({"unsigned"})
-
 
 @dataclass(frozen=True, slots=True)
 class TimeRange:
@@ -99,13 +95,28 @@ def earliest_time_ms(client: InfluxClient, home: str, since_ms: int) -> int | No
     return earliest
 
 
+def _format_float(value: Any) -> str:
+    return repr(float(value))
+
+
+def _format_integer(value: Any) -> str:
+    return f"{int(value)}i"
+
+
+def _format_unsigned(value: Any) -> str:
+    return f"{int(value)}u"
+
+
 def _formatter(kind: str) -> Callable[[Any], str]:
-    if kind in _INTEGER_TYPES:
-        return lambda v: format_field_value(int(v))
-    if kind in _UNSIGNED_TYPES:
-        return lambda v: f"{int(v)}u"
+    """The line-protocol text of a stored value, as `format_field_value` writes it; numbers take
+    a shorter path because a stored number is always finite and in range, and this runs for
+    every field of every point."""
     if kind == "float":
-        return lambda v: format_field_value(float(v))
+        return _format_float
+    if kind == "integer":
+        return _format_integer
+    if kind == "unsigned":
+        return _format_unsigned
     return format_field_value
 
 
@@ -135,17 +146,21 @@ def iter_lines(
                 prefix = escaped_measurement + "".join(
                     f",{escape_key(k)}={escape_key(v)}" for k, v in sorted(series.tags.items()) if v
                 )
+                columns = [
+                    (i, escape_key(name) + "=", _formatter(types.get(name, "")))
+                    for i, name in enumerate(series.columns)
+                    if name != "time"
+                ]
             except LineProtocolError as exc:
                 for row in series.values:
                     content = f"{series.tags!r} {dict(zip(series.columns, row, strict=True))!r}"
                     on_bad_point(BadPoint(measurement, row[0], content, str(exc)))
                 continue
-            columns = [
-                (i, escape_key(name) + "=", _formatter(types.get(name, "")))
-                for i, name in enumerate(series.columns)
-                if name != "time"
-            ]
+            template = _template(prefix, series.columns, types)
             for row in series.values:
+                if template is not None and None not in row:
+                    yield template.format(*row)
+                    continue
                 try:
                     fields = ",".join(
                         key + fmt(row[i]) for i, key, fmt in columns if row[i] is not None
@@ -156,3 +171,31 @@ def iter_lines(
                     continue
                 if fields:
                     yield f"{prefix} {fields} {row[0]}"
+
+
+def _braces(text: str) -> str:
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def _template(prefix: str, columns: list[str], types: dict[str, str]) -> str | None:
+    """A `str.format` template for the rows of a series that have every field, when all fields
+    are numbers or booleans: one call per point instead of one per field. A float field's value
+    may arrive as a JSON integer, whose text is still a float in line protocol."""
+    parts = []
+    for i, name in enumerate(columns):
+        if name == "time":
+            continue
+        kind = types.get(name)
+        if kind == "float":
+            value = f"{{{i}!r}}"
+        elif kind == "integer":
+            value = f"{{{i}}}i"
+        elif kind == "boolean":
+            # Python prints True and False, both of which line protocol reads as booleans.
+            value = f"{{{i}}}"
+        else:
+            return None
+        parts.append(_braces(escape_key(name)) + "=" + value)
+    if not parts:
+        return None
+    return _braces(prefix) + " " + ",".join(parts) + " {0}"

@@ -106,8 +106,6 @@ def run(args: argparse.Namespace) -> int:
     from energymon.cli import setup_logging
     from energymon.settings import load_settings
 
-    if args.interval <= 0 or args.speed <= 0 or args.batch < 1 or args.capacity < 1:
-        raise ConfigError("--interval, --speed, --batch and --capacity must be positive")
     if args.sd_card and args.state_dir is None:
         raise ConfigError("--sd-card needs --state-dir")
     setup_logging(load_settings(getattr(args, "config", None)))

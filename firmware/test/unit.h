@@ -54,16 +54,17 @@ uint32_t run_all();
         }                                                        \
     } while (0)
 
-// Equality of integers up to 32 bits, printing both values on failure.
+// Equality of integers up to 64 bits (each side evaluated once), printing both on failure.
 #define CHECK_EQ(a, b)                                                                      \
     do {                                                                                    \
-        uint32_t ut_a_ = static_cast<uint32_t>(a);                                          \
-        uint32_t ut_b_ = static_cast<uint32_t>(b);                                          \
-        if (ut_a_ == ut_b_ && static_cast<uint64_t>(a) == static_cast<uint64_t>(b)) {       \
+        uint64_t ut_a_ = static_cast<uint64_t>(a);                                          \
+        uint64_t ut_b_ = static_cast<uint64_t>(b);                                          \
+        if (ut_a_ == ut_b_) {                                                               \
             ut::pass();                                                                     \
         } else {                                                                            \
             static const char ut_expr_[] EM_FLASH = #a " == " #b;                           \
-            ut::fail_values(UT_FILE_STR(), __LINE__, ut_expr_, ut_a_, ut_b_);               \
+            ut::fail_values(UT_FILE_STR(), __LINE__, ut_expr_, static_cast<uint32_t>(ut_a_), \
+                            static_cast<uint32_t>(ut_b_));                                  \
         }                                                                                   \
     } while (0)
 

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import pytest
-from conftest import HOME, T0, Rig, points, reading
 
-from energymon.lineproto import format_line
 from energymon.cli import main
+from energymon.lineproto import format_line
+from tests.replicator.helpers import HOME, T0, Rig, points, reading
 
 
 def test_a_refused_point_goes_to_the_dead_letters_and_the_rest_flows(rig: Rig) -> None:

@@ -3,20 +3,23 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import HOME, T0, Rig, points, reading
 
 from energymon.errors import InfluxUnavailableError
 from energymon.influx import InfluxClient
 from energymon.influxd import InfluxServer
 from energymon.lineproto import format_line
 from replicator.state import StateStore
+from tests.replicator.helpers import HOME, T0, Rig, points, reading
 
 
 def test_copies_every_measurement_with_exact_types_and_only_this_home(rig: Rig) -> None:
-    rig.write_readings([reading("mega-01", s, i, T0 + i * 1000) for s in ("a", "b") for i in range(1, 300)])
+    rig.write_readings(
+        [reading("mega-01", s, i, T0 + i * 1000) for s in ("a", "b") for i in range(1, 300)]
+    )
     rig.write([
         format_line("energymon_quarantine", {"home": HOME, "device": "mega-01", "sensor": "a"},
-                    {"reason": 'voltage "300" V, out of range', "payload": "{}", "boot": 1, "seq": 7},
+                    {"reason": 'voltage "300" V, out of range', "payload": "{}", "boot": 1,
+                     "seq": 7},
                     T0 + 5000),
         format_line("energymon_health", {"home": HOME, "process": "collector"},
                     {"spool_bytes": 0, "status": "ok"}, T0 + 6000),

@@ -5,7 +5,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import HOME, T0, Rig, points, reading
 
 from energymon.cli import main
 from energymon.influx import InfluxClient
@@ -16,6 +15,7 @@ from replicator.restore import Restorer
 from replicator.service import ReplicatorService, ServiceConfig
 from replicator.sink import BatchSink
 from replicator.verify import HOUR_MS, verify
+from tests.replicator.helpers import HOME, T0, Rig, points, reading
 
 DAY = 24 * HOUR_MS
 
@@ -33,7 +33,8 @@ def test_verify_finds_and_repairs_a_hole_made_in_the_cloud(
     rig.run_until_caught_up(rig.replicator())
     hole = T0 - 2 * HOUR_MS
     rig.cloud.query(
-        f"DELETE FROM electricity WHERE sensor = 'b' AND time >= {hole}ms AND time < {hole + 600_000}ms",
+        f"DELETE FROM electricity WHERE sensor = 'b' "
+        f"AND time >= {hole}ms AND time < {hole + 600_000}ms",
         method="POST",
     )
     window = TimeRange(T0 - DAY, T0)

@@ -6,6 +6,7 @@ with the real collector is tested in tests/contract/.
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import threading
@@ -20,6 +21,7 @@ import pytest
 from energymon.clock import ManualClock
 from energymon.errors import MeterTimeoutError
 from energymon.schema import RawMeasurement
+from simulator import device_cli
 from simulator.device import (
     Backoff,
     DeviceEvent,
@@ -291,6 +293,53 @@ def test_a_200_without_an_ack_forgets_nothing(clock: ManualClock, collector: Fak
     assert step.outcome is SendOutcome.BACKOFF and step.buffered == 3
 
 
+def test_an_ack_beyond_the_request_forgets_only_what_was_sent(
+    clock: ManualClock, collector: FakeCollector
+) -> None:
+    device = make_device(clock, collector, sensors=("pzem1",), batch_max=2)
+    collector.down = True
+    device.run_once()
+    clock.advance(2.0)
+    device.run_once()  # seqs 1..3 buffered
+    collector.down = False
+    clock.advance(device.run_once().retry_in_s)
+    collector.script.append((200, {}, b'{"ack":99,"accepted":2,"duplicates":0,"rejected":[]}'))
+    step = device.run_once()
+    assert [r.seq for r in step.sent] == [1, 2]
+    assert step.buffered == 2  # seq 3 and the poll of this step, seq 4
+    assert [r.seq for r in device.run_once().sent] == [3, 4]
+
+
+def test_an_ack_below_the_request_backs_off_instead_of_resending_hot(
+    clock: ManualClock, collector: FakeCollector
+) -> None:
+    device = make_device(clock, collector)
+    collector.script.append((200, {}, b'{"ack":0,"accepted":0,"duplicates":0,"rejected":[]}'))
+    step = device.run_once()
+    assert step.outcome is SendOutcome.BACKOFF and step.buffered == 3 and step.retry_in_s > 0
+
+
+def test_heartbeat_reports_health_when_no_meter_answers(
+    clock: ManualClock, collector: FakeCollector
+) -> None:
+    collector.script.extend(
+        [(200, {}, b'{"ack":null,"accepted":0,"duplicates":0,"rejected":[]}')] * 2
+    )
+    device = make_device(clock, collector, meters={"pzem1": DeadMeter()}, heartbeat_s=60.0)
+    step = device.run_once()
+    assert step.outcome is SendOutcome.ACKED and step.events == (DeviceEvent.CONNECTED,)
+    assert step.next_due_s == pytest.approx(1.0)  # the next poll
+    for _ in range(59):
+        clock.advance(1.0)
+        assert device.run_once().outcome is SendOutcome.IDLE
+    clock.advance(1.0)
+    assert device.run_once().outcome is SendOutcome.ACKED
+    assert [(b["readings"], b["meter_errors"]) for b in collector.bodies()] == [
+        ([], {"pzem1": 1}),
+        ([], {"pzem1": 61}),
+    ]
+
+
 def test_meter_errors_are_counted_and_take_no_seq(
     clock: ManualClock, collector: FakeCollector
 ) -> None:
@@ -455,7 +504,12 @@ class _StubHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         self.seen.append((dict(self.headers), body))
-        status, headers, reply = self.replies.popleft()
+        if self.replies:
+            status, headers, reply = self.replies.popleft()
+        else:
+            seqs = [r["seq"] for r in json.loads(body)["readings"]]
+            ack = {"ack": max(seqs, default=None), "accepted": len(seqs), "duplicates": 0}
+            status, headers, reply = 200, {}, json.dumps({**ack, "rejected": []}).encode()
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)
@@ -506,3 +560,24 @@ def test_transport_turns_a_refused_connection_into_transport_error() -> None:
     with pytest.raises(TransportError):
         transport.post("http://127.0.0.1:9/api/v1/readings", b"{}", {})
     transport.close()
+
+
+def test_cli_logs_events_not_readings_and_stops_after_count(
+    stub: tuple[str, type[_StubHandler]], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    url, handler = stub
+    handler.replies.append((503, {"Retry-After": "0"}, b'{"error":"not_durable"}'))
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--config", default=None)
+    device_cli.add_arguments(parser)
+    argv = f"--key sekret --sensors a,b --speed 1000 --count 50 --batch 4 --state-dir {tmp_path}"
+    args = parser.parse_args(["--url", url, *argv.split()])
+    with caplog.at_level(logging.INFO):
+        assert device_cli.run(args) == 0
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) <= 6, messages
+    assert any("waiting for the collector" in m for m in messages)
+    assert any("connected to" in m for m in messages)
+    assert "100 readings acknowledged" in messages[-1]
+    assert not any("sekret" in m for m in messages)
+    assert (tmp_path / "mega-01.state.json").exists()

@@ -1,0 +1,46 @@
+// Wrap-safe interval arithmetic, the 64-bit uptime, and the poll cycle budget of the reference's
+// wire timings (docs/BENCHMARKS.md quotes these figures).
+#include "../energymon_mega/src/core/timing.h"
+#include "unit.h"
+
+using namespace em;
+UT_FILE;
+
+TEST(elapsed_across_the_wrap) {
+    CHECK_EQ(elapsed(5, 0xFFFFFFFBUL), 10);
+    CHECK_EQ(elapsed(1000, 0), 1000);
+    CHECK(reached(3, 0xFFFFFFFEUL));
+    CHECK(!reached(0xFFFFFFFEUL, 3));
+    CHECK(reached(100, 100));
+    CHECK(!reached(99, 100));
+}
+
+TEST(uptime_survives_millis_wrap) {
+    Uptime u;
+    CHECK_EQ(u.update(0xFFFFFF00UL), 0xFFFFFF00UL);
+    uint64_t after = u.update(0x10);
+    CHECK(after == 0x100000010ULL);
+    CHECK(u.update(0x20) == 0x100000020ULL);
+    CHECK(u.update(0x05) == 0x200000005ULL);
+}
+
+TEST(wire_times_at_9600_8n1) {
+    CHECK_EQ(wire_time_us(1, 9600, 10), 1042);
+    CHECK_EQ(wire_time_us(8, 9600, 10), 8334);
+    CHECK_EQ(wire_time_us(25, 9600, 10), 26042);
+    CHECK_EQ(modbus_gap_us(9600, 10), 3646);
+}
+
+TEST(poll_cycle_budget) {
+    const uint32_t turnaround = 2000;
+    CHECK_EQ(meter_poll_us(9600, 10, turnaround), 40022);
+    const uint8_t one_bus[3] = {0, 0, 0};
+    const uint8_t three_buses[3] = {0, 1, 2};
+    const uint8_t two_and_one[3] = {0, 0, 2};
+    CHECK_EQ(poll_cycle_us(one_bus, 3, 9600, 10, turnaround), 120066);
+    CHECK_EQ(poll_cycle_us(three_buses, 3, 9600, 10, turnaround), 40022);
+    CHECK_EQ(poll_cycle_us(two_and_one, 3, 9600, 10, turnaround), 80044);
+    CHECK(poll_cycle_us(one_bus, 3, 9600, 10, turnaround) <= 150000UL);
+    // The physical floor: wire time and the Modbus gap alone.
+    CHECK_EQ(poll_cycle_us(one_bus, 3, 9600, 10, 0), 114066);
+}
