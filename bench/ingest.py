@@ -27,7 +27,9 @@ import json
 import os
 import platform
 import random
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -276,6 +278,12 @@ def rss_mb(pid: int) -> float:
     raise HttpError(f"no VmRSS for pid {pid}")
 
 
+def machine_busy_s() -> float:
+    """CPU seconds all cores spent on anything but idle and iowait since boot."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(values[:8]) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_s(pid: int) -> float:
     # Fields after the command name (which may hold spaces); utime and stime are 14th and 15th.
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -321,14 +329,19 @@ class CpuMeter:
 
     def begin(self) -> None:
         self.start = {name: cpu_s(pid) for name, pid in self.pids.items()}
+        self.start["machine"] = machine_busy_s()
         self.wall = time.perf_counter()
 
     def end(self) -> dict[str, float]:
-        """Per process, the share of one core used (100 = one core busy)."""
+        """Per process, the share of one core used (100 = one core busy); "other" is everything
+        else on the machine, which should be close to zero for a trustworthy run."""
         wall = time.perf_counter() - self.wall
-        return {
+        used = {
             name: 100 * (cpu_s(pid) - self.start[name]) / wall for name, pid in self.pids.items()
         }
+        machine = 100 * (machine_busy_s() - self.start["machine"]) / wall
+        used["other"] = max(0.0, machine - sum(used.values()))
+        return used
 
 
 # --- the benchmark ------------------------------------------------------------------------------
@@ -341,6 +354,7 @@ class Plan:
     saturation_seconds: float
     workers: int
     devices: int
+    py_spy: Path | None
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -459,6 +473,7 @@ class Bench:
             extra_env={"ENERGYMON_LOG_LEVEL": "WARNING"},
         )
         self.collector.start()
+        progress(f"collector pid {self.collector.pid}, influxd pid {self.influxd.process and self.influxd.process.pid}")
         assert self.collector.pid is not None and self.influxd.process is not None
         cpu = CpuMeter(
             {"collector": self.collector.pid, "influxd": self.influxd.process.pid,
@@ -484,8 +499,11 @@ class Bench:
 
         # 2. collector throughput.
         progress(f"warm-up: anchoring {len(self.devices) + len(self.lat_devices)} device boots")
+        # Over the throughput run's connections: a burst of every device at once would set
+        # the collector's memory high-water mark before the steady run (it is measured last).
         warm = PhaseStats("warm-up")
-        warm_work = self.queues(self.devices, 1, BATCH) + self.queues(self.lat_devices, 1, 1)
+        first = self.queues(self.devices, 1, BATCH) + self.queues(self.lat_devices, 1, 1)
+        warm_work = [[q[0] for q in first[w :: plan.workers]] for w in range(plan.workers)]
         sampler.set_phase("warm-up")
         asyncio.run(closed_loop(self.port, warm_work, 60, collector_checker, warm))
         self.accepted += warm.readings
@@ -498,9 +516,13 @@ class Bench:
         )
         thr = PhaseStats("throughput")
         sampler.set_phase("throughput")
+        profiler = self.start_profiler(self.collector.pid)
         cpu.begin()
         asyncio.run(closed_loop(self.port, work, plan.seconds, collector_checker, thr))
         thr_cpu = cpu.end()
+        if profiler is not None:
+            profiler.wait()
+            progress(f"py-spy profile of the throughput run: {plan.py_spy}")
         sampler.set_phase("after throughput")
         del work
         self.accepted += thr.readings
@@ -530,10 +552,22 @@ class Bench:
         del work
         sampler.set_phase("idle after load")
         time.sleep(3.0)
-        sampler.stop()
         after_rss = rss_mb(self.collector.pid)
 
-        # 4. nothing lost.
+        # 4. every device at once (a collector restart, a network coming back): the memory peak.
+        everyone = self.devices + self.lat_devices
+        work = self.queues(everyone, 1, BATCH)
+        progress(f"burst: {len(everyone)} devices post {BATCH} readings each at the same moment")
+        burst = PhaseStats("burst")
+        sampler.set_phase("burst")
+        asyncio.run(closed_loop(self.port, work, 60, collector_checker, burst))
+        self.accepted += burst.readings
+        sampler.set_phase("idle after burst")
+        time.sleep(1.0)
+        sampler.stop()
+        burst_rss = rss_mb(self.collector.pid)
+
+        # 5. nothing lost.
         progress("verifying point counts in InfluxDB")
         stored = count_points(collector_client)
         raw_stored = count_points(raw_client)
@@ -545,7 +579,9 @@ class Bench:
 
         steady = sampler.values("throughput", after_s=plan.seconds / 4)
         steady += sampler.values("latency, saturation", after_s=1.0)
-        peak = max(mb for _, _, mb in sampler.samples)
+        steady_peak = max(
+            mb for phase, _, mb in sampler.samples if phase not in ("burst", "idle after burst")
+        )
         return report(
             plan=plan,
             influx_version=influx_version,
@@ -557,12 +593,30 @@ class Bench:
                   "latency, 1 post/s": paced_cpu, "latency, saturation": sat_cpu},
             rss={"idle after start": idle_rss,
                  "steady under load (median)": statistics.median(steady),
-                 "peak": peak, "idle after load": after_rss},
+                 "peak before the burst": steady_peak, "idle after load": after_rss,
+                 f"after a burst of {len(everyone)} devices x {BATCH} readings": burst_rss},
+            burst=burst,
             accepted=self.accepted,
             stored=stored,
             raw_stored=raw_stored,
             health_accepted=int(health["counters"]["accepted"]),
             spool_depth=int(health["spool"]["depth_points"]),
+        )
+
+    def start_profiler(self, pid: int) -> subprocess.Popen[bytes] | None:
+        """py-spy (pip install py-spy) sampling the collector during the throughput run."""
+        if self.plan.py_spy is None:
+            return None
+        py_spy = shutil.which("py-spy")
+        if py_spy is None:
+            raise FileNotFoundError("--py-spy needs py-spy on the PATH: pip install py-spy")
+        fmt = "raw" if self.plan.py_spy.suffix in (".txt", ".folded") else "flamegraph"
+        return subprocess.Popen(
+            [py_spy, "record", "--pid", str(pid), "--threads", "--nonblocking", "--rate", "200",
+             "--duration", str(max(1, int(self.plan.seconds) - 1)), "--format", fmt,
+             "--output", str(self.plan.py_spy)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
 
     async def _get_health(self) -> bytes:
@@ -586,6 +640,7 @@ def report(
     thr: PhaseStats,
     paced: PhaseStats,
     sat: PhaseStats,
+    burst: PhaseStats,
     cpus: dict[str, dict[str, float]],
     rss: dict[str, float],
     accepted: int,
@@ -596,7 +651,7 @@ def report(
 ) -> str:
     m = machine()
     ok = "yes" if stored == accepted == health_accepted and raw_stored == raw.readings else "**NO**"
-    errors = sum(s.errors for s in (raw, thr, paced, sat))
+    errors = sum(s.errors for s in (raw, thr, paced, sat, burst))
     p99_paced = percentile([v * 1000 for v in paced.latencies_s], 99)
     out = [
         f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: `python bench/ingest.py {plan_args(plan)}`",
@@ -630,16 +685,20 @@ def report(
         f"{percentile(thr.latencies_s, 99) * 1000:.1f} ms; raw `/write` p50 "
         f"{percentile(raw.latencies_s, 50) * 1000:.1f} ms.",
         "",
+        f"Burst: {burst.readings:,} readings answered in {burst.seconds:.2f} s "
+        f"(slowest answer {max(burst.latencies_s) * 1000:.0f} ms).",
+        "",
         "Collector RSS (MB): "
         + ", ".join(f"{name} {mb:.1f}" for name, mb in rss.items())
         + ".",
         "",
         "CPU use per phase (% of one core):",
         "",
-        "| phase | collector | influxd | load generator |",
-        "| --- | --- | --- | --- |",
+        "| phase | collector | influxd | load generator | other processes |",
+        "| --- | --- | --- | --- | --- |",
         *(
-            f"| {phase} | {c['collector']:.0f} | {c['influxd']:.0f} | {c['load generator']:.0f} |"
+            f"| {phase} | {c['collector']:.0f} | {c['influxd']:.0f} | {c['load generator']:.0f} "
+            f"| {c['other']:.0f} |"
             for phase, c in cpus.items()
         ),
         "",
@@ -648,10 +707,10 @@ def report(
         f"{raw.readings:,} sent, {raw_stored:,} stored. Consistent: {ok}. "
         f"HTTP errors: {errors}.",
     ]
-    for s in (raw, thr, paced, sat):
+    for s in (raw, thr, paced, sat, burst):
         if s.errors:
             out.append(f"First error in {s.name}: {s.first_error}")
-        if s.exhausted:
+        if s.exhausted and s is not burst:
             out.append(f"Note: {s.name} used up its pre-encoded work before its time was over.")
     return "\n".join(out) + "\n"
 
@@ -669,6 +728,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="client connections for the throughput runs (8)")
     parser.add_argument("--devices", type=int, default=200,
                         help="simulated devices in the throughput run (200)")
+    parser.add_argument("--py-spy", type=Path, default=None, metavar="FILE",
+                        help="profile the collector during the throughput run with py-spy into "
+                        "FILE (.svg flame graph, or .txt/.folded collapsed stacks)")
     args = parser.parse_args(argv)
     seconds = 4.0 if args.quick else args.seconds
     plan = Plan(
@@ -677,6 +739,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         saturation_seconds=3.0 if args.quick else 10.0,
         workers=args.workers,
         devices=max(args.devices, args.workers),
+        py_spy=args.py_spy,
     )
     try:
         import uvloop

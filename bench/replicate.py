@@ -76,16 +76,16 @@ def drain() -> None:
     service = build_service(load_settings(), SystemClock())
     started = time.monotonic()
     copied = 0
-    import resource
-    print("start", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, file=sys.stderr)
     while True:
         result = service.replicator.run_once()
-        print(result, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, file=sys.stderr)
         copied += result.copied_points
         if result.caught_up:
             break
     service.replicator.save()
-    print(f"{copied} {time.monotonic() - started:.3f}")
+    # VmHWM is this program's own peak; ru_maxrss would include the parent's before exec.
+    status = Path("/proc/self/status").read_text()
+    peak_kb = next(int(ln.split()[1]) for ln in status.splitlines() if ln.startswith("VmHWM:"))
+    print(f"{copied} {time.monotonic() - started:.3f} {peak_kb}")
 
 
 def main() -> None:
@@ -157,17 +157,17 @@ def run(root: Path, local_server: InfluxServer, cloud_server: InfluxServer, seco
     )
     assert child.stdout is not None
     output = child.stdout.read()
-    _, status, usage = os.wait4(child.pid, 0)
+    status = child.wait()
     wall_s = time.monotonic() - began
     if status != 0:
         raise SystemExit(f"the replicator failed ({status})")
-    copied, drain_s = output.split()
+    copied, drain_s, peak_kb = output.split()
     rate = total / float(drain_s)
     cloud = InfluxClient(cloud_server.url, "energymon", timeout_s=120)
     in_cloud = cloud.query("SELECT count(power_w) FROM electricity")[0].values[0][1]
     print(f"catch-up: {int(copied)} points copied in {float(drain_s):.1f} s "
           f"({wall_s:.1f} s with start-up), {rate:,.0f} readings/s = {rate / raw_rate:.2f} of raw; "
-          f"cloud holds {in_cloud} of {total}; peak RSS {usage.ru_maxrss / 1024:.0f} MB")
+          f"cloud holds {in_cloud} of {total}; peak RSS {int(peak_kb) / 1024:.0f} MB")
 
     freshness(local_server, cloud, env, data_dir)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from energymon.errors import ConfigError
 from energymon.influx import quote_string
 from energymon.schema import QUARANTINE_MEASUREMENT
 from energymon.settings import load_settings
@@ -45,6 +46,39 @@ def _quarantine(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parked(args: argparse.Namespace) -> int:
+    from collector.service import local_influx
+    from collector.spool import Spool
+    from collector.statedb import StateDB
+
+    settings = load_settings(args.config)
+    db = StateDB(settings.data_dir)
+    try:
+        spool = Spool(db, settings.spool_max_bytes)
+        batches = spool.parked()
+        if args.action == "list":
+            if not batches:
+                print("no parked batches")
+            for b in batches:
+                print(f"#{b.id}  parked at {b.parked_ms}  {b.points} points: {b.reason}")
+                if args.verbose:
+                    print(b.body.decode("utf-8"))
+            return 0
+        chosen = [b for b in batches if args.id is None or b.id == args.id]
+        if args.id is not None and not chosen:
+            raise ConfigError(f"no parked batch #{args.id}")
+        influx = local_influx(settings)
+        for b in chosen:
+            if args.action == "replay":
+                # Raises if InfluxDB still refuses; the batch then stays parked.
+                influx.write(b.body)
+            spool.unpark(b)
+            print(f"#{b.id}: {'replayed' if args.action == 'replay' else 'discarded'}")
+        return 0
+    finally:
+        db.close()
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = sub.add_parser("collector", help="run the collector service (HTTP ingest, serial meters)")
     run.set_defaults(handler=_run)
@@ -56,3 +90,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     quarantine.add_argument("--limit", type=int, default=100, help="at most this many (100)")
     quarantine.add_argument("--json", action="store_true", help="print JSON")
     quarantine.set_defaults(handler=_quarantine)
+    parked = sub.add_parser(
+        "parked", help="batches the local InfluxDB refused for good (type conflicts), kept safe"
+    )
+    parked.add_argument("action", choices=["list", "replay", "discard"])
+    parked.add_argument("id", type=int, nargs="?", help="one batch (default: all)")
+    parked.add_argument("-v", "--verbose", action="store_true", help="show the points")
+    parked.set_defaults(handler=_parked)

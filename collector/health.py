@@ -41,7 +41,7 @@ def snapshot(store: DurableStore, now_ms: int) -> dict[str, Any]:
             "max_bytes": spool.max_bytes,
             "full_refusals": spool.full_refusals,
         },
-        "parked_points": c.parked_points,
+        "parked_points": spool.parked_points,
         "devices": devices,
         "counters": {
             "accepted": c.accepted,

@@ -8,10 +8,13 @@ idempotent re-write. The size is bounded: at the bound, appends fail loudly (the
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from collector.statedb import StateDB
 from energymon.errors import SpoolFullError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +23,15 @@ class SpoolRow:
     points: int
     min_time_ms: int
     max_time_ms: int
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedBatch:
+    id: int
+    parked_ms: int
+    points: int
+    reason: str
     body: bytes
 
 
@@ -33,6 +45,7 @@ class Spool:
         self.depth_points: int = points
         self.bytes: int = size
         self.full_refusals = 0
+        self._refusing = False
 
     @property
     def empty(self) -> bool:
@@ -43,6 +56,14 @@ class Spool:
     ) -> None:
         if self.bytes + len(body) > self.max_bytes:
             self.full_refusals += 1
+            if not self._refusing:
+                self._refusing = True
+                log.error(
+                    "spool is full (%d of %d bytes): refusing new readings with 503 until "
+                    "InfluxDB takes the backlog; devices keep theirs meanwhile",
+                    self.bytes,
+                    self.max_bytes,
+                )
             raise SpoolFullError(
                 f"spool holds {self.bytes} of {self.max_bytes} bytes; cannot take {len(body)} more"
             )
@@ -54,6 +75,9 @@ class Spool:
             )
         self.depth_points += points
         self.bytes += len(body)
+        if self._refusing:
+            self._refusing = False
+            log.warning("spool accepts readings again (%d refusals so far)", self.full_refusals)
 
     def oldest(self, max_points: int) -> list[SpoolRow]:
         """The oldest rows, at least one, up to about `max_points` points."""
@@ -84,6 +108,18 @@ class Spool:
                 (now_ms, points, reason, body),
             )
 
-    def parked_count(self) -> int:
-        row = self._db.conn.execute("SELECT count(*) FROM parked").fetchone()
+    @property
+    def parked_points(self) -> int:
+        """Read from the database each time: `energymon parked` may change it meanwhile."""
+        row = self._db.conn.execute("SELECT coalesce(sum(points), 0) FROM parked").fetchone()
         return int(row[0])
+
+    def parked(self) -> list[ParkedBatch]:
+        rows = self._db.conn.execute(
+            "SELECT id, parked_ms, points, reason, body FROM parked ORDER BY id"
+        ).fetchall()
+        return [ParkedBatch(r[0], r[1], r[2], r[3], bytes(r[4])) for r in rows]
+
+    def unpark(self, batch: ParkedBatch) -> None:
+        with self._db.transaction() as conn:
+            conn.execute("DELETE FROM parked WHERE id = ?", (batch.id,))

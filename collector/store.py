@@ -86,7 +86,6 @@ class Counters:
     duplicates: int = 0
     quarantined: int = 0
     spooled_points: int = 0
-    parked_points: int = 0
 
 
 class DurableStore:
@@ -238,7 +237,6 @@ class DurableStore:
 
     def _park(self, body: bytes, points: int, reason: str) -> None:
         self.spool.park(body, points=points, reason=reason, now_ms=self.clock.now_ms())
-        self.counters.parked_points += points
         log.error(
             "InfluxDB refused %d points for good; parked them for an operator: %s", points, reason
         )

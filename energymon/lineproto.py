@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 
 from energymon.errors import LineProtocolError
 
@@ -25,14 +26,23 @@ _KEY_ESCAPES = str.maketrans({",": "\\,", " ": "\\ ", "=": "\\="})
 _STRING_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"'})
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
+# The same few names (field keys, the home, devices, sensors) recur on every point: checking and
+# escaping each once, not per point, takes most of the cost out of formatting one. Only names
+# short enough to be valid are cached, so the caches stay small whatever a client sends.
+_NAME_CACHE_SIZE = 1024
 
 
 def name_problem(name: str) -> str | None:
     """Why `name` cannot be a measurement, tag key or tag value, or None if it can."""
-    if not name:
-        return "must not be empty"
     if len(name) > _MAX_NAME_CHARS:
         return f"must be at most {_MAX_NAME_CHARS} characters"
+    return _short_name_problem(name)
+
+
+@lru_cache(maxsize=_NAME_CACHE_SIZE)
+def _short_name_problem(name: str) -> str | None:
+    if not name:
+        return "must not be empty"
     if _FORBIDDEN_IN_NAME.search(name):
         return "must not contain control characters or backslashes"
     if name != name.strip():
@@ -53,7 +63,12 @@ def escape_measurement(name: str) -> str:
 
 def escape_key(name: str) -> str:
     """Escape a tag key, tag value or field key."""
-    return _checked(name, "name").translate(_KEY_ESCAPES)
+    return _escaped_key(_checked(name, "name"))
+
+
+@lru_cache(maxsize=_NAME_CACHE_SIZE)
+def _escaped_key(name: str) -> str:
+    return name.translate(_KEY_ESCAPES)
 
 
 def format_field_value(value: FieldValue) -> str:

@@ -38,7 +38,7 @@ def copy_range(
                 on_bad_point=sink.bad_point,
             )
         )
-    sink.flush()
+    sink.drain()
     return sink.stats.points + sink.stats.dead_letters - before
 
 

@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from energymon.errors import LineProtocolError, ReplicationError
-from energymon.influx import InfluxClient, quote_ident, quote_string
+from energymon.errors import InfluxRejectedError, LineProtocolError, ReplicationError
+from energymon.influx import InfluxClient, Series, quote_ident, quote_string
 from energymon.lineproto import escape_key, escape_measurement, format_field_value
 
 HOME_TAG = "home"
@@ -46,11 +46,26 @@ class BadPoint:
     reason: str
 
 
+def _missing_database(exc: InfluxRejectedError) -> bool:
+    return "database not found" in exc.message
+
+
+def query(client: InfluxClient, q: str) -> list[Series]:
+    """A query's series; none when the database does not exist yet (a cloud nobody wrote to,
+    a local InfluxDB before the collector's first write)."""
+    try:
+        return client.query(q)
+    except InfluxRejectedError as exc:
+        if _missing_database(exc):
+            return []
+        raise
+
+
 def field_types(client: InfluxClient) -> dict[str, dict[str, str]]:
     """measurement -> field -> type, for every measurement of the database (also ones added
     after this code was written)."""
     out: dict[str, dict[str, str]] = {}
-    for series in client.query("SHOW FIELD KEYS"):
+    for series in query(client, "SHOW FIELD KEYS"):
         types = out.setdefault(series.name, {})
         for key, stored in series.values:
             kind = stored
@@ -63,19 +78,19 @@ def field_types(client: InfluxClient) -> dict[str, dict[str, str]]:
 
 def measurements_of_home(client: InfluxClient, home: str) -> list[str]:
     """Measurements holding at least one series of this home."""
-    query = f"SHOW MEASUREMENTS WHERE {quote_ident(HOME_TAG)} = {quote_string(home)}"
-    return sorted(row[0] for s in client.query(query) for row in s.values)
+    q = f"SHOW MEASUREMENTS WHERE {quote_ident(HOME_TAG)} = {quote_string(home)}"
+    return sorted(row[0] for s in query(client, q) for row in s.values)
 
 
 def latest_time_ms(client: InfluxClient, home: str) -> int | None:
     """The newest time stamp this home has in any measurement, or None if it has none."""
     latest: int | None = None
     for measurement in measurements_of_home(client, home):
-        query = (
+        q = (
             f"SELECT * FROM {quote_ident(measurement)} WHERE {quote_ident(HOME_TAG)} = "
             f"{quote_string(home)} ORDER BY time DESC LIMIT 1"
         )
-        for series in client.query(query):
+        for series in query(client, q):
             for row in series.values:
                 latest = row[0] if latest is None else max(latest, row[0])
     return latest
@@ -85,11 +100,11 @@ def earliest_time_ms(client: InfluxClient, home: str, since_ms: int) -> int | No
     """The oldest time stamp at or after `since_ms`, to skip empty stretches quickly."""
     earliest: int | None = None
     for measurement in measurements_of_home(client, home):
-        query = (
+        q = (
             f"SELECT * FROM {quote_ident(measurement)} WHERE {quote_ident(HOME_TAG)} = "
             f"{quote_string(home)} AND time >= {since_ms}ms ORDER BY time ASC LIMIT 1"
         )
-        for series in client.query(query):
+        for series in query(client, q):
             for row in series.values:
                 earliest = row[0] if earliest is None else min(earliest, row[0])
     return earliest
@@ -132,11 +147,9 @@ def iter_lines(
 ) -> Iterator[str]:
     """Every point of `measurement` for this home in `window`, as line protocol, streamed so that
     at most one chunk of the result is in memory."""
-    query = (
-        f"SELECT * FROM {quote_ident(measurement)} WHERE {window.where(home)} GROUP BY *"
-    )
+    q = f"SELECT * FROM {quote_ident(measurement)} WHERE {window.where(home)} GROUP BY *"
     escaped_measurement = escape_measurement(measurement)
-    for chunk in client.query_chunks(query, chunk_size=chunk_size):
+    for chunk in client.query_chunks(q, chunk_size=chunk_size):
         for series in chunk:
             if series.tags.get(HOME_TAG) != home:
                 raise ReplicationError(

@@ -20,7 +20,7 @@ from replicator.backoff import Backoff
 from replicator.deadletters import DeadLetterStore
 from replicator.engine import Replicator, ReplicatorConfig
 from replicator.health import ReplicatorHealth, VerifySummary
-from replicator.points import HOME_TAG, TimeRange
+from replicator.points import HOME_TAG, TimeRange, query
 from replicator.sink import BatchSink
 from replicator.state import StateStore
 from replicator.verify import DAY_MS, hour_floor, verify
@@ -42,6 +42,7 @@ def local_client(settings: Settings) -> InfluxClient:
         password=settings.influx_password.get_secret_value(),
         token=settings.influx_token.get_secret_value(),
         timeout_s=max(settings.influx_timeout_s, 10.0),
+        compress_responses=False,
     )
 
 
@@ -66,13 +67,13 @@ def backlog_points(
 ) -> int:
     """Points not yet copied: those after the watermark and those the journal announces behind
     it (an estimate: a journal range may hold points already copied)."""
-    query = (
+    q = (
         f"SELECT count(*) FROM /.*/ WHERE {quote_ident(HOME_TAG)} = {quote_string(home)} "
         f"AND time >= {watermark_ms}ms"
     )
     total = sum(
         max((v for v in row[1:] if isinstance(v, int)), default=0)
-        for series in local.query(query)
+        for series in query(local, q)
         for row in series.values
     )
     if journal is not None and journal.exists():

@@ -1,13 +1,20 @@
-"""Writing batches to the destination: a refused batch is split until the refused points are
-isolated; they go to the dead letters and everything else is written. Transient errors
-(`InfluxUnavailableError`, `InfluxAuthError`) propagate, so the caller retries the batch later.
+"""Writing batches to the destination.
+
+A batch is written by a writer thread while the next one is assembled, so reading the source
+and writing the destination overlap; at most one batch is being assembled and one is being
+sent, whatever the backlog. A refused batch is split until the refused points are isolated;
+they go to the dead letters and everything else is written. Transient errors
+(`InfluxUnavailableError`, `InfluxAuthError`) propagate to the caller, which copies the whole
+range again later.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 
 from energymon.clock import Clock
 from energymon.errors import InfluxRejectedError
@@ -23,13 +30,9 @@ class WriteStats:
     points: int = 0
     batches: int = 0
     dead_letters: int = 0
-    reasons: list[str] = field(default_factory=list)
 
 
 class BatchSink:
-    """Collects lines into batches of `batch_size` and writes each one as soon as it is full, so
-    at most one batch is held in memory."""
-
     def __init__(
         self,
         client: InfluxClient,
@@ -45,25 +48,29 @@ class BatchSink:
         self.batch_size = batch_size
         self.target = target
         self.stats = WriteStats()
+        self._lock = threading.Lock()
         self._batch: list[str] = []
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"write-{target}")
+        self._sending: Future[None] | None = None
 
     def add_all(self, lines: Iterable[str]) -> None:
-        for line in lines:
-            self._batch.append(line)
-            if len(self._batch) >= self.batch_size:
-                self.flush()
-
-    def flush(self) -> None:
-        if not self._batch:
-            return
-        batch, self._batch = self._batch, []
         try:
-            self._write(batch)
+            for line in lines:
+                self._batch.append(line)
+                if len(self._batch) >= self.batch_size:
+                    self._send()
         except BaseException:
-            # The caller will retry the whole range; holding on to the batch would only leak it.
-            batch.clear()
+            # The caller copies the whole range again; keep nothing of this attempt.
+            self._batch = []
             raise
-        self.stats.batches += 1
+
+    def drain(self) -> None:
+        """Send what is assembled and wait until everything sent was acknowledged."""
+        self._send()
+        self._wait()
+
+    def close(self) -> None:
+        self._writer.shutdown(wait=True)
 
     def bad_point(self, point: BadPoint) -> None:
         """A point the source holds but line protocol cannot carry: set aside, never dropped."""
@@ -73,7 +80,27 @@ class BatchSink:
             [point.content], target=self.target, reason=reason, now_ms=self.clock.now_ms(),
             replayable=False,
         )
-        self.stats.dead_letters += 1
+        with self._lock:
+            self.stats.dead_letters += 1
+
+    def _send(self) -> None:
+        if not self._batch:
+            return
+        batch, self._batch = self._batch, []
+        # The previous batch must be acknowledged first: this bounds memory to two batches and
+        # raises its error, if any, before more work is done.
+        self._wait()
+        self._sending = self._writer.submit(self._write_batch, batch)
+
+    def _wait(self) -> None:
+        sending, self._sending = self._sending, None
+        if sending is not None:
+            sending.result()
+
+    def _write_batch(self, lines: list[str]) -> None:
+        self._write(lines)
+        with self._lock:
+            self.stats.batches += 1
 
     def _write(self, lines: list[str]) -> None:
         try:
@@ -84,8 +111,8 @@ class BatchSink:
                 self.dead_letters.add(
                     lines, target=self.target, reason=str(exc), now_ms=self.clock.now_ms()
                 )
-                self.stats.dead_letters += 1
-                self.stats.reasons.append(exc.message)
+                with self._lock:
+                    self.stats.dead_letters += 1
                 return
             # A partial write already stored the good points; writing them again is harmless
             # because a point's identity is its measurement, tags and time.
@@ -93,4 +120,5 @@ class BatchSink:
             self._write(lines[:middle])
             self._write(lines[middle:])
             return
-        self.stats.points += len(lines)
+        with self._lock:
+            self.stats.points += len(lines)

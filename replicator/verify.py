@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from energymon.influx import InfluxClient, quote_ident
 from replicator.copy import copy_range, split
-from replicator.points import TimeRange, measurements_of_home
+from replicator.points import TimeRange, measurements_of_home, query
 from replicator.sink import BatchSink
 
 HOUR_MS = 3_600_000
@@ -56,12 +56,12 @@ def hour_floor(time_ms: int) -> int:
 
 
 def _aggregates(client: InfluxClient, measurement: str, home: str, window: TimeRange) -> Aggregates:
-    query = (
+    q = (
         f"SELECT count(*), sum(*) FROM {quote_ident(measurement)} WHERE {window.where(home)} "
         "GROUP BY time(1h), * fill(none)"
     )
     out: Aggregates = {}
-    for series in client.query(query):
+    for series in query(client, q):
         tags = tuple(sorted((k, v) for k, v in series.tags.items() if v))
         for row in series.values:
             values = {c: v for c, v in zip(series.columns[1:], row[1:], strict=True) if v}

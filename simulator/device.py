@@ -17,18 +17,24 @@ import random
 import threading
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import IO, Any, Protocol
-
-import requests
+from typing import Protocol
 
 from energymon.clock import Clock, SystemClock
-from energymon.errors import ConfigError, EnergymonError, ModbusError
+from energymon.errors import ConfigError, ModbusError
 from energymon.schema import RawMeasurement
 from simulator.loadprofile import HouseholdLoad
+from simulator.sdcard import DeviceStateError, SdCardLog, entry_reading, reading_entry
+from simulator.transport import (
+    Ack,
+    RequestsTransport,
+    Transport,
+    TransportError,
+    parse_ack,
+    retry_after_s,
+)
 from simulator.wire import DeviceReading, encode_batch
 
 log = logging.getLogger(__name__)
@@ -40,46 +46,10 @@ DEFAULT_SENSORS = ("pzem1", "pzem2", "pzem3")
 _MAX_POLLS_PER_STEP = 1000
 
 
-class TransportError(EnergymonError):
-    """The request did not get an HTTP response (refused, reset, timed out)."""
-
-
-class DeviceStateError(EnergymonError):
-    """The device's state file or buffer journal is unreadable."""
-
-
-class Transport(Protocol):
-    def post(
-        self, url: str, body: bytes, headers: Mapping[str, str]
-    ) -> tuple[int, Mapping[str, str], bytes]:
-        """Send one request; raise `TransportError` when no HTTP response came back."""
-        ...
-
-
 class MeterSource(Protocol):
     def sample(self, elapsed_s: float) -> RawMeasurement:
         """The meter's registers; raise `ModbusError` when the meter does not answer."""
         ...
-
-
-class RequestsTransport:
-    def __init__(self, timeout_s: float = 10.0) -> None:
-        self._session = requests.Session()
-        self._timeout_s = timeout_s
-
-    def post(
-        self, url: str, body: bytes, headers: Mapping[str, str]
-    ) -> tuple[int, Mapping[str, str], bytes]:
-        try:
-            response = self._session.post(
-                url, data=body, headers=dict(headers), timeout=self._timeout_s
-            )
-        except requests.RequestException as exc:
-            raise TransportError(f"POST {url} failed: {exc}") from exc
-        return response.status_code, response.headers, response.content
-
-    def close(self) -> None:
-        self._session.close()
 
 
 class SendOutcome(enum.Enum):
@@ -96,14 +66,6 @@ class DeviceEvent(enum.Enum):
     DISCONNECTED = "disconnected"
     BACKLOG_BUILDING = "backlog_building"
     BACKLOG_DRAINED = "backlog_drained"
-
-
-@dataclass(frozen=True, slots=True)
-class Ack:
-    seq: int | None
-    accepted: int
-    duplicates: int
-    rejected: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,105 +122,6 @@ class Backoff:
 def sensor_seed(device: str, sensor: str, seed: int = 0) -> int:
     """A stable per-meter seed, so every sensor of every device draws a different household."""
     return zlib.crc32(f"{seed}/{device}/{sensor}".encode())
-
-
-class _Journal:
-    """The SD card: an append-only log of readings and acknowledgements, replayed at boot."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._file: IO[str] | None = None
-        self._lines = 0
-
-    def replay(self) -> Iterator[dict[str, Any]]:
-        if not self.path.exists():
-            return
-        lines = self.path.read_text(encoding="utf-8").splitlines()
-        for number, line in enumerate(lines, 1):
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError as exc:
-                if number == len(lines):
-                    return  # torn by a crash while appending: the record never completed
-                raise DeviceStateError(f"{self.path}:{number} is not a journal line") from exc
-            yield entry
-
-    def append(self, entry: dict[str, Any]) -> None:
-        if self._file is None:
-            self._file = self.path.open("a", encoding="utf-8")
-        self._file.write(json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n")
-        self._lines += 1
-
-    def flush(self) -> None:
-        if self._file is not None:
-            self._file.flush()
-
-    def rewrite(self, entries: Sequence[dict[str, Any]]) -> None:
-        self.close()
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with tmp.open("w", encoding="utf-8") as out:
-            out.writelines(
-                json.dumps(e, ensure_ascii=False, separators=(",", ":")) + "\n" for e in entries
-            )
-        os.replace(tmp, self.path)
-        self._lines = len(entries)
-
-    @property
-    def lines(self) -> int:
-        return self._lines
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-
-
-def _reading_entry(boot: int, r: DeviceReading) -> dict[str, Any]:
-    m = r.raw
-    return {
-        "r": [boot, r.seq, r.uptime_ms, r.sensor, m.voltage_dv, m.current_ma, m.power_dw,
-              m.energy_wh, m.frequency_dhz, m.power_factor_centi, m.alarm]
-    }  # fmt: skip
-
-
-def _entry_reading(values: list[Any]) -> tuple[int, DeviceReading]:
-    boot, seq, uptime_ms, sensor, *raw = values
-    return boot, DeviceReading(seq, uptime_ms, sensor, RawMeasurement(*raw))
-
-
-def _retry_after_s(headers: Mapping[str, str], now_ms: int) -> float | None:
-    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            seconds = parsedate_to_datetime(value).timestamp() - now_ms / 1000
-        except (TypeError, ValueError):
-            return None
-    return max(0.0, seconds) if math.isfinite(seconds) else None
-
-
-def _parse_ack(body: bytes) -> Ack | None:
-    try:
-        reply = json.loads(body)
-        ack = Ack(
-            seq=reply["ack"],
-            accepted=reply["accepted"],
-            duplicates=reply["duplicates"],
-            rejected=len(reply["rejected"]),
-        )
-    except (ValueError, KeyError, TypeError):
-        return None
-    counts = (
-        (ack.accepted, ack.duplicates)
-        if ack.seq is None
-        else (ack.seq, ack.accepted, ack.duplicates)
-    )
-    if not all(isinstance(n, int) and not isinstance(n, bool) for n in counts):
-        return None
-    return ack
 
 
 class FakeDevice:
@@ -328,9 +191,9 @@ class FakeDevice:
         self._connected = False
         self._backlogged = False
         self._stats: dict[str, int] = dict.fromkeys(DeviceStats.__dataclass_fields__, 0)
-        self._journal: _Journal | None = None
+        self._journal: SdCardLog | None = None
         if state_file is not None:
-            journal = _Journal(state_file.with_name(state_file.name + ".buffer"))
+            journal = SdCardLog(state_file.with_name(state_file.name + ".buffer"))
             if persist_buffer:
                 self._journal = journal
                 self._restore()
@@ -364,7 +227,7 @@ class FakeDevice:
         old: dict[int, deque[DeviceReading]] = {}
         for entry in self._journal.replay():
             if "r" in entry:
-                boot, reading = _entry_reading(entry["r"])
+                boot, reading = entry_reading(entry["r"])
                 old.setdefault(boot, deque()).append(reading)
             elif "forget" in entry:
                 boot, seq = entry["forget"]
@@ -389,7 +252,7 @@ class FakeDevice:
     def _compact(self) -> None:
         assert self._journal is not None
         entries = [{"anchored": b} for b in sorted(self._anchored)]
-        entries += [_reading_entry(b, r) for b, rs in self._buffer.items() for r in rs]
+        entries += [reading_entry(b, r) for b, rs in self._buffer.items() for r in rs]
         self._journal.rewrite(entries)
 
     # --- time ----------------------------------------------------------------------------------
@@ -429,7 +292,7 @@ class FakeDevice:
             self._buffer[self.boot].append(reading)
             self._buffered += 1
             if self._journal is not None:
-                self._journal.append(_reading_entry(self.boot, reading))
+                self._journal.append(reading_entry(self.boot, reading))
             if self._buffered > self._capacity:
                 self._drop_oldest()
             polled.append(reading)
@@ -486,7 +349,7 @@ class FakeDevice:
             return self._back_off(now, _Attempt(boot, batch, None, SendOutcome.BACKOFF))
         attempt = _Attempt(boot, batch, status, SendOutcome.BACKOFF)
         if status == 200:
-            ack = _parse_ack(reply)
+            ack = parse_ack(reply)
             if ack is not None and self._acknowledge(boot, batch, ack):
                 return _Attempt(boot, batch, status, SendOutcome.ACKED, ack)
             self._stats["server_errors"] += 1  # a 200 that is not the contract's reply
@@ -503,7 +366,7 @@ class FakeDevice:
             )  # fmt: skip
             return self._back_off(now, _Attempt(boot, batch, status, SendOutcome.CLIENT_ERROR))
         self._stats["server_errors"] += 1
-        wait_s = _retry_after_s(reply_headers, self._clock.now_ms()) if status == 503 else None
+        wait_s = retry_after_s(reply_headers, self._clock.now_ms()) if status == 503 else None
         if wait_s is None:
             return self._back_off(now, attempt)
         self._send_not_before = now + wait_s

@@ -1,6 +1,7 @@
 // The canonical encoding against every golden case of tests/contract/golden/ (the same files the
 // Python fake device is tested with), and the number printing it is built from.
 #include "../energymon_mega/src/core/json_batch.h"
+#include "buffers.h"
 #include "golden_cases.h"
 #include "unit.h"
 
@@ -120,6 +121,7 @@ TEST(every_golden_body_byte_for_byte) {
         CHECK(ok);
         if (!expect.matched()) {
             ut::out_flash(g.c.name);
+            ut::out_char('\n');
             CHECK_EQ(expect.mismatch_at(), g.c.body_len);
         }
         CountingSink counter;
@@ -144,10 +146,10 @@ TEST(chunked_output_is_the_same_bytes_in_small_writes) {
 }
 
 TEST(chunk_writer_never_exceeds_two_kilobytes) {
-    static uint8_t big[3000];
+    // A buffer larger than the limit: the writer must still forward at most MAX_CHUNK at once.
     CountingSink counter;
     ChunkSpy spy(counter);
-    ChunkWriter w(spy, big, sizeof(big));
+    ChunkWriter w(spy, buffers::media, sizeof(buffers::media));
     for (uint16_t i = 0; i < 5000; ++i) {
         uint8_t b = static_cast<uint8_t>(i);
         w.put(&b, 1);

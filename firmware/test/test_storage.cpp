@@ -1,6 +1,7 @@
 // The record format, the RAM ring, the SD log with its cursor, and the store that puts them
 // together: readings leave only when acknowledged, oldest first, and every loss is counted.
 #include "../energymon_mega/src/core/store.h"
+#include "buffers.h"
 #include "fakes.h"
 #include "unit.h"
 
@@ -9,13 +10,9 @@ UT_FILE;
 
 namespace {
 
-#ifdef __AVR__
-const uint16_t MEDIA_RECORDS = 48;
-#else
-const uint16_t MEDIA_RECORDS = 4096;
-#endif
-uint8_t g_media[MEDIA_RECORDS * RECORD_LEN];
-uint8_t g_ring[8 * RECORD_LEN];
+uint8_t* const g_media = buffers::media;
+const uint32_t MEDIA_BYTES = sizeof(buffers::media);
+uint8_t* const g_ring = buffers::ring;
 
 bool same_reading(const Reading& a, const Reading& b) {
     return a.boot == b.boot && a.seq == b.seq && a.uptime_ms == b.uptime_ms &&
@@ -97,7 +94,7 @@ TEST(ring_fifo_and_wrap) {
 }
 
 TEST(log_append_read_advance_erase) {
-    fake::Media media(g_media, sizeof(g_media));
+    fake::Media media(g_media, MEDIA_BYTES);
     SpillLog log(media);
     CHECK(log.open());
     uint8_t recs[3 * RECORD_LEN];
@@ -123,7 +120,7 @@ TEST(log_append_read_advance_erase) {
 }
 
 TEST(log_torn_tail_is_realigned_and_skipped) {
-    fake::Media media(g_media, sizeof(g_media));
+    fake::Media media(g_media, MEDIA_BYTES);
     SpillLog log(media);
     CHECK(log.open());
     uint8_t rec[RECORD_LEN];
@@ -146,7 +143,7 @@ TEST(log_torn_tail_is_realigned_and_skipped) {
 }
 
 TEST(log_cursor_survives_a_torn_meta_write) {
-    fake::Media media(g_media, sizeof(g_media));
+    fake::Media media(g_media, MEDIA_BYTES);
     SpillLog log(media);
     CHECK(log.open());
     uint8_t recs[4 * RECORD_LEN];
@@ -165,7 +162,7 @@ TEST(log_cursor_survives_a_torn_meta_write) {
 }
 
 TEST(log_cursor_past_end_after_cut_during_erase) {
-    fake::Media media(g_media, sizeof(g_media));
+    fake::Media media(g_media, MEDIA_BYTES);
     SpillLog log(media);
     CHECK(log.open());
     uint8_t rec[RECORD_LEN];
@@ -199,7 +196,7 @@ TEST(no_card_ring_keeps_oldest_and_counts_drops) {
 }
 
 TEST(spill_to_card_and_replay_oldest_first) {
-    fake::Media media(g_media, sizeof(g_media));
+    fake::Media media(g_media, MEDIA_BYTES);
     SpillLog log(media);
     CHECK(log.open());
     RecordRing ring(g_ring, 8);
@@ -224,7 +221,7 @@ TEST(spill_to_card_and_replay_oldest_first) {
 }
 
 TEST(partial_ack_forgets_only_what_it_covers) {
-    fake::Media media(g_media, sizeof(g_media));
+    fake::Media media(g_media, MEDIA_BYTES);
     SpillLog log(media);
     CHECK(log.open());
     RecordRing ring(g_ring, 8);
@@ -255,7 +252,7 @@ TEST(partial_ack_forgets_only_what_it_covers) {
 }
 
 TEST(previous_boot_replayed_only_if_anchored) {
-    fake::Media media(g_media, sizeof(g_media));
+    fake::Media media(g_media, MEDIA_BYTES);
     {
         SpillLog log(media);
         CHECK(log.open());
@@ -287,7 +284,7 @@ TEST(previous_boot_replayed_only_if_anchored) {
 }
 
 TEST(batch_stops_at_boot_change_and_damaged_record) {
-    fake::Media media(g_media, sizeof(g_media));
+    fake::Media media(g_media, MEDIA_BYTES);
     SpillLog log(media);
     CHECK(log.open());
     uint8_t rec[RECORD_LEN];
@@ -311,7 +308,7 @@ TEST(batch_stops_at_boot_change_and_damaged_record) {
 }
 
 TEST(card_failure_degrades_to_ram_and_counts) {
-    fake::Media media(g_media, sizeof(g_media));
+    fake::Media media(g_media, MEDIA_BYTES);
     SpillLog log(media);
     CHECK(log.open());
     RecordRing ring(g_ring, 8);
@@ -333,7 +330,7 @@ TEST(card_failure_degrades_to_ram_and_counts) {
 }
 
 TEST(ring_batch_in_flight_survives_a_spill) {
-    fake::Media media(g_media, sizeof(g_media));
+    fake::Media media(g_media, MEDIA_BYTES);
     SpillLog log(media);
     CHECK(log.open());
     RecordRing ring(g_ring, 8);

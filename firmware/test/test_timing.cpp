@@ -44,3 +44,39 @@ TEST(poll_cycle_budget) {
     // The physical floor: wire time and the Modbus gap alone.
     CHECK_EQ(poll_cycle_us(one_bus, 3, 9600, 10, 0), 114066);
 }
+
+#include "../energymon_mega/src/core/diag.h"
+
+TEST(led_patterns) {
+    CHECK_EQ(overall_health(false, false, false), HEALTH_NO_NETWORK);
+    CHECK_EQ(overall_health(true, false, false), HEALTH_COLLECTOR_DOWN);
+    CHECK_EQ(overall_health(true, true, false), HEALTH_METER_MISSING);
+    CHECK_EQ(overall_health(true, true, true), HEALTH_OK);
+    uint16_t on[4] = {0, 0, 0, 0};
+    for (uint32_t t = 0; t < 2000; t += 10) {
+        for (uint8_t h = 0; h < 4; ++h) {
+            on[h] = static_cast<uint16_t>(on[h] + (led_on(static_cast<Health>(h), 0xFFFFF000UL + t) ? 1 : 0));
+        }
+    }
+    CHECK(on[HEALTH_OK] > 0 && on[HEALTH_OK] <= 10);
+    CHECK(on[HEALTH_METER_MISSING] > on[HEALTH_OK]);
+    CHECK(on[HEALTH_COLLECTOR_DOWN] > on[HEALTH_METER_MISSING]);
+    CHECK_EQ(on[HEALTH_NO_NETWORK], 200);
+}
+
+#include "../energymon_mega/src/core/names.h"
+
+TEST(name_rules_of_the_contract) {
+    static_assert(name_valid("mega-01"), "plain name");
+    static_assert(name_valid("K\xc3\xbc" "che \"alt\""), "UTF-8 and quotes are allowed");
+    static_assert(!name_valid(""), "empty");
+    static_assert(!name_valid(" lead"), "leading space");
+    static_assert(!name_valid("trail "), "trailing space");
+    static_assert(!name_valid("back\\slash"), "backslash");
+    static_assert(!name_valid("tab\there"), "control character");
+    static_assert(name_valid("0123456789012345678901234567890123456789012345678901234567890123"), "64");
+    static_assert(!name_valid("01234567890123456789012345678901234567890123456789012345678901234"), "65");
+    // 64 two-byte characters are 64 characters, not 128.
+    static_assert(name_chars("\xc3\xbc\xc3\xbc") == 2, "counts characters");
+    CHECK(name_valid("pzem1"));
+}

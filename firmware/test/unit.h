@@ -31,6 +31,13 @@ uint32_t run_all();
 
 }  // namespace ut
 
+// A string literal kept in flash on the AVR, for ut::out_flash.
+#ifdef __AVR__
+#define PSTR_OR(s) PSTR(s)
+#else
+#define PSTR_OR(s) (s)
+#endif
+
 #define UT_CAT2(a, b) a##b
 #define UT_CAT(a, b) UT_CAT2(a, b)
 

@@ -155,7 +155,9 @@ def test_influx_down_spools_then_drains_in_order_exactly_once(
     assert [r["seq"] for r in rows] == list(range(1, 15))
 
 
-def test_spool_bound_refuses_instead_of_dropping(own_influx: InfluxServer, tmp_path: Path) -> None:
+def test_spool_bound_refuses_instead_of_dropping(
+    own_influx: InfluxServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     influx = InfluxClient(own_influx.url, "energymon", timeout_s=1.0)
     store = make_store(influx, tmp_path / "state", ManualClock(ARRIVAL_MS), spool_max_bytes=3000)
     own_influx.stop()
@@ -163,6 +165,7 @@ def test_spool_bound_refuses_instead_of_dropping(own_influx: InfluxServer, tmp_p
     with pytest.raises(SpoolFullError):
         store.commit([submission(batch(range(6, 40)))])
     assert store.spool.full_refusals == 1
+    assert any("spool is full" in r.message for r in caplog.records)
     # Refused readings are not marked seen: the device's re-send is stored once there is room.
     own_influx.start()
     assert store.drain_once(100).written_points == 5
@@ -179,5 +182,35 @@ def test_permanently_refused_points_are_parked_not_lost(
     store = make_store(influx, tmp_path, ManualClock(ARRIVAL_MS))
     [outcome] = store.commit([submission(batch(range(1, 3)))])
     assert outcome.accepted == 2
-    assert store.spool.parked_count() == 1
-    assert store.counters.parked_points == 2
+    [parked] = store.spool.parked()
+    assert parked.points == 2 and "conflict" in parked.reason
+    # Still known after a restart, so health keeps showing it until an operator acts.
+    assert make_store(influx, tmp_path, ManualClock(ARRIVAL_MS)).spool.parked_points == 2
+
+
+def test_parked_batches_can_be_replayed_once_the_conflict_is_gone(
+    influx: InfluxClient, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from energymon.cli import main
+
+    influx.write([f'electricity,home=h1,device=other,sensor=s voltage_v="x" {ARRIVAL_MS}'])
+    store = make_store(influx, tmp_path, ManualClock(ARRIVAL_MS))
+    store.commit([submission(batch(range(1, 3)))])
+    store.db.close()
+    env = {
+        "ENERGYMON_DATA_DIR": str(tmp_path),
+        "ENERGYMON_INFLUX_URL": influx.url,
+        "ENERGYMON_INFLUX_DB": influx.database,
+    }
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in env.items():
+            mp.setenv(k, v)
+        assert main(["parked", "list"]) == 0
+        assert "2 points" in capsys.readouterr().out
+        assert main(["parked", "replay"]) == 2  # InfluxDB still refuses: the batch stays
+        # The operator removes the foreign points that caused the conflict.
+        influx.query("DROP MEASUREMENT electricity", method="POST")
+        assert main(["parked", "replay"]) == 0
+        assert main(["parked", "list"]) == 0
+    assert "no parked batches" in capsys.readouterr().out
+    assert [r["seq"] for r in stored(influx)] == [1, 2]

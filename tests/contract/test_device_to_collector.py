@@ -17,7 +17,8 @@ import requests
 
 from energymon.influxd import InfluxServer
 from energymon.schema import RawMeasurement
-from simulator.device import FakeDevice, RequestsTransport, TransportError
+from simulator.device import FakeDevice
+from simulator.transport import RequestsTransport, TransportError
 from simulator.wire import DeviceReading
 from tests.conftest import RunningCollector
 

@@ -22,15 +22,9 @@ from energymon.clock import ManualClock
 from energymon.errors import MeterTimeoutError
 from energymon.schema import RawMeasurement
 from simulator import device_cli
-from simulator.device import (
-    Backoff,
-    DeviceEvent,
-    DeviceStateError,
-    FakeDevice,
-    RequestsTransport,
-    SendOutcome,
-    TransportError,
-)
+from simulator.device import Backoff, DeviceEvent, FakeDevice, SendOutcome
+from simulator.sdcard import DeviceStateError
+from simulator.transport import RequestsTransport, TransportError
 from simulator.wire import encode_batch
 
 RAW = RawMeasurement(2300, 1000, 2300, 5000, 500, 100, False)

@@ -78,10 +78,11 @@ static bool parse_digits(const char* p, const char* end, uint32_t* out) {
         return false;
     }
     for (; p < end && *p >= '0' && *p <= '9'; ++p) {
-        if (v > 429496728u) {
+        uint32_t d = static_cast<uint32_t>(*p - '0');
+        if (v > (0xFFFFFFFFu - d) / 10u) {
             return false;
         }
-        v = v * 10u + static_cast<uint32_t>(*p - '0');
+        v = v * 10u + d;
     }
     *out = v;
     return true;
@@ -156,11 +157,12 @@ void ResponseParser::body_byte(uint8_t c) {
     }
     if (ack_state_ == ACK_NUMBER && null_matched_ == 0xFF) {
         if (c >= '0' && c <= '9') {
-            if (ack_ > 429496728u) {
+            uint32_t d = static_cast<uint32_t>(c - '0');
+            if (ack_ > (0xFFFFFFFFu - d) / 10u) {
                 ack_state_ = ACK_BAD;
                 return;
             }
-            ack_ = ack_ * 10u + static_cast<uint32_t>(c - '0');
+            ack_ = ack_ * 10u + d;
             return;
         }
         if (c == '.' || c == 'e' || c == 'E') {

@@ -1,0 +1,517 @@
+// The uplink against a fake collector that parses each request as it streams in: the contract's
+// head, chunk sizes, the first-request heartbeat, acknowledgements, back-off, 413/503, and a long
+// run with outages where every reading must arrive (or, without a card, be counted as dropped).
+#include "../energymon_mega/src/core/uplink.h"
+#include "buffers.h"
+#include "fakes.h"
+#include "unit.h"
+
+using namespace em;
+UT_FILE;
+
+namespace {
+
+const uint16_t CHUNK = 64;
+const uint16_t MAX_SEQ = 1024;
+const char DEVICE[] EM_FLASH = "mega-01";
+const char KEY[] EM_FLASH = "k";
+const char S0[] EM_FLASH = "pzem1";
+const char S1[] EM_FLASH = "pzem2";
+const char S2[] EM_FLASH = "pzem3";
+const FlashStr SENSORS[3] = {{S0}, {S1}, {S2}};
+const char HEAD[] EM_FLASH =
+    "POST /api/v1/readings HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nAuthorization: Bearer k\r\n"
+    "Content-Type: application/json\r\nContent-Length: ";
+const char OK_HEAD[] EM_FLASH = "HTTP/1.1 200 OK\r\ncontent-length: ";
+const char ACK_OPEN[] EM_FLASH = "{\"ack\":";
+const char ACK_CLOSE[] EM_FLASH = ",\"accepted\":0,\"duplicates\":0,\"rejected\":[]}";
+const char NULL_WORD[] EM_FLASH = "null";
+const char BUSY[] EM_FLASH =
+    "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 20\r\ncontent-length: 2\r\n\r\n{}";
+const char TOO_LARGE[] EM_FLASH = "HTTP/1.1 413 Payload Too Large\r\ncontent-length: 2\r\n\r\n{}";
+
+enum Mode : uint8_t { UP, DOWN, SILENT, BUSY_503, LIMIT_413 };
+
+// Streams one JSON body and keeps what the tests look at.
+struct BodyScan {
+    void reset() {
+        in_string = false;
+        key_len = 0;
+        key[0] = 0;
+        have_num = false;
+        num = 0;
+        boot = 0;
+        uptime = 0;
+        dropped = 0;
+        readings = 0;
+        max_seq = 0;
+        first_seq = 0;
+        meter_errors = false;
+        saw_boot = false;
+        saw_uptime = false;
+    }
+    bool key_is(const char* k) const { return strcmp(key, k) == 0; }
+    void number_done() {
+        if (!have_num) {
+            return;
+        }
+        have_num = false;
+        if (key_is("boot") && !saw_boot) {
+            boot = static_cast<uint32_t>(num);
+            saw_boot = true;
+        } else if (key_is("uptime_ms") && !saw_uptime) {
+            uptime = num;
+            saw_uptime = true;
+        } else if (key_is("dropped")) {
+            dropped = static_cast<uint32_t>(num);
+        } else if (key_is("seq")) {
+            ++readings;
+            if (first_seq == 0) {
+                first_seq = static_cast<uint32_t>(num);
+            }
+            max_seq = static_cast<uint32_t>(num);
+        }
+    }
+    void feed(uint8_t c) {
+        if (in_string) {
+            if (c == '"') {
+                in_string = false;
+                key[key_len] = 0;
+                if (key_is("meter_errors")) {
+                    meter_errors = true;
+                }
+            } else if (key_len < sizeof(key) - 1) {
+                key[key_len++] = static_cast<char>(c);
+            }
+            return;
+        }
+        if (c >= '0' && c <= '9') {
+            num = have_num ? num * 10u + (c - '0') : static_cast<uint64_t>(c - '0');
+            have_num = true;
+            return;
+        }
+        number_done();
+        if (c == '"') {
+            in_string = true;
+            key_len = 0;
+        }
+    }
+    bool in_string;
+    char key[16];
+    uint8_t key_len;
+    bool have_num;
+    uint64_t num;
+    uint32_t boot;
+    uint64_t uptime;
+    uint32_t dropped;
+    uint16_t readings;
+    uint32_t first_seq;
+    uint32_t max_seq;
+    bool meter_errors;
+    bool saw_boot;
+    bool saw_uptime;
+};
+
+class FakeCollector : public Transport {
+public:
+    FakeCollector() : mode(UP), clock(0), requests(0), largest_write(0), limit(1000), idles(0) {
+        memset(seen, 0, sizeof(seen));
+    }
+    bool open() override {
+        clock += 1;
+        if (mode == DOWN) {
+            clock += 1000;  // the connect timeout
+            return false;
+        }
+        head_len = 0;
+        head_done = false;
+        head_ok = true;
+        body_read = 0;
+        content_length = 0;
+        reply_len = 0;
+        reply_pos = 0;
+        replied = false;
+        scan.reset();
+        ++requests;
+        return true;
+    }
+    bool put(const uint8_t* d, uint16_t n) override {
+        largest_write = n > largest_write ? n : largest_write;
+        for (uint16_t i = 0; i < n; ++i) {
+            take(d[i]);
+        }
+        return true;
+    }
+    int16_t read_byte() override {
+        return reply_pos < reply_len ? reply[reply_pos++] : -1;
+    }
+    bool connected() override { return mode == SILENT || reply_pos < reply_len || !replied; }
+    void close() override {}
+    uint32_t now_ms() override { return clock; }
+    void idle() override {
+        clock += 10;
+        ++idles;
+    }
+
+    Mode mode;
+    uint32_t clock;
+    uint16_t requests;
+    uint16_t largest_write;
+    uint16_t limit;
+    uint32_t idles;
+    BodyScan scan;  // the last request
+    bool head_ok;
+    uint8_t seen[MAX_SEQ / 8];
+
+    bool was_seen(uint32_t seq) const { return seq < MAX_SEQ && (seen[seq / 8] & (1u << (seq % 8))) != 0; }
+
+private:
+    void take(uint8_t c) {
+        if (!head_done) {
+            if (head_len < sizeof(head)) {
+                head[head_len++] = static_cast<char>(c);
+            }
+            if (head_len >= 4 && memcmp(head + head_len - 4, "\r\n\r\n", 4) == 0) {
+                head_done = true;
+                check_head();
+            }
+            return;
+        }
+        ++body_read;
+        scan.feed(c);
+        if (body_read == content_length) {
+            scan.number_done();
+            respond();
+        }
+    }
+    void check_head() {
+        uint16_t i = 0;
+        for (; flash_byte(HEAD + i) != 0; ++i) {
+            head_ok = head_ok && i < head_len && static_cast<uint8_t>(head[i]) == flash_byte(HEAD + i);
+        }
+        content_length = 0;
+        while (i < head_len && head[i] >= '0' && head[i] <= '9') {
+            content_length = content_length * 10u + static_cast<uint32_t>(head[i++] - '0');
+        }
+        const char tail[] = "\r\nConnection: close\r\n\r\n";
+        head_ok = head_ok && head_len - i == sizeof(tail) - 1 && memcmp(head + i, tail, sizeof(tail) - 1) == 0;
+    }
+    void add_flash(const char* s) {
+        for (; flash_byte(s) != 0 && reply_len < sizeof(reply); ++s) {
+            reply[reply_len++] = flash_byte(s);
+        }
+    }
+    void add_number(uint32_t v) {
+        char d[10];
+        uint8_t n = 0;
+        do {
+            d[n++] = static_cast<char>('0' + v % 10u);
+            v /= 10u;
+        } while (v != 0);
+        while (n > 0) {
+            reply[reply_len++] = static_cast<uint8_t>(d[--n]);
+        }
+    }
+    void respond() {
+        replied = true;
+        clock += 5;
+        if (mode == SILENT) {
+            return;
+        }
+        if (mode == BUSY_503) {
+            add_flash(BUSY);
+            return;
+        }
+        if (mode == LIMIT_413 && scan.readings > limit) {
+            add_flash(TOO_LARGE);
+            return;
+        }
+        for (uint32_t s = scan.first_seq; scan.readings > 0 && s <= scan.max_seq && s < MAX_SEQ; ++s) {
+            seen[s / 8] = static_cast<uint8_t>(seen[s / 8] | (1u << (s % 8)));
+        }
+        // The body first, to learn its length.
+        uint8_t body[80];
+        uint8_t body_len = 0;
+        uint16_t saved = reply_len;
+        reply_len = 0;
+        add_flash(ACK_OPEN);
+        if (scan.readings == 0) {
+            add_flash(NULL_WORD);
+        } else {
+            add_number(scan.max_seq);
+        }
+        add_flash(ACK_CLOSE);
+        body_len = static_cast<uint8_t>(reply_len);
+        memcpy(body, reply, body_len);
+        reply_len = saved;
+        add_flash(OK_HEAD);
+        add_number(body_len);
+        reply[reply_len++] = '\r';
+        reply[reply_len++] = '\n';
+        reply[reply_len++] = '\r';
+        reply[reply_len++] = '\n';
+        memcpy(reply + reply_len, body, body_len);
+        reply_len = static_cast<uint16_t>(reply_len + body_len);
+    }
+
+    char head[200];
+    uint16_t head_len;
+    bool head_done;
+    uint32_t content_length;
+    uint32_t body_read;
+    uint8_t reply[200];
+    uint16_t reply_len;
+    uint16_t reply_pos;
+    bool replied;
+};
+
+UplinkConfig config() {
+    UplinkConfig c;
+    c.collector.ip[0] = 127;
+    c.collector.ip[1] = 0;
+    c.collector.ip[2] = 0;
+    c.collector.ip[3] = 1;
+    c.collector.port = 8080;
+    c.collector.key = FlashStr{KEY};
+    c.device = FlashStr{DEVICE};
+    c.sensors = SENSORS;
+    c.sensor_count = 3;
+    c.batch_max = 16;
+    c.send_interval_ms = 1000;
+    c.heartbeat_ms = 30000;
+    c.reply_timeout_ms = 5000;
+    c.backoff_base_ms = 1000;
+    c.backoff_max_ms = 60000;
+    return c;
+}
+
+uint8_t* const g_media = buffers::media;
+uint8_t* const g_ring = buffers::ring;
+uint8_t g_chunk[CHUNK];
+
+struct Rig {
+    fake::Eeprom eeprom;
+    BootBook boots;
+    fake::Media media;
+    SpillLog log;
+    RecordRing ring;
+    Store store;
+    UplinkConfig cfg;
+    Uplink uplink;
+    FakeCollector collector;
+    uint32_t meter_errors[3];
+    uint32_t seq;
+    Rig(bool card)
+        : boots(eeprom),
+          media(g_media, sizeof(buffers::media)),
+          log(media),
+          ring(g_ring, 12),
+          store(ring, card ? &log : nullptr, (boots.begin(), log.open(), boots.boot()), boots, 4),
+          cfg(config()),
+          uplink(cfg, store, boots, g_chunk, CHUNK),
+          seq(0) {
+        meter_errors[0] = 0;
+        meter_errors[1] = 3;
+        meter_errors[2] = 0;
+    }
+    void measure(uint8_t n) {
+        for (uint8_t i = 0; i < n; ++i) {
+            Reading r = fake::reading(boots.boot(), ++seq, static_cast<uint8_t>(i % 3));
+            r.uptime_ms = collector.clock;
+            store.add(r);
+        }
+    }
+    SendResult step() { return uplink.step(collector, collector.clock, meter_errors, 12345); }
+    // One simulated second: three readings, then whatever sending is due.
+    void second() {
+        measure(3);
+        uint32_t end = collector.clock + 1000;
+        while (static_cast<int32_t>(collector.clock - end) < 0) {
+            if (step() == SEND_IDLE) {
+                collector.clock += 50;
+            }
+        }
+    }
+};
+
+}  // namespace
+
+TEST(first_request_is_a_heartbeat_that_anchors_the_boot) {
+    Rig rig(true);
+    rig.measure(3);
+    CHECK(!rig.boots.was_anchored(1));
+    CHECK_EQ(rig.step(), SEND_HEARTBEAT);
+    CHECK(rig.collector.head_ok);
+    CHECK_EQ(rig.collector.scan.readings, 0);
+    CHECK_EQ(rig.collector.scan.boot, 1);
+    CHECK(rig.collector.scan.meter_errors);
+    CHECK(rig.boots.was_anchored(1));
+    CHECK(rig.uplink.anchored());
+    // Pending readings go out at once after it.
+    CHECK_EQ(rig.step(), SEND_ACKED);
+    CHECK_EQ(rig.collector.scan.readings, 3);
+    CHECK_EQ(rig.collector.scan.max_seq, 3);
+    CHECK(!rig.store.pending());
+    CHECK(rig.collector.largest_write <= CHUNK);
+    // Up to date: nothing is due until the interval has passed.
+    rig.measure(1);
+    CHECK_EQ(rig.step(), SEND_IDLE);
+    rig.collector.clock += 1000;
+    CHECK_EQ(rig.step(), SEND_ACKED);
+}
+
+TEST(heartbeat_when_idle) {
+    Rig rig(false);
+    CHECK_EQ(rig.step(), SEND_HEARTBEAT);
+    rig.collector.clock += 29000;
+    CHECK_EQ(rig.step(), SEND_IDLE);
+    rig.collector.clock += 1000;
+    CHECK_EQ(rig.step(), SEND_HEARTBEAT);
+}
+
+TEST(failures_back_off_and_keep_readings) {
+    Rig rig(true);
+    rig.step();
+    rig.measure(5);
+    rig.collector.mode = DOWN;
+    rig.collector.clock += 1000;
+    CHECK_EQ(rig.step(), SEND_CONNECT_FAILED);
+    CHECK_EQ(rig.uplink.failures(), 1);
+    uint32_t wait1 = rig.uplink.next_in_ms(rig.collector.clock);
+    CHECK(wait1 >= 500 && wait1 <= 1000);
+    rig.collector.clock += wait1;
+    CHECK_EQ(rig.step(), SEND_CONNECT_FAILED);
+    uint32_t wait2 = rig.uplink.next_in_ms(rig.collector.clock);
+    CHECK(wait2 >= 1000 && wait2 <= 2000);
+    CHECK_EQ(rig.store.in_ram(), 5);
+    rig.collector.mode = SILENT;
+    rig.collector.clock += wait2;
+    CHECK_EQ(rig.step(), SEND_TIMEOUT);
+    CHECK(rig.collector.idles > 0);  // meters are polled while waiting
+    CHECK_EQ(rig.store.in_ram(), 5);
+    rig.collector.mode = UP;
+    rig.collector.clock += rig.uplink.next_in_ms(rig.collector.clock);
+    CHECK_EQ(rig.step(), SEND_ACKED);
+    CHECK_EQ(rig.uplink.failures(), 0);
+    CHECK(!rig.store.pending());
+}
+
+TEST(busy_collector_is_given_its_retry_after) {
+    Rig rig(false);
+    rig.step();
+    rig.measure(2);
+    rig.collector.clock += 1000;
+    rig.collector.mode = BUSY_503;
+    CHECK_EQ(rig.step(), SEND_REFUSED);
+    CHECK_EQ(rig.uplink.status(), 503);
+    CHECK(rig.uplink.next_in_ms(rig.collector.clock) >= 20000);
+    CHECK_EQ(rig.store.in_ram(), 2);
+}
+
+TEST(too_large_halves_the_batch) {
+    Rig rig(false);
+    rig.step();
+    rig.measure(12);
+    rig.collector.mode = LIMIT_413;
+    rig.collector.limit = 5;
+    uint8_t attempts = 0;
+    while (rig.store.pending() && attempts < 20) {
+        rig.collector.clock += rig.uplink.next_in_ms(rig.collector.clock);
+        rig.step();
+        ++attempts;
+    }
+    CHECK(!rig.store.pending());
+    CHECK_EQ(rig.uplink.batch_max(), 4);
+    for (uint32_t s = 1; s <= 12; ++s) {
+        CHECK(rig.collector.was_seen(s));
+    }
+}
+
+TEST(previous_boot_backlog_is_sent_with_its_own_boot) {
+    Rig rig(true);
+    rig.step();  // boot 1 anchored
+    rig.collector.mode = DOWN;
+    for (uint8_t i = 0; i < 6; ++i) {
+        rig.second();
+    }
+    uint32_t on_card = rig.store.on_card();
+    CHECK(on_card > 0);
+    // Restart: boot 2, same EEPROM and card; what was in RAM is lost with the power.
+    BootBook boots(rig.eeprom);
+    CHECK_EQ(boots.begin(), 2);
+    SpillLog log(rig.media);
+    CHECK(log.open());
+    RecordRing ring(g_ring, 12);
+    Store store(ring, &log, 2, boots, 4);
+    UplinkConfig cfg = config();
+    Uplink uplink(cfg, store, boots, g_chunk, CHUNK);
+    FakeCollector c;
+    c.clock = 500;
+    uint32_t errors[3] = {7, 0, 0};
+    CHECK_EQ(uplink.step(c, c.clock, errors, 0), SEND_HEARTBEAT);
+    CHECK_EQ(c.scan.boot, 2);
+    CHECK_EQ(uplink.step(c, c.clock, errors, 0), SEND_ACKED);
+    CHECK_EQ(c.scan.boot, 1);
+    CHECK_EQ(c.scan.readings, on_card < cfg.batch_max ? on_card : cfg.batch_max);
+    CHECK(!c.scan.meter_errors);  // boot 2's counters are not boot 1's
+    CHECK(c.scan.uptime >= 1000);  // the last reading's uptime, not boot 2's 500 ms
+    CHECK_EQ(store.dropped(), 0);
+}
+
+TEST(long_outage_with_card_loses_nothing) {
+    Rig rig(true);
+    rig.second();
+    rig.collector.mode = DOWN;
+    // Longer than the ring lasts (12 readings = 4 s), shorter than the card holds.
+#ifdef __AVR__
+    const uint8_t outage_s = 20;
+#else
+    const uint8_t outage_s = 200;
+#endif
+    for (uint8_t i = 0; i < outage_s; ++i) {
+        rig.second();
+    }
+    CHECK(rig.store.on_card() > 0);
+    rig.collector.mode = UP;
+    for (uint16_t i = 0; i < 400 && rig.store.pending(); ++i) {
+        rig.second();
+    }
+    for (uint8_t i = 0; i < 90 && rig.store.pending(); ++i) {
+        rig.collector.clock += 1000;
+        rig.step();
+    }
+    rig.collector.clock += 1000;
+    rig.step();
+    CHECK(!rig.store.pending());
+    CHECK_EQ(rig.store.dropped(), 0);
+    uint32_t missing = 0;
+    for (uint32_t s = 1; s <= rig.seq; ++s) {
+        missing += rig.collector.was_seen(s) ? 0 : 1;
+    }
+    CHECK_EQ(missing, 0);
+    CHECK_EQ(rig.media.size(), 0);
+    CHECK(rig.collector.largest_write <= CHUNK);
+}
+
+TEST(outage_without_card_counts_every_drop_and_reports_it) {
+    Rig rig(false);
+    rig.second();
+    rig.collector.mode = DOWN;
+    for (uint8_t i = 0; i < 10; ++i) {
+        rig.second();
+    }
+    uint32_t dropped = rig.store.dropped();
+    CHECK(dropped > 0);
+    rig.collector.mode = UP;
+    for (uint8_t i = 0; i < 90 && (rig.store.pending() || rig.collector.scan.dropped == 0); ++i) {
+        rig.second();
+    }
+    // More may drop while the back-off runs out; the collector hears the final count.
+    CHECK(rig.store.dropped() >= dropped);
+    CHECK_EQ(rig.collector.scan.dropped, rig.store.dropped());
+    uint32_t missing = 0;
+    for (uint32_t s = 1; s <= rig.seq; ++s) {
+        missing += rig.collector.was_seen(s) ? 0 : 1;
+    }
+    CHECK_EQ(missing, rig.store.dropped());
+}

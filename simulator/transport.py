@@ -1,0 +1,89 @@
+"""How the fake device reaches the collector: an HTTP transport and the reading of its replies."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Protocol
+
+import requests
+
+from energymon.errors import EnergymonError
+
+
+class TransportError(EnergymonError):
+    """The request did not get an HTTP response (refused, reset, timed out)."""
+
+
+class Transport(Protocol):
+    def post(
+        self, url: str, body: bytes, headers: Mapping[str, str]
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        """Send one request; raise `TransportError` when no HTTP response came back."""
+        ...
+
+
+class RequestsTransport:
+    def __init__(self, timeout_s: float = 10.0) -> None:
+        self._session = requests.Session()
+        self._timeout_s = timeout_s
+
+    def post(
+        self, url: str, body: bytes, headers: Mapping[str, str]
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        try:
+            response = self._session.post(
+                url, data=body, headers=dict(headers), timeout=self._timeout_s
+            )
+        except requests.RequestException as exc:
+            raise TransportError(f"POST {url} failed: {exc}") from exc
+        return response.status_code, response.headers, response.content
+
+    def close(self) -> None:
+        self._session.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    seq: int | None
+    accepted: int
+    duplicates: int
+    rejected: int
+
+
+def retry_after_s(headers: Mapping[str, str], now_ms: int) -> float | None:
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - now_ms / 1000
+        except (TypeError, ValueError):
+            return None
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+def parse_ack(body: bytes) -> Ack | None:
+    try:
+        reply = json.loads(body)
+        ack = Ack(
+            seq=reply["ack"],
+            accepted=reply["accepted"],
+            duplicates=reply["duplicates"],
+            rejected=len(reply["rejected"]),
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
+    counts = (
+        (ack.accepted, ack.duplicates)
+        if ack.seq is None
+        else (ack.seq, ack.accepted, ack.duplicates)
+    )
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in counts):
+        return None
+    return ack
