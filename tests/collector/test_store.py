@@ -214,3 +214,14 @@ def test_parked_batches_can_be_replayed_once_the_conflict_is_gone(
         assert main(["parked", "list"]) == 0
     assert "no parked batches" in capsys.readouterr().out
     assert [r["seq"] for r in stored(influx)] == [1, 2]
+
+
+def test_empty_heartbeat_anchors_the_boot(influx: InfluxClient, tmp_path: Path) -> None:
+    # The firmware's first request of a boot is empty, so that readings it spills to its SD card
+    # can still be timed after a power cut.
+    store = make_store(influx, tmp_path, ManualClock(ARRIVAL_MS))
+    [heartbeat] = store.commit([submission(batch([], uptime_ms=2000))])
+    assert heartbeat.ack is None
+    [outcome] = store.commit([submission(batch([5], uptime_ms=9000), ARRIVAL_MS + 3_600_000)])
+    assert outcome.accepted == 1
+    assert stored(influx)[0]["time"] == ARRIVAL_MS - 2000 + 5000

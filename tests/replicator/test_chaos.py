@@ -1,0 +1,211 @@
+"""Chaos: devices post while the collector, the replicator and both influxd are SIGKILLed and
+restarted at random moments; every acknowledged reading must end up exactly once, with the same
+time stamp and values, in both databases."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+
+from energymon.influx import InfluxClient
+from energymon.influxd import InfluxServer, free_port
+
+HOME = "chaos"
+DEVICES = ("mega-01", "mega-02", "mega-03")
+CHAOS_S = 40.0
+
+
+@dataclass
+class Device:
+    """A device as the firmware behaves: keeps every reading until it is acknowledged."""
+
+    name: str
+    url: str
+    started: float = field(default_factory=time.monotonic)
+    seq: int = 0
+    pending: list[dict[str, object]] = field(default_factory=list)
+    acked: dict[int, dict[str, object]] = field(default_factory=dict)
+
+    def measure(self, count: int) -> None:
+        for _ in range(count):
+            self.seq += 1
+            s = self.seq
+            self.pending.append({
+                "seq": s, "uptime_ms": round((time.monotonic() - self.started) * 1000) - 5 + s % 5,
+                "sensor": "pzem1", "voltage_v": round(220 + s % 200 / 10, 1),
+                "current_a": round(s % 1000 / 1000, 3), "power_w": round(s % 5000 / 10, 1),
+                "energy_wh": 1000 + s, "frequency_hz": 50.0, "power_factor": 0.95,
+                "alarm": s % 7 == 0,
+            })
+
+    def send(self) -> None:
+        batch = self.pending[:50]
+        if not batch:
+            return
+        body = {"device": self.name, "boot": 1,
+                "uptime_ms": round((time.monotonic() - self.started) * 1000), "readings": batch}
+        try:
+            response = requests.post(
+                f"{self.url}/api/v1/readings", json=body, timeout=5,
+                headers={"Authorization": f"Bearer key-{self.name}"},
+            )
+        except requests.RequestException:
+            return
+        if response.status_code != 200:
+            return
+        ack = response.json()["ack"]
+        for reading in batch:
+            if int(str(reading["seq"])) <= ack:
+                self.acked[int(str(reading["seq"]))] = reading
+        self.pending = [r for r in self.pending if int(str(r["seq"])) > ack]
+
+
+class Installation:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.local = InfluxServer(root / "local")
+        self.cloud = InfluxServer(root / "cloud")
+        self.port = free_port()
+        self.health_port = free_port()
+        self.env = os.environ | {
+            "ENERGYMON_HOME": HOME,
+            "ENERGYMON_DATA_DIR": str(root / "data"),
+            "ENERGYMON_INFLUX_URL": self.local.url,
+            "ENERGYMON_INFLUX_TIMEOUT_S": "1",
+            "ENERGYMON_LISTEN": f"127.0.0.1:{self.port}",
+            "ENERGYMON_DEVICE_KEYS": ",".join(f"{d}=key-{d}" for d in DEVICES),
+            "ENERGYMON_CLOUD_URL": self.cloud.url,
+            "ENERGYMON_CLOUD_TIMEOUT_S": "3",
+            "ENERGYMON_REPLICATOR_LISTEN": f"127.0.0.1:{self.health_port}",
+            "ENERGYMON_REPLICATOR_BACKOFF_CAP_S": "1",
+            "ENERGYMON_REPLICATOR_JOURNAL_SETTLE_S": "5",
+        }
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.log = (root / "chaos.log").open("ab")
+
+    def start(self, name: str) -> None:
+        if name == "local":
+            self.local.start()
+        elif name == "cloud":
+            self.cloud.start()
+        else:
+            command = ["collector"] if name == "collector" else ["replicator", "run"]
+            self.processes[name] = subprocess.Popen(
+                [sys.executable, "-m", "energymon.cli", *command], env=self.env,
+                stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL,
+            )
+
+    def kill(self, name: str) -> None:
+        if name == "local":
+            self.local.kill()
+        elif name == "cloud":
+            self.cloud.kill()
+        else:
+            process = self.processes.pop(name)
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=20)
+        self.local.kill()
+        self.cloud.kill()
+        self.log.close()
+
+
+@pytest.fixture
+def installation(tmp_path: Path) -> Iterator[Installation]:
+    inst = Installation(tmp_path)
+    (tmp_path / "data").mkdir()
+    for name in ("local", "cloud", "collector", "replicator"):
+        inst.start(name)
+    yield inst
+    inst.stop()
+
+
+def _points(client: InfluxClient) -> dict[tuple[str, int], list[tuple[object, ...]]]:
+    out: dict[tuple[str, int], list[tuple[object, ...]]] = {}
+    for series in client.query(
+        f"SELECT * FROM electricity WHERE home = '{HOME}' GROUP BY *"
+    ):
+        for r in series.records():
+            values = (r["time"], r["voltage_v"], r["current_a"], r["power_w"], r["energy_wh"],
+                      r["alarm"])
+            out.setdefault((series.tags["device"], r["seq"]), []).append(values)
+    return out
+
+
+def test_every_acknowledged_reading_survives_random_kills(installation: Installation) -> None:
+    rng = random.Random(int(os.environ.get("CHAOS_SEED", "0")) or None)
+    url = f"http://127.0.0.1:{installation.port}"
+    devices = [Device(name, url) for name in DEVICES]
+    stop = threading.Event()
+
+    def post(device: Device) -> None:
+        while not stop.is_set():
+            device.measure(10)  # ten readings per 100 ms: an accelerated meter
+            device.send()
+            stop.wait(0.1)
+
+    threads = [threading.Thread(target=post, args=(d,)) for d in devices]
+    for t in threads:
+        t.start()
+    began = time.monotonic()
+    kills: list[str] = []
+    try:
+        while time.monotonic() - began < CHAOS_S:
+            time.sleep(rng.uniform(1.0, 4.0))
+            victim = rng.choice(("collector", "replicator", "local", "cloud"))
+            installation.kill(victim)
+            kills.append(victim)
+            time.sleep(rng.uniform(0.2, 2.0))
+            installation.start(victim)
+        # Let the devices hand over what they still hold.
+        deadline = time.monotonic() + 30
+        while any(d.pending for d in devices) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    for d in devices:
+        # Readings measured after the last acknowledgement were never promised to be stored.
+        d.pending.clear()
+    acked = {(d.name, seq): r for d in devices for seq, r in d.acked.items()}
+    assert len(acked) > 1000, kills
+
+    local = InfluxClient(installation.local.url, "energymon", timeout_s=30)
+    cloud = InfluxClient(installation.cloud.url, "energymon", timeout_s=30)
+    deadline = time.monotonic() + 60
+    while True:
+        local_points, cloud_points = _points(local), _points(cloud)
+        if all(k in cloud_points and k in local_points for k in acked) or (
+            time.monotonic() > deadline
+        ):
+            break
+        time.sleep(1)
+
+    for db, stored in (("local", local_points), ("cloud", cloud_points)):
+        missing = [k for k in acked if k not in stored]
+        assert not missing, f"{db} lacks {len(missing)} acknowledged readings; kills: {kills}"
+        twice = [k for k, v in stored.items() if len(v) != 1]
+        assert not twice, f"{db} holds readings more than once: {twice[:5]}"
+    for key, reading in acked.items():
+        [local_value] = local_points[key]
+        assert cloud_points[key] == [local_value]
+        assert local_value[1:] == (reading["voltage_v"], reading["current_a"],
+                                   reading["power_w"], reading["energy_wh"], reading["alarm"])
+    print(json.dumps({"acked": len(acked), "kills": kills}))
