@@ -34,6 +34,8 @@ _NAME_CACHE_SIZE = 1024
 
 def name_problem(name: str) -> str | None:
     """Why `name` cannot be a measurement, tag key or tag value, or None if it can."""
+    if not name:
+        return "must not be empty"
     if len(name) > _MAX_NAME_CHARS:
         return f"must be at most {_MAX_NAME_CHARS} characters"
     return _short_name_problem(name)
@@ -41,8 +43,6 @@ def name_problem(name: str) -> str | None:
 
 @lru_cache(maxsize=_NAME_CACHE_SIZE)
 def _short_name_problem(name: str) -> str | None:
-    if not name:
-        return "must not be empty"
     if _FORBIDDEN_IN_NAME.search(name):
         return "must not contain control characters or backslashes"
     if name != name.strip():
@@ -63,8 +63,8 @@ def escape_measurement(name: str) -> str:
 
 def escape_key(name: str) -> str:
     """Escape a tag key, tag value or field key."""
-    if len(name) > _MAX_NAME_CHARS:
-        return _checked(name, "name")  # raises: too long
+    if not name or len(name) > _MAX_NAME_CHARS:
+        return _checked(name, "name")  # raises
     return _escaped_key(name)
 
 
@@ -75,12 +75,11 @@ def _escaped_key(name: str) -> str:
 
 def format_field_value(value: FieldValue) -> str:
     # The exact types first, for speed: this runs for every field of every point.
-    kind = type(value)
-    if kind is float:
+    if type(value) is float:
         if not math.isfinite(value):
             raise LineProtocolError(f"float {value} is not finite")
         return repr(value)
-    if kind is int:
+    if type(value) is int:
         if not _INT64_MIN <= value <= _INT64_MAX:
             raise LineProtocolError(f"integer {value} does not fit in 64 bits")
         return f"{value}i"

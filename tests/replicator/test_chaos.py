@@ -35,6 +35,7 @@ class Device:
     url: str
     started: float = field(default_factory=time.monotonic)
     seq: int = 0
+    uptime_ms: int = 0
     pending: list[dict[str, object]] = field(default_factory=list)
     acked: dict[int, dict[str, object]] = field(default_factory=dict)
 
@@ -42,8 +43,11 @@ class Device:
         for _ in range(count):
             self.seq += 1
             s = self.seq
+            # Distinct times: two readings of one meter at the same millisecond are one point.
+            now_ms = 1000 + round((time.monotonic() - self.started) * 1000)
+            self.uptime_ms = max(self.uptime_ms + 1, now_ms - 20)
             self.pending.append({
-                "seq": s, "uptime_ms": round((time.monotonic() - self.started) * 1000) - 5 + s % 5,
+                "seq": s, "uptime_ms": self.uptime_ms,
                 "sensor": "pzem1", "voltage_v": round(220 + s % 200 / 10, 1),
                 "current_a": round(s % 1000 / 1000, 3), "power_w": round(s % 5000 / 10, 1),
                 "energy_wh": 1000 + s, "frequency_hz": 50.0, "power_factor": 0.95,
@@ -55,7 +59,8 @@ class Device:
         if not batch:
             return
         body = {"device": self.name, "boot": 1,
-                "uptime_ms": round((time.monotonic() - self.started) * 1000), "readings": batch}
+                "uptime_ms": 1000 + round((time.monotonic() - self.started) * 1000),
+                "readings": batch}
         try:
             response = requests.post(
                 f"{self.url}/api/v1/readings", json=body, timeout=5,
@@ -138,9 +143,8 @@ def installation(tmp_path: Path) -> Iterator[Installation]:
 
 def _points(client: InfluxClient) -> dict[tuple[str, int], list[tuple[object, ...]]]:
     out: dict[tuple[str, int], list[tuple[object, ...]]] = {}
-    for series in client.query(
-        f"SELECT * FROM electricity WHERE home = '{HOME}' GROUP BY *"
-    ):
+    query = f"SELECT * FROM electricity WHERE home = '{HOME}' GROUP BY *"
+    for series in (s for chunk in client.query_chunks(query) for s in chunk):
         for r in series.records():
             values = (r["time"], r["voltage_v"], r["current_a"], r["power_w"], r["energy_wh"],
                       r["alarm"])
