@@ -116,6 +116,7 @@ class Demo:
         self.local_server = InfluxServer(root / "influx-local")
         self.cloud_server = InfluxServer(root / "influx-cloud")
         self.processes: list[subprocess.Popen[bytes]] = []
+        self.devices: list[subprocess.Popen[bytes]] = []
         self.relay: Relay | None = None
         self.collector_port = free_port()
         self.health_port = free_port()
@@ -145,20 +146,40 @@ class Demo:
         self._wait_for_port(self.collector_port)
         self._spawn(["replicator", "run"], env)
         for device, sensor in METERS:
-            self._spawn(
+            self._spawn_device(
                 ["simulate", "device", "--url", f"http://127.0.0.1:{self.collector_port}",
                  "--device", device, "--key", f"key-{device}", "--sensors", sensor,
                  "--speed", str(self.speed), "--state-dir", str(self.root / device)],
                 env,
             )
 
-    def _spawn(self, args: list[str], env: dict[str, str]) -> None:
-        self.processes.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "energymon.cli", *args],
-                env=env, stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL,
-            )
+    def _spawn(self, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "energymon.cli", *args],
+            env=env, stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL,
         )
+        self.processes.append(process)
+        return process
+
+    def _spawn_device(self, args: list[str], env: dict[str, str]) -> None:
+        self.devices.append(self._spawn(args, env))
+
+    def stop_devices(self) -> None:
+        """Stop the fake Arduinos, so the data stops growing and can be compared."""
+        for process in self.devices:
+            process.send_signal(signal.SIGTERM)
+        for process in self.devices:
+            process.wait(timeout=15)
+
+    def converge(self, timeout_s: float) -> tuple[Fingerprint, Fingerprint]:
+        """Wait until the cloud holds the same readings as the local server, or time runs out;
+        returns both fingerprints, which are equal when they converged."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            local, cloud = _fingerprint(self.local_server.url), _fingerprint(self.cloud_server.url)
+            if (local == cloud and local) or time.monotonic() >= deadline:
+                return local, cloud
+            time.sleep(0.5)
 
     @staticmethod
     def _wait_for_port(port: int, wait_s: float = 30.0) -> None:
@@ -211,6 +232,26 @@ class Demo:
         except OSError:
             health = {}
         return View(meters, local_points, cloud_points, health)
+
+
+# Per meter: readings, and the sums of the energy counter and of power.
+Fingerprint = dict[tuple[str, str], tuple[int, float, float]]
+
+
+def _fingerprint(url: str) -> Fingerprint:
+    client = InfluxClient(url, "energymon", timeout_s=5)
+    try:
+        series = query(
+            client,
+            "SELECT count(power_w), sum(energy_wh), sum(power_w) FROM electricity "
+            f"WHERE home = '{HOME}' GROUP BY device, sensor",
+        )
+    finally:
+        client.close()
+    return {
+        (s.tags["device"], s.tags["sensor"]): (int(s.values[0][1]), s.values[0][2], s.values[0][3])
+        for s in series
+    }
 
 
 def _count(client: InfluxClient) -> int:
@@ -296,6 +337,18 @@ def run_demo(speed: float, seconds: float | None, cut_at: float | None,
                             break
                     elif not interactive:
                         stop.wait(1.0)
+            if demo.relay.connected:
+                print("\nstopping the devices; waiting for the cloud to hold what the Pi holds …")
+                demo.stop_devices()
+                local, cloud = demo.converge(timeout_s=60)
+                readings = sum(count for count, _, _ in local.values())
+                if local == cloud:
+                    print(f"converged: the cloud holds the same {readings} readings as the Pi "
+                          "(counts and sums per meter)")
+                else:
+                    print(f"NOT converged: the Pi holds {readings} readings, the cloud "
+                          f"{sum(count for count, _, _ in cloud.values())}")
+                    return 1
         finally:
             print("stopping everything …")
             demo.stop()
