@@ -11,12 +11,12 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from energymon.backoff import Backoff
 from energymon.clock import Clock
 from energymon.errors import InfluxAuthError, InfluxError
 from energymon.influx import InfluxClient, quote_ident, quote_string
 from energymon.journal import JournalReader
 from energymon.settings import Settings
-from replicator.backoff import Backoff
 from replicator.deadletters import DeadLetterStore
 from replicator.engine import Replicator, ReplicatorConfig
 from replicator.health import ReplicatorHealth, VerifySummary

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from energymon.backoff import BackoffPolicy
 from energymon.clock import Clock, SystemClock
 from energymon.errors import ConfigError, ModbusError
 from energymon.schema import RawMeasurement
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 
 READINGS_PATH = "/api/v1/readings"
 DEFAULT_SENSORS = ("pzem1", "pzem2", "pzem3")
+# As the firmware: one second, doubling up to a minute.
+DEVICE_BACKOFF = BackoffPolicy(1.0, 60.0, 0.5)
 # Steps that find more polls due than this skip the rest, so a suspended process does not spend
 # minutes catching up when it wakes.
 _MAX_POLLS_PER_STEP = 1000
@@ -107,18 +110,6 @@ class DeviceStats:
     dropped: int
 
 
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Exponential back-off in device seconds; each wait is drawn from [1 - jitter, 1] x nominal."""
-
-    initial_s: float = 1.0
-    cap_s: float = 60.0
-    jitter: float = 0.5
-
-    def nominal_s(self, failures: int) -> float:
-        return min(self.cap_s, math.ldexp(self.initial_s, min(max(failures - 1, 0), 64)))
-
-
 def sensor_seed(device: str, sensor: str, seed: int = 0) -> int:
     """A stable per-meter seed, so every sensor of every device draws a different household."""
     return zlib.crc32(f"{seed}/{device}/{sensor}".encode())
@@ -139,7 +130,7 @@ class FakeDevice:
         poll_interval_s: float = 1.0,
         batch_max: int = 20,
         capacity: int = 2000,
-        backoff: Backoff = Backoff(),
+        backoff: BackoffPolicy = DEVICE_BACKOFF,
         speed: float = 1.0,
         state_file: Path | None = None,
         persist_buffer: bool = False,
@@ -374,8 +365,7 @@ class FakeDevice:
 
     def _back_off(self, now: float, attempt: _Attempt) -> _Attempt:
         self._failures += 1
-        nominal = self._backoff.nominal_s(self._failures)
-        wait_s = nominal * (1 - self._backoff.jitter * self._rng.random())
+        wait_s = self._backoff.delay_s(self._failures, self._rng)
         self._send_not_before = now + wait_s / self._speed
         return attempt
 

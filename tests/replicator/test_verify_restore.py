@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from energymon.backoff import Backoff
 from energymon.cli import main
 from energymon.influx import InfluxClient
-from replicator.backoff import Backoff
 from replicator.health import HealthServer
 from replicator.points import TimeRange
 from replicator.restore import Restorer

@@ -18,11 +18,12 @@ from typing import Any
 
 import pytest
 
+from energymon.backoff import BackoffPolicy
 from energymon.clock import ManualClock
 from energymon.errors import MeterTimeoutError
 from energymon.schema import RawMeasurement
 from simulator import device_cli
-from simulator.device import Backoff, DeviceEvent, FakeDevice, SendOutcome
+from simulator.device import DeviceEvent, FakeDevice, SendOutcome
 from simulator.sdcard import DeviceStateError
 from simulator.transport import RequestsTransport, TransportError
 from simulator.wire import encode_batch
@@ -138,7 +139,7 @@ def test_backoff_grows_doubles_and_caps_with_bounded_jitter(
     clock: ManualClock, collector: FakeCollector
 ) -> None:
     collector.down = True
-    device = make_device(clock, collector, backoff=Backoff(1.0, 60.0, 0.5))
+    device = make_device(clock, collector, backoff=BackoffPolicy(1.0, 60.0, 0.5))
     waits = []
     for _ in range(10):
         step = device.run_once()
@@ -196,7 +197,7 @@ def test_retry_after_is_honoured_in_real_seconds(collector: FakeCollector) -> No
 
 
 def test_503_without_retry_after_backs_off(clock: ManualClock, collector: FakeCollector) -> None:
-    device = make_device(clock, collector, backoff=Backoff(2.0, 60.0, 0.0))
+    device = make_device(clock, collector, backoff=BackoffPolicy(2.0, 60.0, 0.0))
     collector.script.append((503, {}, b""))
     step = device.run_once()
     assert step.outcome is SendOutcome.BACKOFF and step.retry_in_s == pytest.approx(2.0)
