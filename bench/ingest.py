@@ -697,7 +697,8 @@ def report(
     noisy = {phase: c["other"] for phase, c in cpus.items() if c["other"] > NOISE_PERCENT}
     p99_paced = percentile([v * 1000 for v in paced.latencies_s], 99)
     out = [
-        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: `python bench/ingest.py {plan_args(plan)}`",
+        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: `{command_line()}` "
+        f"(throughput runs of {plan.seconds:g} s).",
         "",
         f"Machine: {m['nproc']} cores ({m['cpu']}), Python {m['python']}, "
         f"InfluxDB {influx_version}, Linux {m['kernel']}. Load generator: one asyncio process, "
@@ -766,8 +767,8 @@ def report(
     return "\n".join(out) + "\n"
 
 
-def plan_args(plan: Plan) -> str:
-    return " ".join(sys.argv[1:]) or f"(defaults: --seconds {plan.seconds:g})"
+def command_line() -> str:
+    return " ".join(["python", "bench/ingest.py", *sys.argv[1:]])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,6 +20,7 @@ from collector.statedb import StateDB
 from collector.store import DurableStore
 from energymon.clock import Clock, SystemClock
 from energymon.influx import InfluxClient
+from energymon.lockfile import ProcessLock
 from energymon.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,8 @@ class CollectorService:
     def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
+        self.lock = ProcessLock(settings.data_dir / "collector.lock", "collector")
+        self.lock.acquire()
         self.db = StateDB(settings.data_dir)
         self.store = DurableStore(
             self.db,
@@ -119,6 +122,7 @@ class CollectorService:
             await committing
             self.committer.shutdown_executor()
             self.db.close()
+            self.lock.release()
             log.info("collector stopped; spool holds %d points", self.store.spool.depth_points)
 
 

@@ -12,6 +12,7 @@ from types import FrameType
 
 from energymon.clock import SystemClock
 from energymon.errors import ConfigError, InfluxRejectedError
+from energymon.lockfile import ProcessLock
 from energymon.settings import Settings, load_settings
 from replicator.deadletters import DeadLetter, DeadLetterStore
 from replicator.health import HealthServer
@@ -61,6 +62,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _run(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    lock = ProcessLock(state_dir(settings) / "replicator.lock", "replicator")
+    lock.acquire()
     service = build_service(settings, SystemClock())
     stop = threading.Event()
 
