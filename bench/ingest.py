@@ -492,11 +492,11 @@ class Bench:
         )
         self.collector.start()
         progress(f"collector pid {self.collector.pid}")
-        assert self.collector.pid is not None and self.influxd.process is not None
+        assert self.collector.pid is not None and self.influxd.pid is not None
         cpu = CpuMeter(
             {
                 "collector": self.collector.pid,
-                "influxd": self.influxd.process.pid,
+                "influxd": self.influxd.pid,
                 "load generator": os.getpid(),
             }
         )

@@ -6,15 +6,11 @@ Tests, benchmarks and the demo use it; it is never used against a user's own ser
 from __future__ import annotations
 
 import shutil
-import signal
 import socket
-import subprocess
-import time
 from pathlib import Path
 
-import requests
-
-from energymon.errors import InfluxUnavailableError
+from energymon.errors import EnergymonError, InfluxUnavailableError
+from energymon.proc import ManagedProcess, answers
 
 _CONFIG = """\
 reporting-disabled = true
@@ -64,10 +60,15 @@ class InfluxServer:
         self.root = root
         self.http_port = http_port or free_port()
         self.rpc_port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
         root.mkdir(parents=True, exist_ok=True)
         self.config_path = root / "influxdb.conf"
         self.log_path = root / "influxd.log"
+        self._process = ManagedProcess(
+            [influxd_binary(), "run", "-config", str(self.config_path)],
+            log_path=self.log_path,
+            ready=answers(self.url + "/ping", 204),
+            what="influxd",
+        )
 
     @property
     def url(self) -> str:
@@ -77,50 +78,24 @@ class InfluxServer:
         self.config_path.write_text(
             _CONFIG.format(root=self.root, http_port=self.http_port, rpc_port=self.rpc_port)
         )
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [influxd_binary(), "run", "-config", str(self.config_path)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + wait_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise InfluxUnavailableError(
-                    f"influxd exited with {self.process.returncode}; see {self.log_path}"
-                )
-            try:
-                if requests.get(self.url + "/ping", timeout=0.5).status_code == 204:
-                    return
-            except requests.RequestException:
-                time.sleep(0.05)
-        raise InfluxUnavailableError(
-            f"influxd did not answer within {wait_s} s; see {self.log_path}"
-        )
+        try:
+            self._process.start(wait_s)
+        except EnergymonError as exc:
+            raise InfluxUnavailableError(str(exc)) from exc
 
     def stop(self) -> None:
-        self._signal(signal.SIGTERM)
+        self._process.stop()
 
     def kill(self) -> None:
-        self._signal(signal.SIGKILL)
-
-    def _signal(self, sig: signal.Signals) -> None:
-        if self.process is None or self.process.poll() is not None:
-            self.process = None
-            return
-        self.process.send_signal(sig)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.process = None
+        self._process.kill()
 
     @property
     def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+        return self._process.running
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
 
     def __enter__(self) -> InfluxServer:
         self.start()

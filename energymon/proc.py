@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import requests
@@ -15,22 +15,29 @@ import requests
 from energymon.errors import EnergymonError
 
 
-class ServiceProcess:
-    """`energymon <args>` in a child process, ready once its health URL answers."""
+class ManagedProcess:
+    """A child process in its own session, ready once `ready()` says so; stop, kill, start again."""
 
     def __init__(
-        self, args: list[str], env: Mapping[str, str], log_path: Path, health_url: str
+        self,
+        argv: list[str],
+        *,
+        log_path: Path,
+        ready: Callable[[], bool],
+        what: str,
+        env: Mapping[str, str] | None = None,
     ) -> None:
-        self.args = args
-        self.env = {**os.environ, **env}
+        self.argv = argv
         self.log_path = log_path
-        self.health_url = health_url
+        self.ready = ready
+        self.what = what
+        self.env = None if env is None else {**os.environ, **env}
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, wait_s: float = 30.0) -> None:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "energymon.cli", *self.args],
+                self.argv,
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -41,15 +48,12 @@ class ServiceProcess:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise EnergymonError(
-                    f"energymon {' '.join(self.args)} exited with {self.process.returncode}; "
-                    f"see {self.log_path}"
+                    f"{self.what} exited with {self.process.returncode}; see {self.log_path}"
                 )
-            try:
-                if requests.get(self.health_url, timeout=1.0).status_code == 200:
-                    return
-            except requests.RequestException:
-                time.sleep(0.05)
-        raise EnergymonError(f"{self.health_url} did not answer within {wait_s} s")
+            if self.ready():
+                return
+            time.sleep(0.05)
+        raise EnergymonError(f"{self.what} was not ready within {wait_s} s; see {self.log_path}")
 
     def stop(self) -> None:
         self._signal(signal.SIGTERM)
@@ -70,8 +74,39 @@ class ServiceProcess:
         self.process = None
 
     @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    @property
     def pid(self) -> int | None:
         return None if self.process is None else self.process.pid
+
+
+def answers(url: str, status: int) -> Callable[[], bool]:
+    """A readiness probe: `url` answers with `status`."""
+
+    def probe() -> bool:
+        try:
+            return requests.get(url, timeout=1.0).status_code == status
+        except requests.RequestException:
+            return False
+
+    return probe
+
+
+class ServiceProcess(ManagedProcess):
+    """`energymon <args>` in a child process, ready once its health URL answers."""
+
+    def __init__(
+        self, args: list[str], env: Mapping[str, str], log_path: Path, health_url: str
+    ) -> None:
+        super().__init__(
+            [sys.executable, "-m", "energymon.cli", *args],
+            log_path=log_path,
+            ready=answers(health_url, 200),
+            what=f"energymon {' '.join(args)}",
+            env=env,
+        )
 
 
 def collector_process(
