@@ -22,7 +22,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _quarantine(args: argparse.Namespace) -> int:
-    from collector.service import local_influx
+    from energymon.clients import local_influx
 
     settings = load_settings(args.config)
     conditions = [f"home = {quote_string(settings.home)}", f"time >= now() - {int(args.days)}d"]
@@ -47,9 +47,9 @@ def _quarantine(args: argparse.Namespace) -> int:
 
 
 def _parked(args: argparse.Namespace) -> int:
-    from collector.service import local_influx
     from collector.spool import Spool
     from collector.statedb import StateDB
+    from energymon.clients import local_influx
 
     settings = load_settings(args.config)
     db = StateDB(settings.data_dir)

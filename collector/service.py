@@ -18,25 +18,14 @@ from collector.serial_bridge import SerialBridge
 from collector.serial_poll import SerialPoller
 from collector.statedb import StateDB
 from collector.store import DurableStore
+from energymon.clients import local_influx
 from energymon.clock import Clock, SystemClock
-from energymon.influx import InfluxClient
 from energymon.lockfile import ProcessLock
 from energymon.settings import Settings
 
 log = logging.getLogger(__name__)
 
 IDLE_STEP_S = 0.5
-
-
-def local_influx(settings: Settings) -> InfluxClient:
-    return InfluxClient(
-        settings.influx_url,
-        settings.influx_db,
-        username=settings.influx_username,
-        password=settings.influx_password.get_secret_value(),
-        token=settings.influx_token.get_secret_value(),
-        timeout_s=settings.influx_timeout_s,
-    )
 
 
 class CollectorService:

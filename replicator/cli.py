@@ -10,6 +10,7 @@ import threading
 from datetime import UTC, datetime
 from types import FrameType
 
+from energymon.clients import cloud_influx
 from energymon.clock import SystemClock
 from energymon.errors import ConfigError, InfluxRejectedError
 from energymon.lockfile import ProcessLock
@@ -21,7 +22,6 @@ from replicator.progress import ProgressBar
 from replicator.restore import Restorer
 from replicator.service import (
     build_service,
-    cloud_client,
     dead_letter_store,
     local_client,
     state_dir,
@@ -120,12 +120,22 @@ def _verify(args: argparse.Namespace) -> int:
     until = now if state is None else min(now, state.watermark_ms)
     default_since = until - settings.replicator_verify_days * DAY_MS
     since = parse_since(args.since, now) if args.since else default_since
-    local, cloud = local_client(settings), cloud_client(settings)
-    sink = BatchSink(cloud, dead_letter_store(settings), clock,
-                     batch_size=settings.replicator_batch_size, target="cloud")
+    local, cloud = local_client(settings), cloud_influx(settings)
+    sink = BatchSink(
+        cloud,
+        dead_letter_store(settings),
+        clock,
+        batch_size=settings.replicator_batch_size,
+        target="cloud",
+    )
     bar = ProgressBar("verify")
     result = verify(
-        local, cloud, sink, settings.home, TimeRange(since, until), repair=args.repair,
+        local,
+        cloud,
+        sink,
+        settings.home,
+        TimeRange(since, until),
+        repair=args.repair,
         progress=lambda done, total: bar.update(done / total, f"{done}/{total} days"),
     )
     bar.done()
@@ -136,12 +146,21 @@ def _verify(args: argparse.Namespace) -> int:
 def _restore(args: argparse.Namespace) -> int:
     settings = _settings(args)
     clock = SystemClock()
-    local, cloud = local_client(settings), cloud_client(settings)
-    sink = BatchSink(local, dead_letter_store(settings), clock,
-                     batch_size=settings.replicator_batch_size, target="local")
+    local, cloud = local_client(settings), cloud_influx(settings)
+    sink = BatchSink(
+        local,
+        dead_letter_store(settings),
+        clock,
+        batch_size=settings.replicator_batch_size,
+        target="local",
+    )
     restorer = Restorer(
-        cloud=cloud, sink=sink, state_path=state_dir(settings) / "restore.json", clock=clock,
-        home=settings.home, window_ms=round(settings.replicator_window_s * 1000),
+        cloud=cloud,
+        sink=sink,
+        state_path=state_dir(settings) / "restore.json",
+        clock=clock,
+        home=settings.home,
+        window_ms=round(settings.replicator_window_s * 1000),
     )
     plan = restorer.plan(parse_since(args.since, clock.now_ms()) if args.since else None)
     bar = ProgressBar("restore")
@@ -185,7 +204,7 @@ def _dead_letters(args: argparse.Namespace) -> int:
 
 
 def _replay(settings: Settings, store: DeadLetterStore, letters: list[DeadLetter] | None) -> int:
-    clients = {"cloud": cloud_client(settings), "local": local_client(settings)}
+    clients = {"cloud": cloud_influx(settings), "local": local_client(settings)}
     replayed = refused = 0
     for letter in letters if letters is not None else list(store.iter_all()):
         if not letter.replayable:
@@ -216,8 +235,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     commands = rep.add_subparsers(dest="replicator_command", required=True)
     commands.add_parser("run", help="replicate continuously").set_defaults(handler=_run)
     v = commands.add_parser("verify", help="compare local and cloud per hour and series")
-    v.add_argument("--since", help="start: a date (UTC), or 7d / 12h ago; default: the last "
-                   "ENERGYMON_REPLICATOR_VERIFY_DAYS days")
+    v.add_argument(
+        "--since",
+        help="start: a date (UTC), or 7d / 12h ago; default: the last "
+        "ENERGYMON_REPLICATOR_VERIFY_DAYS days",
+    )
     v.add_argument("--repair", action="store_true", help="copy the mismatched hours again")
     v.set_defaults(handler=_verify)
     r = commands.add_parser("restore", help="copy this home's data from the cloud to local")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from energymon.backoff import Backoff
+from energymon.clients import cloud_influx, local_influx
 from energymon.clock import Clock
 from energymon.errors import InfluxAuthError, InfluxError
 from energymon.influx import InfluxClient, quote_ident, quote_string
@@ -35,26 +36,10 @@ def state_dir(settings: Settings) -> Path:
 
 
 def local_client(settings: Settings) -> InfluxClient:
-    return InfluxClient(
-        settings.influx_url,
-        settings.influx_db,
-        username=settings.influx_username,
-        password=settings.influx_password.get_secret_value(),
-        token=settings.influx_token.get_secret_value(),
-        timeout_s=max(settings.influx_timeout_s, 10.0),
-        compress_responses=False,
-    )
-
-
-def cloud_client(settings: Settings) -> InfluxClient:
-    return InfluxClient(
-        settings.cloud_url,
-        settings.cloud_db,
-        username=settings.cloud_username,
-        password=settings.cloud_password.get_secret_value(),
-        token=settings.cloud_token.get_secret_value(),
-        timeout_s=settings.cloud_timeout_s,
-        verify=str(settings.cloud_ca_file) if settings.cloud_ca_file else True,
+    # Bulk reads: a longer timeout than the collector's writes, and uncompressed answers, which
+    # cost the local server a third less CPU on the same machine.
+    return local_influx(
+        settings, timeout_s=max(settings.influx_timeout_s, 10.0), compress_responses=False
     )
 
 
@@ -129,8 +114,11 @@ class ReplicatorService:
                 self.last_error = str(exc)
             level = logging.ERROR if isinstance(exc, InfluxAuthError) else logging.WARNING
             log.log(
-                level, "replication failed (%d in a row), retrying in %.1f s: %s",
-                self.backoff.failures, delay, exc,
+                level,
+                "replication failed (%d in a row), retrying in %.1f s: %s",
+                self.backoff.failures,
+                delay,
+                exc,
             )
             self._report_health()
             return delay
@@ -155,17 +143,26 @@ class ReplicatorService:
         end = hour_floor(state.watermark_ms)
         window = TimeRange(end - self.config.verify_days * DAY_MS, end)
         result = verify(
-            self.replicator.local, self.replicator.cloud, self.replicator.sink, self.config.home,
-            window, repair=self.config.verify_repair,
+            self.replicator.local,
+            self.replicator.cloud,
+            self.replicator.sink,
+            self.config.home,
+            window,
+            repair=self.config.verify_repair,
         )
         summary = VerifySummary(
-            self.clock.now_ms(), result.hours, len(result.mismatched_hours()),
-            result.repaired_hours, result.unresolved_hours,
+            self.clock.now_ms(),
+            result.hours,
+            len(result.mismatched_hours()),
+            result.repaired_hours,
+            result.unresolved_hours,
         )
         log.log(
             logging.WARNING if summary.unresolved_hours else logging.INFO,
             "verified %d hours: %d differed, %d repaired, %d still different",
-            summary.checked_hours, summary.mismatched_hours, summary.repaired_hours,
+            summary.checked_hours,
+            summary.mismatched_hours,
+            summary.repaired_hours,
             summary.unresolved_hours,
         )
         with self._lock:
@@ -182,7 +179,10 @@ class ReplicatorService:
         try:
             if state is not None:
                 self._backlog = backlog_points(
-                    self.local, self.config.home, state.watermark_ms, self.replicator.journal,
+                    self.local,
+                    self.config.home,
+                    state.watermark_ms,
+                    self.replicator.journal,
                     state.journal_cursor,
                 )
             self.local.write(self.health().to_lines(self.config.home))
@@ -217,7 +217,7 @@ class ReplicatorService:
 def build_service(settings: Settings, clock: Clock) -> ReplicatorService:
     """The service as configured by the settings."""
     local = local_client(settings)
-    cloud = cloud_client(settings)
+    cloud = cloud_influx(settings)
     dead_letters = dead_letter_store(settings)
     sink = BatchSink(
         cloud, dead_letters, clock, batch_size=settings.replicator_batch_size, target="cloud"
