@@ -172,6 +172,7 @@ class PhaseStats:
     errors: int = 0
     first_error: str = ""
     exhausted: bool = False
+    busy_retries: int = 0
 
     @property
     def rate(self) -> float:
@@ -203,6 +204,10 @@ def influx_checker(status: int, body: bytes, sent: int) -> int:
     return sent
 
 
+# The Retry-After the collector sends with 503 `busy`.
+BUSY_RETRY_AFTER_S = 2.0
+
+
 async def closed_loop(
     port: int,
     queues: Sequence[Sequence[tuple[bytes, int]]],
@@ -222,6 +227,14 @@ async def closed_loop(
                 sent_at = time.perf_counter()
                 writer.write(request)
                 status, body = await read_response(reader)
+                while status == 503 and b'"busy"' in body:
+                    # As a device does: wait the Retry-After the collector gives, send again.
+                    stats.busy_retries += 1
+                    writer.close()
+                    await asyncio.sleep(BUSY_RETRY_AFTER_S)
+                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                    writer.write(request)
+                    status, body = await read_response(reader)
                 stats.latencies_s.append(time.perf_counter() - sent_at)
                 stats.requests += 1
                 try:
@@ -740,7 +753,8 @@ def report(
         f"{percentile(raw.latencies_s, 50) * 1000:.1f} ms.",
         "",
         f"Burst: {burst.readings:,} readings answered in {burst.seconds:.2f} s "
-        f"(slowest answer {max(burst.latencies_s) * 1000:.0f} ms).",
+        f"(slowest answer {max(burst.latencies_s) * 1000:.0f} ms; "
+        f"{burst.busy_retries} requests told `busy` and retried).",
         "",
         "Collector RSS (MB): " + ", ".join(f"{name} {mb:.1f}" for name, mb in rss.items()) + ".",
         "",

@@ -25,6 +25,7 @@ from energymon.clock import Clock
 from energymon.errors import (
     AuthError,
     BodyTooLargeError,
+    BusyError,
     EnergymonError,
     MalformedJsonError,
     PayloadError,
@@ -33,16 +34,15 @@ from energymon.errors import (
 )
 from energymon.settings import keys_match
 
-RETRY_AFTER_S = 30
-
-# Most specific first: the first matching class decides.
-_STATUS: tuple[tuple[type[EnergymonError], int, str], ...] = (
-    (BodyTooLargeError, 413, "body_too_large"),
-    (MalformedJsonError, 400, "malformed_json"),
-    (PayloadError, 400, "invalid_payload"),
-    (AuthError, 401, "unauthorized"),
-    (SpoolFullError, 503, "not_durable"),
-    (StoreError, 503, "not_durable"),
+# Most specific first: the first matching class decides. The last column is Retry-After, in s.
+_STATUS: tuple[tuple[type[EnergymonError], int, str, int | None], ...] = (
+    (BodyTooLargeError, 413, "body_too_large", None),
+    (MalformedJsonError, 400, "malformed_json", None),
+    (PayloadError, 400, "invalid_payload", None),
+    (AuthError, 401, "unauthorized", None),
+    (BusyError, 503, "busy", 2),
+    (SpoolFullError, 503, "not_durable", 30),
+    (StoreError, 503, "not_durable", 30),
 )
 
 
@@ -51,12 +51,13 @@ class ApiConfig:
     device_keys: dict[str, str]
     max_body_bytes: int
     max_readings: int
+    max_inflight_bytes: int
 
 
 def _error_response(exc: EnergymonError) -> JSONResponse:
-    for kind, status, code in _STATUS:
+    for kind, status, code, retry_after_s in _STATUS:
         if isinstance(exc, kind):
-            headers = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else None
+            headers = None if retry_after_s is None else {"Retry-After": str(retry_after_s)}
             return JSONResponse({"error": code, "detail": str(exc)}, status, headers=headers)
     return JSONResponse({"error": "internal", "detail": str(exc)}, 500)
 
@@ -90,7 +91,25 @@ def build_app(
     config: ApiConfig,
     lifespan: Callable[[Starlette], AbstractAsyncContextManager[None]] | None = None,
 ) -> Starlette:
+    in_flight_bytes = 0
+
     async def post_readings(request: Request) -> Response:
+        nonlocal in_flight_bytes
+        declared = request.headers.get("content-length", "")
+        size = int(declared) if declared.isdigit() else config.max_body_bytes
+        # Refused before the body is read, so a burst cannot make the collector grow; a
+        # request alone is always admitted (its own size is bounded by max_body_bytes).
+        if in_flight_bytes and in_flight_bytes + size > config.max_inflight_bytes:
+            return _error_response(
+                BusyError(f"{in_flight_bytes} bytes of requests in flight; retry in a moment")
+            )
+        in_flight_bytes += size
+        try:
+            return await _store_readings(request)
+        finally:
+            in_flight_bytes -= size
+
+    async def _store_readings(request: Request) -> Response:
         arrival_ms = clock.now_ms()
         try:
             body = await _read_body(request, config.max_body_bytes)

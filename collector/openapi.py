@@ -149,7 +149,7 @@ def openapi_document() -> dict[str, Any]:
                         "400": _error("malformed JSON or an invalid envelope; nothing stored"),
                         "401": _error("unknown device or wrong key; nothing stored"),
                         "413": _error("body or reading count over the limit; nothing stored"),
-                        "503": _error("not durable now (spool full); retry after Retry-After"),
+                        "503": _error("busy, or not durable now; retry after Retry-After"),
                     },
                 }
             },

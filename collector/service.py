@@ -65,7 +65,12 @@ class CollectorService:
         self.app = build_app(
             self.committer,
             self.clock,
-            ApiConfig(self.device_keys, settings.max_body_bytes, settings.max_readings_per_request),
+            ApiConfig(
+                self.device_keys,
+                settings.max_body_bytes,
+                settings.max_readings_per_request,
+                settings.max_inflight_bytes,
+            ),
             lifespan=self.lifespan,
         )
 

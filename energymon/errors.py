@@ -58,6 +58,10 @@ class BodyTooLargeError(EnergymonError):
     """A request body exceeds the configured limit."""
 
 
+class BusyError(EnergymonError):
+    """Too many requests are in flight; the client should retry shortly."""
+
+
 class SpoolFullError(EnergymonError):
     """The durable spool reached its bound: new readings cannot be made durable right now."""
 

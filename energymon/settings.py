@@ -71,6 +71,13 @@ class Settings(BaseSettings):
     max_readings_per_request: int = Field(
         1000, gt=0, description="Most readings one request may carry (413 above)."
     )
+    max_inflight_bytes: int = Field(
+        524_288,
+        gt=0,
+        description="Most request-body bytes being handled at once; a request that would go "
+        "over is answered 503 `busy` with a short Retry-After (devices keep their readings). "
+        "Bounds the collector's memory in a burst; one request is always admitted.",
+    )
     spool_max_bytes: int = Field(
         536_870_912,
         gt=0,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Callable
 
 import requests
@@ -151,3 +152,25 @@ def test_spool_survives_sigkill_between_ack_and_influx_write(
     assert [r["seq"] for r in deadline_rows] == list(range(1, 12))
     # Re-sending after the restart finds them all durable.
     assert c.post(batch(range(1, 12), uptime_ms=40_000)).json()["duplicates"] == 11
+
+
+def test_requests_beyond_the_concurrency_bound_are_told_to_retry(
+    influx_server: InfluxServer, start_collector: Callable[..., RunningCollector]
+) -> None:
+    body = json.dumps(batch([1])).encode()
+    c = start_collector(influx_server.url, ENERGYMON_MAX_INFLIGHT_BYTES=str(len(body) + 10))
+    port = int(c.url.rsplit(":", 1)[1])
+    # A slow device: headers and half of the body sent, the rest still to come.
+    with socket.create_connection(("127.0.0.1", port)) as slow:
+        slow.sendall(
+            b"POST /api/v1/readings HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            b"Authorization: Bearer test-key-mega-01\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body[: len(body) // 2]
+        )
+        busy = wait_for(lambda: c.post(batch([2])), lambda r: r.status_code == 503)
+        assert busy.json()["error"] == "busy" and busy.headers["Retry-After"] == "2"
+        slow.sendall(body[len(body) // 2 :])
+        reply = slow.makefile("rb").read()
+    assert reply.startswith(b"HTTP/1.1 200") and b'"accepted":1' in reply
+    assert c.post(batch([2])).json()["accepted"] == 1  # the refused one, retried
