@@ -12,7 +12,8 @@ from types import FrameType
 from urllib.parse import quote
 
 from energymon.errors import ConfigError
-from simulator.device import DEFAULT_SENSORS, DeviceEvent, DeviceStep, FakeDevice, SendOutcome
+from simulator.device import DEFAULT_SENSORS, FakeDevice
+from simulator.device_step import DeviceEvent, DeviceStep, SendOutcome
 
 log = logging.getLogger("energymon.simulate.device")
 

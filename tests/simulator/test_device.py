@@ -23,7 +23,8 @@ from energymon.clock import ManualClock
 from energymon.errors import MeterTimeoutError
 from energymon.schema import RawMeasurement
 from simulator import device_cli
-from simulator.device import DeviceEvent, FakeDevice, SendOutcome
+from simulator.device import FakeDevice
+from simulator.device_step import DeviceEvent, SendOutcome
 from simulator.sdcard import DeviceStateError
 from simulator.transport import RequestsTransport, TransportError
 from simulator.wire import encode_batch
