@@ -8,7 +8,7 @@ measures, in the same run:
   * the raw bulk-write rate of the same lines into the same cloud influxd (pre-formatted lines,
     5000 per request: the ceiling for any replicator);
   * catch-up: `energymon`'s replicator, in a child process, draining the whole backlog; its
-    peak RSS comes from the kernel (wait4);
+    peak RSS comes from the kernel (VmHWM), the most points its sink held at once from the sink;
   * freshness: with the replicator running as `energymon replicator run`, the time from a
     write's acknowledgement in the local InfluxDB to the point's presence in the cloud.
 Prints progress and results; writes nothing but stdout.
@@ -85,7 +85,8 @@ def drain() -> None:
     # VmHWM is this program's own peak; ru_maxrss would include the parent's before exec.
     status = Path("/proc/self/status").read_text()
     peak_kb = next(int(ln.split()[1]) for ln in status.splitlines() if ln.startswith("VmHWM:"))
-    print(f"{copied} {time.monotonic() - started:.3f} {peak_kb}")
+    held = service.replicator.sink.stats.peak_held_points
+    print(f"{copied} {time.monotonic() - started:.3f} {peak_kb} {held}")
 
 
 def main() -> None:
@@ -161,13 +162,14 @@ def run(root: Path, local_server: InfluxServer, cloud_server: InfluxServer, seco
     wall_s = time.monotonic() - began
     if status != 0:
         raise SystemExit(f"the replicator failed ({status})")
-    copied, drain_s, peak_kb = output.split()
+    copied, drain_s, peak_kb, held = output.split()
     rate = total / float(drain_s)
     cloud = InfluxClient(cloud_server.url, "energymon", timeout_s=120)
     in_cloud = cloud.query("SELECT count(power_w) FROM electricity")[0].values[0][1]
     print(f"catch-up: {int(copied)} points copied in {float(drain_s):.1f} s "
           f"({wall_s:.1f} s with start-up), {rate:,.0f} readings/s = {rate / raw_rate:.2f} of raw; "
-          f"cloud holds {in_cloud} of {total}; peak RSS {int(peak_kb) / 1024:.0f} MB")
+          f"cloud holds {in_cloud} of {total}; peak RSS {int(peak_kb) / 1024:.0f} MB, "
+          f"at most {held} points held at once")
 
     freshness(local_server, cloud, env, data_dir)
 

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import chain
 
 from energymon.influx import InfluxClient
-from replicator.points import TimeRange, field_types, iter_lines, measurements_of_home
+from replicator.points import (
+    BadPoint,
+    Run,
+    Segment,
+    TimeRange,
+    field_types,
+    iter_runs,
+    measurements_of_home,
+)
 from replicator.sink import BatchSink
+
+# Rows per chunk of a streamed query: what the replicator holds of the source's answer.
+QUERY_CHUNK = 1000
 
 
 def copy_range(
@@ -24,22 +36,30 @@ def copy_range(
     before = sink.stats.points + sink.stats.dead_letters
     types = field_types(source)
     names = measurements_of_home(source, home) if measurements is None else list(measurements)
-    for measurement in names:
-        if measurement not in types:
-            continue
-        sink.add_all(
-            iter_lines(
-                source,
-                home,
-                measurement,
-                types[measurement],
-                window,
-                chunk_size=sink.batch_size,
-                on_bad_point=sink.bad_point,
-            )
+    chunk_size = min(QUERY_CHUNK, sink.batch_size)
+
+    def runs(measurement: str) -> Iterator[Run]:
+        return iter_runs(
+            source, home, measurement, types[measurement], window, chunk_size=chunk_size,
+            run_size=sink.run_size, on_bad_point=sink.bad_point,
         )
-    sink.drain()
+
+    def reread(segments: Sequence[Segment]) -> Iterator[str]:
+        for s in segments:
+            for run in iter_runs(
+                source, home, s.measurement, types[s.measurement],
+                TimeRange(s.first_ms, s.last_ms + 1), chunk_size=chunk_size,
+                run_size=sink.run_size, on_bad_point=_seen_before, tags=s.tags,
+            ):
+                yield from run.lines()
+
+    sink.write_runs(chain.from_iterable(runs(m) for m in names if m in types), reread)
     return sink.stats.points + sink.stats.dead_letters - before
+
+
+def _seen_before(point: BadPoint) -> None:
+    """A point that cannot be serialised, met again when a refused batch is read once more: it
+    became a dead letter the first time."""
 
 
 def coalesce(ranges: Iterable[TimeRange]) -> list[TimeRange]:

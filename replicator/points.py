@@ -1,18 +1,24 @@
 """Reading one home's points out of an InfluxDB and turning them back into line protocol.
 
-InfluxQL's JSON loses two things line protocol needs: whether `230` was a float or an integer
-(so field types come from `SHOW FIELD KEYS`), and which columns are tags (so queries group by
-`*`, which puts the tags in the series). Null columns are fields a point does not have.
+A query result loses two things line protocol needs: which columns are tags (so queries group by
+`*`, which puts the tags in the series), and, in JSON, whether `230` was a float or an integer
+(so field types come from `SHOW FIELD KEYS`, which also settles a field stored with different
+types in different shards). Null columns are fields a point does not have.
+
+Points are streamed as `Run`s: consecutive points of one series, still the rows of the query
+chunk they came in, formatted only when the sink sends them. A run knows its series and time
+range, so the points of any batch can be read again exactly (see `replicator.sink`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import starmap
 from typing import Any
 
 from energymon.errors import InfluxRejectedError, LineProtocolError, ReplicationError
-from energymon.influx import InfluxClient, Series, quote_ident, quote_string
+from energymon.influx import InfluxClient, Row, Series, quote_ident, quote_string
 from energymon.lineproto import escape_key, escape_measurement, format_field_value
 
 HOME_TAG = "home"
@@ -110,6 +116,142 @@ def earliest_time_ms(client: InfluxClient, home: str, since_ms: int) -> int | No
     return earliest
 
 
+Tags = tuple[tuple[str, str], ...]
+BadPointHandler = Callable[[BadPoint], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """Points of one series with time stamps in [first_ms, last_ms]: a point's identity is its
+    measurement, tags and time, so this names exactly the points it was made from."""
+
+    measurement: str
+    tags: Tags
+    first_ms: int
+    last_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """Consecutive points of one series in time order, as rows of a query result."""
+
+    measurement: str
+    tags: Tags
+    rows: Sequence[Row]
+    format: Callable[[Sequence[Row]], list[str]]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def split(self, n: int) -> tuple[Run, Run]:
+        return (
+            Run(self.measurement, self.tags, self.rows[:n], self.format),
+            Run(self.measurement, self.tags, self.rows[n:], self.format),
+        )
+
+    def segment(self) -> Segment:
+        return Segment(self.measurement, self.tags, self.rows[0][0], self.rows[-1][0])
+
+    def lines(self) -> list[str]:
+        """The points as line protocol; a point that cannot be written is handed to the bad
+        point handler instead."""
+        return self.format(self.rows)
+
+
+def iter_runs(
+    client: InfluxClient,
+    home: str,
+    measurement: str,
+    types: dict[str, str],
+    window: TimeRange,
+    *,
+    chunk_size: int,
+    run_size: int,
+    on_bad_point: BadPointHandler,
+    tags: Tags | None = None,
+) -> Iterator[Run]:
+    """Every point of `measurement` for this home in `window` (only of the series `tags`, if
+    given) in runs of at most `run_size` points, streamed so that at most one chunk of the
+    result is in memory."""
+    where = window.where(home)
+    if tags is not None:
+        where += "".join(f" AND {quote_ident(k)} = {quote_string(v)}" for k, v in tags if v)
+    q = f"SELECT * FROM {quote_ident(measurement)} WHERE {where} GROUP BY *"
+    escaped_measurement = escape_measurement(measurement)
+    for chunk in client.query_chunks(q, chunk_size=chunk_size):
+        for series in chunk:
+            if series.tags.get(HOME_TAG) != home:
+                raise ReplicationError(
+                    f"InfluxDB returned a series of another home: {series.tags!r}"
+                )
+            key = tuple(sorted(series.tags.items()))
+            if tags is not None and key != tags:
+                continue
+            fmt = _series_formatter(escaped_measurement, measurement, series, types, on_bad_point)
+            rows = series.values
+            for start in range(0, len(rows), run_size):
+                yield Run(measurement, key, rows[start : start + run_size], fmt)
+
+
+def _series_formatter(
+    escaped_measurement: str,
+    measurement: str,
+    series: Series,
+    types: dict[str, str],
+    on_bad_point: BadPointHandler,
+) -> Callable[[Sequence[Row]], list[str]]:
+    try:
+        prefix = escaped_measurement + "".join(
+            f",{escape_key(k)}={escape_key(v)}" for k, v in sorted(series.tags.items()) if v
+        )
+        columns = [
+            (i, escape_key(name) + "=", _formatter(types.get(name, "")))
+            for i, name in enumerate(series.columns)
+            if name != "time"
+        ]
+    except LineProtocolError as exc:
+        error = str(exc)
+
+        def unwritable(rows: Sequence[Row]) -> list[str]:
+            for row in rows:
+                content = f"{series.tags!r} {dict(zip(series.columns, row, strict=True))!r}"
+                on_bad_point(BadPoint(measurement, row[0], content, error))
+            return []
+
+        return unwritable
+
+    template = _template(prefix, series.columns, types)
+
+    def one(row: Row) -> str | None:
+        try:
+            fields = ",".join(key + fmt(row[i]) for i, key, fmt in columns if row[i] is not None)
+        except (LineProtocolError, ValueError, TypeError) as exc:
+            content = repr(dict(zip(series.columns, row, strict=True)))
+            on_bad_point(BadPoint(measurement, row[0], f"{prefix} {content}", str(exc)))
+            return None
+        return f"{prefix} {fields} {row[0]}" if fields else None
+
+    def some(rows: Sequence[Row]) -> list[str]:
+        out = []
+        for row in rows:
+            line = template.format(*row) if template is not None and None not in row else one(row)
+            if line is not None:
+                out.append(line)
+        return out
+
+    if template is None:
+        return some
+    fast = template.format
+
+    def lines(rows: Sequence[Row]) -> list[str]:
+        # Most series have every field in every point: one `str.format` call per point.
+        if any(None in row for row in rows):
+            return some(rows)
+        return list(starmap(fast, rows))
+
+    return lines
+
+
 def _format_float(value: Any) -> str:
     return repr(float(value))
 
@@ -124,8 +266,7 @@ def _format_unsigned(value: Any) -> str:
 
 def _formatter(kind: str) -> Callable[[Any], str]:
     """The line-protocol text of a stored value, as `format_field_value` writes it; numbers take
-    a shorter path because a stored number is always finite and in range, and this runs for
-    every field of every point."""
+    a shorter path because a stored number is always finite and in range."""
     if kind == "float":
         return _format_float
     if kind == "integer":
@@ -135,72 +276,23 @@ def _formatter(kind: str) -> Callable[[Any], str]:
     return format_field_value
 
 
-def iter_lines(
-    client: InfluxClient,
-    home: str,
-    measurement: str,
-    types: dict[str, str],
-    window: TimeRange,
-    *,
-    chunk_size: int,
-    on_bad_point: Callable[[BadPoint], None],
-) -> Iterator[str]:
-    """Every point of `measurement` for this home in `window`, as line protocol, streamed so that
-    at most one chunk of the result is in memory."""
-    q = f"SELECT * FROM {quote_ident(measurement)} WHERE {window.where(home)} GROUP BY *"
-    escaped_measurement = escape_measurement(measurement)
-    for chunk in client.query_chunks(q, chunk_size=chunk_size):
-        for series in chunk:
-            if series.tags.get(HOME_TAG) != home:
-                raise ReplicationError(
-                    f"InfluxDB returned a series of another home: {series.tags!r}"
-                )
-            try:
-                prefix = escaped_measurement + "".join(
-                    f",{escape_key(k)}={escape_key(v)}" for k, v in sorted(series.tags.items()) if v
-                )
-                columns = [
-                    (i, escape_key(name) + "=", _formatter(types.get(name, "")))
-                    for i, name in enumerate(series.columns)
-                    if name != "time"
-                ]
-            except LineProtocolError as exc:
-                for row in series.values:
-                    content = f"{series.tags!r} {dict(zip(series.columns, row, strict=True))!r}"
-                    on_bad_point(BadPoint(measurement, row[0], content, str(exc)))
-                continue
-            template = _template(prefix, series.columns, types)
-            for row in series.values:
-                if template is not None and None not in row:
-                    yield template.format(*row)
-                    continue
-                try:
-                    fields = ",".join(
-                        key + fmt(row[i]) for i, key, fmt in columns if row[i] is not None
-                    )
-                except (LineProtocolError, ValueError, TypeError) as exc:
-                    content = repr(dict(zip(series.columns, row, strict=True)))
-                    on_bad_point(BadPoint(measurement, row[0], f"{prefix} {content}", str(exc)))
-                    continue
-                if fields:
-                    yield f"{prefix} {fields} {row[0]}"
-
-
 def _braces(text: str) -> str:
     return text.replace("{", "{{").replace("}", "}}")
 
 
 def _template(prefix: str, columns: list[str], types: dict[str, str]) -> str | None:
     """A `str.format` template for the rows of a series that have every field, when all fields
-    are numbers or booleans: one call per point instead of one per field. A float field's value
-    may arrive as a JSON integer, whose text is still a float in line protocol."""
+    are numbers or booleans. A float field's value may arrive as an integer (JSON prints `230.0`
+    as `230`; a shard may have stored it as an integer), whose text is still a float in line
+    protocol."""
     parts = []
     for i, name in enumerate(columns):
         if name == "time":
             continue
         kind = types.get(name)
         if kind == "float":
-            value = f"{{{i}!r}}"
+            # `format(x, "")` of a float is its shortest round-tripping text, like repr.
+            value = f"{{{i}}}"
         elif kind == "integer":
             value = f"{{{i}}}i"
         elif kind == "boolean":

@@ -1,28 +1,39 @@
-"""Writing batches to the destination.
+"""Writing a stream of points to the destination, one batch per request.
 
-A batch is written by a writer thread while the next one is assembled, so reading the source
-and writing the destination overlap; at most one batch is being assembled and one is being
-sent, whatever the backlog. A refused batch is split until the refused points are isolated;
-they go to the dead letters and everything else is written. Transient errors
-(`InfluxUnavailableError`, `InfluxAuthError`) propagate to the caller, which copies the whole
-range again later.
+The body of each write request is produced while it is sent (chunked transfer encoding): the
+sink pulls runs of points from the source's query stream, formats one run and hands it to the
+socket, up to `batch_size` points per request. The destination acknowledges a request as a
+whole, and only then is the batch counted. So the replicator never holds a batch: only the
+source's current query chunk and one formatted run, whatever the backlog; reading the source
+and writing the destination overlap because the request is sent while the query is read.
+
+A batch the destination refuses (400 partial write, type conflict, ...) is remembered by its
+segments (series and time range: a few numbers) and, once the stream is finished and its query
+closed, read again from the source, held in memory — one batch, only on this slow path — and
+split until the refused points are isolated; they go to the dead letters and everything else is
+written. Transient errors (`InfluxUnavailableError`, `InfluxAuthError`) propagate to the caller,
+which copies the whole range again later.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 
 from energymon.clock import Clock
-from energymon.errors import InfluxRejectedError
+from energymon.errors import InfluxRejectedError, ReplicationError
 from energymon.influx import InfluxClient
 from replicator.deadletters import DeadLetterStore
-from replicator.points import BadPoint
+from replicator.points import BadPoint, Run, Segment
 
 log = logging.getLogger(__name__)
+
+# Points formatted at once: the request body is handed to the socket in pieces of this size.
+RUN_SIZE = 500
+
+# Reads the points of the given segments again, as line protocol.
+Reread = Callable[[Sequence[Segment]], Iterator[str]]
 
 
 @dataclass
@@ -30,6 +41,16 @@ class WriteStats:
     points: int = 0
     batches: int = 0
     dead_letters: int = 0
+    # The most points this sink held in memory at once (formatted or to be re-sent).
+    peak_held_points: int = 0
+
+
+@dataclass
+class _Batch:
+    segments: list[Segment] = field(default_factory=list)
+    points: int = 0
+    complete: bool = False
+    next_run: Run | None = None
 
 
 class BatchSink:
@@ -46,31 +67,74 @@ class BatchSink:
         self.dead_letters = dead_letters
         self.clock = clock
         self.batch_size = batch_size
+        self.run_size = min(RUN_SIZE, batch_size)
         self.target = target
         self.stats = WriteStats()
-        self._lock = threading.Lock()
-        self._batch: list[str] = []
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"write-{target}")
-        self._sending: Future[None] | None = None
 
-    def add_all(self, lines: Iterable[str]) -> None:
-        try:
-            for line in lines:
-                self._batch.append(line)
-                if len(self._batch) >= self.batch_size:
-                    self._send()
-        except BaseException:
-            # The caller copies the whole range again; keep nothing of this attempt.
-            self._batch = []
-            raise
+    def write_runs(self, runs: Iterable[Run], reread: Reread) -> None:
+        """Write every point of `runs`; returns once the destination acknowledged each batch
+        or its refused points are dead letters."""
+        refused: list[list[Segment]] = []
+        source = iter(runs)
+        pending = next(source, None)
+        while pending is not None:
+            batch = _Batch()
+            body = self._body(pending, source, batch)
+            try:
+                self.client.write_stream(body)
+            except InfluxRejectedError as exc:
+                # The server answered before it read everything: finish the batch unsent, so
+                # that its segments name every point of it.
+                for _ in body:
+                    pass
+                log.info("batch of %d points refused (%s): splitting it", batch.points, exc)
+                refused.append(batch.segments)
+            else:
+                self.stats.points += batch.points
+                self.stats.batches += 1
+            finally:
+                body.close()
+            if not batch.complete:
+                raise ReplicationError(f"{self.target} answered a write it had not read whole")
+            pending = batch.next_run
+        # The source's stream is finished and closed: only now hold a refused batch.
+        for segments in refused:
+            lines = list(reread(segments))
+            self._held(len(lines))
+            self._write(lines)
 
-    def drain(self) -> None:
-        """Send what is assembled and wait until everything sent was acknowledged."""
-        self._send()
-        self._wait()
+    def _body(
+        self, first: Run, source: Iterator[Run], batch: _Batch
+    ) -> Generator[bytes, None, None]:
+        run: Run | None = first
+        room = self.batch_size
+        while run is not None and room > 0:
+            if len(run) > min(room, self.run_size):
+                head, rest = run.split(min(room, self.run_size))
+            else:
+                head, rest = run, None
+            segment = head.segment()
+            last = batch.segments[-1] if batch.segments else None
+            if last is not None and (last.measurement, last.tags) == (
+                segment.measurement, segment.tags
+            ):
+                batch.segments[-1] = Segment(
+                    last.measurement, last.tags, last.first_ms, segment.last_ms
+                )
+            else:
+                batch.segments.append(segment)
+            room -= len(head)
+            lines = head.lines()
+            self._held(len(head))
+            if lines:
+                batch.points += len(lines)
+                yield ("\n".join(lines) + "\n").encode()
+            run = rest if rest is not None else next(source, None)
+        batch.next_run = run
+        batch.complete = True
 
-    def close(self) -> None:
-        self._writer.shutdown(wait=True)
+    def _held(self, points: int) -> None:
+        self.stats.peak_held_points = max(self.stats.peak_held_points, points)
 
     def bad_point(self, point: BadPoint) -> None:
         """A point the source holds but line protocol cannot carry: set aside, never dropped."""
@@ -80,27 +144,7 @@ class BatchSink:
             [point.content], target=self.target, reason=reason, now_ms=self.clock.now_ms(),
             replayable=False,
         )
-        with self._lock:
-            self.stats.dead_letters += 1
-
-    def _send(self) -> None:
-        if not self._batch:
-            return
-        batch, self._batch = self._batch, []
-        # The previous batch must be acknowledged first: this bounds memory to two batches and
-        # raises its error, if any, before more work is done.
-        self._wait()
-        self._sending = self._writer.submit(self._write_batch, batch)
-
-    def _wait(self) -> None:
-        sending, self._sending = self._sending, None
-        if sending is not None:
-            sending.result()
-
-    def _write_batch(self, lines: list[str]) -> None:
-        self._write(lines)
-        with self._lock:
-            self.stats.batches += 1
+        self.stats.dead_letters += 1
 
     def _write(self, lines: list[str]) -> None:
         try:
@@ -111,8 +155,7 @@ class BatchSink:
                 self.dead_letters.add(
                     lines, target=self.target, reason=str(exc), now_ms=self.clock.now_ms()
                 )
-                with self._lock:
-                    self.stats.dead_letters += 1
+                self.stats.dead_letters += 1
                 return
             # A partial write already stored the good points; writing them again is harmless
             # because a point's identity is its measurement, tags and time.
@@ -120,5 +163,4 @@ class BatchSink:
             self._write(lines[:middle])
             self._write(lines[middle:])
             return
-        with self._lock:
-            self.stats.points += len(lines)
+        self.stats.points += len(lines)

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
-from energymon.errors import InfluxRejectedError, InfluxUnavailableError
+from energymon.errors import InfluxRejectedError, InfluxUnavailableError, ReplicationError
 from energymon.influx import InfluxClient
 from energymon.influxd import InfluxServer, free_port
 
@@ -50,3 +52,34 @@ def test_chunked_query_streams_all_rows(influx: InfluxClient) -> None:
 def test_bad_query_raises(influx: InfluxClient) -> None:
     with pytest.raises(InfluxRejectedError):
         influx.query("SELEKT nothing")
+
+
+def test_a_1x_server_answers_in_msgpack_which_keeps_floats_floats(influx: InfluxClient) -> None:
+    influx.write(["m f=230.0,n=2i 1000", "m f=1.5,n=3i 2000"])
+    [series] = influx.query("SELECT f, n FROM m")
+    assert series.values == [[1000, 230.0, 2], [2000, 1.5, 3]]
+    assert isinstance(series.values[0][1], float)
+    assert isinstance(series.values[0][2], int)
+    chunks = list(influx.query_chunks("SELECT f FROM m", chunk_size=1))
+    assert [s.values for chunk in chunks for s in chunk] == [[[1000, 230.0]], [[2000, 1.5]]]
+    with pytest.raises(InfluxRejectedError, match="error parsing query"):
+        influx.query("SELEKT nothing")
+
+
+def test_a_streamed_write_is_sent_while_it_is_produced(influx: InfluxClient) -> None:
+    def body() -> Iterator[bytes]:
+        for start in range(0, 300, 100):
+            yield "".join(f"m f={i} {1000 + i}\n" for i in range(start, start + 100)).encode()
+
+    influx.write_stream(body())
+    assert influx.query("SELECT count(f) FROM m")[0].values[0][1] == 300
+
+
+def test_a_failing_stream_aborts_its_write_and_stores_nothing(influx: InfluxClient) -> None:
+    def body() -> Iterator[bytes]:
+        yield b"m f=1 1000\n"
+        raise ReplicationError("the source went away")
+
+    with pytest.raises(ReplicationError):
+        influx.write_stream(body())
+    assert influx.query("SELECT count(f) FROM m") == []

@@ -1,0 +1,60 @@
+"""The memory bound of the sink: it never holds more than one batch, whatever the backlog."""
+
+from __future__ import annotations
+
+from energymon.influx import InfluxClient
+from energymon.lineproto import format_line
+from replicator.copy import copy_range
+from replicator.points import TimeRange
+from replicator.sink import BatchSink
+from tests.replicator.helpers import HOME, T0, Rig, points, reading
+
+SENSORS = ("a", "b", "c")
+
+
+def _backlog(rig: Rig, seconds: int) -> None:
+    # Three series with the same time stamps, so that batches end inside a run of equal times.
+    lines = [
+        reading("d", s, i, T0 + i * 1000).to_line(HOME) for i in range(seconds) for s in SENSORS
+    ]
+    for start in range(0, len(lines), 5000):
+        rig.local.write(lines[start : start + 5000])
+
+
+def _sink(rig: Rig, client: InfluxClient, batch_size: int) -> BatchSink:
+    return BatchSink(client, rig.dead_letters(), rig.clock, batch_size=batch_size, target="cloud")
+
+
+def test_a_large_copy_streams_batches_and_holds_less_than_one(rig: Rig) -> None:
+    _backlog(rig, 4000)
+    sink = _sink(rig, rig.cloud, batch_size=1000)
+
+    copied = copy_range(rig.local, sink, HOME, TimeRange(T0, T0 + 4000 * 1000))
+
+    assert copied == 12_000
+    assert sink.stats.batches == 12
+    assert 0 < sink.stats.peak_held_points <= sink.run_size < sink.batch_size
+    assert points(rig.cloud) == points(rig.local)
+
+
+def test_a_refused_batch_is_read_again_exactly_and_held_alone(rig: Rig) -> None:
+    _backlog(rig, 4000)
+    # One point of the backlog has a field the cloud stores with another type: its batch is
+    # refused as a partial write and must be split.
+    tags = {"home": HOME, "device": "d", "sensor": "b"}
+    rig.local.write([format_line("electricity", tags, {"note": 7}, T0 + 2345 * 1000)])
+    rig.cloud.write([format_line("electricity", {"home": "other"}, {"note": "text"}, T0)])
+    sink = _sink(rig, rig.cloud, batch_size=1000)
+
+    copied = copy_range(rig.local, sink, HOME, TimeRange(T0, T0 + 4000 * 1000))
+
+    assert copied == 12_000
+    assert sink.stats.dead_letters == 1
+    [letter] = rig.dead_letters().list()
+    assert "note=7i" in letter.line
+    # The refused batch, read again: exactly its points, every one of them, and no more.
+    assert sink.stats.peak_held_points == sink.batch_size
+    local = points(rig.local)
+    cloud = points(rig.cloud)
+    assert len(local - cloud) == 1
+    assert cloud - local == set()
