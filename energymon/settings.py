@@ -7,19 +7,21 @@ keeps that list in sync with this model.
 
 from __future__ import annotations
 
+import difflib
 import hmac
 import os
 import socket
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from energymon.errors import ConfigError
 from energymon.lineproto import name_problem
 
 ENV_PREFIX = "ENERGYMON_"
+CONFIG_VARIABLE = "ENERGYMON_CONFIG"
 
 
 class Settings(BaseSettings):
@@ -255,15 +257,31 @@ def keys_match(expected: str, given: str) -> bool:
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Settings from the environment, the env file (argument or ENERGYMON_CONFIG) and overrides."""
+    _refuse_unknown_variables()
     path = config_file or (
-        Path(os.environ["ENERGYMON_CONFIG"]) if os.environ.get("ENERGYMON_CONFIG") else None
+        Path(os.environ[CONFIG_VARIABLE]) if os.environ.get(CONFIG_VARIABLE) else None
     )
     if path is not None and not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:
         return Settings(_env_file=path, **overrides)  # type: ignore[call-arg]
-    except ValueError as exc:
-        raise ConfigError(f"invalid settings: {exc}") from exc
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{ENV_PREFIX}{'_'.join(str(p) for p in e['loc']).upper()}: "
+            f"{e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from exc
+
+
+def _refuse_unknown_variables() -> None:
+    """A mistyped variable would otherwise be ignored without a word, and its default used."""
+    known = {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields} | {CONFIG_VARIABLE}
+    for variable in sorted(os.environ):
+        if variable.startswith(ENV_PREFIX) and variable not in known:
+            close = difflib.get_close_matches(variable, known, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ConfigError(f"unknown setting {variable}{hint}; see docs/configuration.md")
 
 
 def settings_markdown() -> str:

@@ -54,3 +54,9 @@ def test_keys_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ENERGYMON_DEVICE_KEYS", "mega-01=supersecret")
     assert "supersecret" not in repr(load_settings())
     assert "supersecret" not in str(load_settings().model_dump())
+
+
+def test_a_mistyped_variable_is_refused_not_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENERGYMON_INFLUX_ULR", "http://elsewhere:8086")
+    with pytest.raises(ConfigError, match="did you mean ENERGYMON_INFLUX_URL"):
+        load_settings()
