@@ -90,30 +90,34 @@ def measurements_of_home(client: InfluxClient, home: str) -> list[str]:
 
 def latest_time_ms(client: InfluxClient, home: str) -> int | None:
     """The newest time stamp this home has in any measurement, or None if it has none."""
-    latest: int | None = None
-    for measurement in measurements_of_home(client, home):
-        q = (
-            f"SELECT * FROM {quote_ident(measurement)} WHERE {quote_ident(HOME_TAG)} = "
-            f"{quote_string(home)} ORDER BY time DESC LIMIT 1"
-        )
-        for series in query(client, q):
-            for row in series.values:
-                latest = row[0] if latest is None else max(latest, row[0])
-    return latest
+    return _edge_time_ms(client, home, newest=True)
 
 
 def earliest_time_ms(client: InfluxClient, home: str, since_ms: int) -> int | None:
     """The oldest time stamp at or after `since_ms`, to skip empty stretches quickly."""
-    earliest: int | None = None
-    for measurement in measurements_of_home(client, home):
-        q = (
-            f"SELECT * FROM {quote_ident(measurement)} WHERE {quote_ident(HOME_TAG)} = "
-            f"{quote_string(home)} AND time >= {since_ms}ms ORDER BY time ASC LIMIT 1"
+    return _edge_time_ms(client, home, newest=False, since_ms=since_ms)
+
+
+def _edge_time_ms(
+    client: InfluxClient, home: str, *, newest: bool, since_ms: int | None = None
+) -> int | None:
+    condition = f"{quote_ident(HOME_TAG)} = {quote_string(home)}"
+    if since_ms is not None:
+        condition += f" AND time >= {since_ms}ms"
+    order = "DESC" if newest else "ASC"
+    times: list[int] = [
+        int(row[0])
+        for measurement in measurements_of_home(client, home)
+        for series in query(
+            client,
+            f"SELECT * FROM {quote_ident(measurement)} WHERE {condition} "
+            f"ORDER BY time {order} LIMIT 1",
         )
-        for series in query(client, q):
-            for row in series.values:
-                earliest = row[0] if earliest is None else min(earliest, row[0])
-    return earliest
+        for row in series.values
+    ]
+    if not times:
+        return None
+    return max(times) if newest else min(times)
 
 
 Tags = tuple[tuple[str, str], ...]
