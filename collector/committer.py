@@ -8,11 +8,13 @@ one InfluxDB request, which is what keeps both throughput and tail latency in bo
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from collector.store import DurableStore, Outcome, Submission
+from energymon.errors import StoreError
 
 T = TypeVar("T")
 
@@ -22,12 +24,14 @@ class GroupCommitter:
         self.store = store
         self.max_points = max_points
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
-        self._pending: list[tuple[Submission, asyncio.Future[Outcome]]] = []
+        self._pending: deque[tuple[Submission, asyncio.Future[Outcome]]] = deque()
         self._wake = asyncio.Event()
         self._stopping = False
 
     async def submit(self, submission: Submission) -> Outcome:
         """Resolves once every reading of the submission is durable; raises if none can be."""
+        if self._stopping:
+            raise StoreError("the collector is stopping")
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._pending.append((submission, future))
         self._wake.set()
@@ -50,7 +54,7 @@ class GroupCommitter:
         while self._pending and (
             not group or points + len(self._pending[0][0].readings) <= self.max_points
         ):
-            item = self._pending.pop(0)
+            item = self._pending.popleft()
             group.append(item)
             points += len(item[0].readings)
         submissions = [sub for sub, _ in group]
