@@ -141,7 +141,7 @@ class HouseholdLoad:
         return round(10 * volts)
 
     def _frequency_dhz(self, second: int) -> int:
-        # The grid frequency wanders by at most 0.1 Hz, changing every ten seconds.
+        # A real grid wanders slowly around its nominal frequency, not from second to second.
         return 499 + int(3 * _unit(self._seed, _FREQ, second // 10))
 
     # --- sampling ---------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from simulator.loadprofile import HouseholdLoad
 
 log = logging.getLogger(__name__)
 
-# Factory setting of the power alarm threshold (the 10 A model's full scale).
+# Factory setting of the power alarm threshold: the 10 A model's full scale.
 DEFAULT_ALARM_THRESHOLD_W = 2300
 DEFAULT_SAG_VOLTAGE_V = 190.0
 # What a v1 board sends: a voltage reply, 7 bytes with a sum checksum.
