@@ -190,8 +190,12 @@ class FakeDevice:
         self._anchored &= set(kept)
         self._dropped = lost
         self._stats["dropped"] = lost
-        while self._buffered > self._capacity:
-            self._drop_oldest()
+        for boot in sorted(self._buffer, reverse=True):
+            readings = self._buffer[boot]
+            while self._buffered > self._capacity and readings:
+                readings.pop()
+                self._buffered -= 1
+                self._count_dropped(1)
         self._compact()
 
     def _compact(self) -> None:
@@ -234,25 +238,21 @@ class FakeDevice:
                 continue
             self._seq += 1
             reading = DeviceReading(self._seq, round(tick_s * 1000), sensor, raw)
+            if self._buffered >= self._capacity:
+                # As the firmware: what is held stays, the new reading is counted and dropped
+                # (its seq is spent, so the gap at the collector matches `dropped`).
+                self._count_dropped(1)
+                continue
             self._buffer[self.boot].append(reading)
             self._buffered += 1
             if self._journal is not None:
                 self._journal.append(reading_entry(self.boot, reading))
-            if self._buffered > self._capacity:
-                self._drop_oldest()
             polled.append(reading)
         return polled
 
-    def _drop_oldest(self) -> None:
-        boot = next(b for b, r in self._buffer.items() if r)
-        dropped = self._buffer[boot].popleft()
-        self._buffered -= 1
-        self._dropped += 1
-        self._stats["dropped"] += 1
-        if self._journal is not None:
-            self._journal.append({"forget": [boot, dropped.seq]})
-        if boot != self.boot and not self._buffer[boot]:
-            self._forget_boot(boot)
+    def _count_dropped(self, readings: int) -> None:
+        self._dropped += readings
+        self._stats["dropped"] += readings
 
     def _forget_boot(self, boot: int) -> None:
         del self._buffer[boot]

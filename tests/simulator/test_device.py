@@ -250,7 +250,7 @@ def test_other_4xx_is_logged_counted_and_not_retried_hot(
     assert len(collector.requests) == 1
 
 
-def test_overflow_drops_the_oldest_and_reports_dropped(
+def test_overflow_keeps_what_is_held_and_reports_dropped(
     clock: ManualClock, collector: FakeCollector
 ) -> None:
     device = make_device(clock, collector, sensors=("pzem1",), capacity=5)
@@ -263,9 +263,10 @@ def test_overflow_drops_the_oldest_and_reports_dropped(
     clock.advance(120.0)
     step = device.run_once()
     body = collector.bodies()[-1]
-    # 129 polls in 128 s, of which the buffer holds the newest five.
+    # As the firmware without an SD card: the first five of the outage are kept and sent first;
+    # 129 polls in 128 s, of which 124 found the buffer full.
     assert body["dropped"] == 124
-    assert [r["seq"] for r in body["readings"]] == [125, 126, 127, 128, 129]
+    assert [r["seq"] for r in body["readings"]] == [1, 2, 3, 4, 5]
     assert device.stats.dropped == 124
 
 
