@@ -46,24 +46,36 @@ class Device:
             # Distinct times: two readings of one meter at the same millisecond are one point.
             now_ms = 1000 + round((time.monotonic() - self.started) * 1000)
             self.uptime_ms = max(self.uptime_ms + 1, now_ms - 20)
-            self.pending.append({
-                "seq": s, "uptime_ms": self.uptime_ms,
-                "sensor": "pzem1", "voltage_v": round(220 + s % 200 / 10, 1),
-                "current_a": round(s % 1000 / 1000, 3), "power_w": round(s % 5000 / 10, 1),
-                "energy_wh": 1000 + s, "frequency_hz": 50.0, "power_factor": 0.95,
-                "alarm": s % 7 == 0,
-            })
+            self.pending.append(
+                {
+                    "seq": s,
+                    "uptime_ms": self.uptime_ms,
+                    "sensor": "pzem1",
+                    "voltage_v": round(220 + s % 200 / 10, 1),
+                    "current_a": round(s % 1000 / 1000, 3),
+                    "power_w": round(s % 5000 / 10, 1),
+                    "energy_wh": 1000 + s,
+                    "frequency_hz": 50.0,
+                    "power_factor": 0.95,
+                    "alarm": s % 7 == 0,
+                }
+            )
 
     def send(self) -> None:
         batch = self.pending[:50]
         if not batch:
             return
-        body = {"device": self.name, "boot": 1,
-                "uptime_ms": 1000 + round((time.monotonic() - self.started) * 1000),
-                "readings": batch}
+        body = {
+            "device": self.name,
+            "boot": 1,
+            "uptime_ms": 1000 + round((time.monotonic() - self.started) * 1000),
+            "readings": batch,
+        }
         try:
             response = requests.post(
-                f"{self.url}/api/v1/readings", json=body, timeout=5,
+                f"{self.url}/api/v1/readings",
+                json=body,
+                timeout=5,
                 headers={"Authorization": f"Bearer key-{self.name}"},
             )
         except requests.RequestException:
@@ -108,8 +120,11 @@ class Installation:
         else:
             command = ["collector"] if name == "collector" else ["replicator", "run"]
             self.processes[name] = subprocess.Popen(
-                [sys.executable, "-m", "energymon.cli", *command], env=self.env,
-                stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL,
+                [sys.executable, "-m", "energymon.cli", *command],
+                env=self.env,
+                stdout=self.log,
+                stderr=self.log,
+                stdin=subprocess.DEVNULL,
             )
 
     def kill(self, name: str) -> None:
@@ -146,14 +161,21 @@ def _points(client: InfluxClient) -> dict[tuple[str, int], list[tuple[object, ..
     query = f"SELECT * FROM electricity WHERE home = '{HOME}' GROUP BY *"
     for series in (s for chunk in client.query_chunks(query) for s in chunk):
         for r in series.records():
-            values = (r["time"], r["voltage_v"], r["current_a"], r["power_w"], r["energy_wh"],
-                      r["alarm"])
+            values = (
+                r["time"],
+                r["voltage_v"],
+                r["current_a"],
+                r["power_w"],
+                r["energy_wh"],
+                r["alarm"],
+            )
             out.setdefault((series.tags["device"], r["seq"]), []).append(values)
     return out
 
 
 def test_every_acknowledged_reading_survives_random_kills(installation: Installation) -> None:
-    rng = random.Random(int(os.environ.get("CHAOS_SEED", "0")) or None)
+    seed = int(os.environ.get("CHAOS_SEED", "0")) or random.randrange(2**32)
+    rng = random.Random(seed)
     url = f"http://127.0.0.1:{installation.port}"
     devices = [Device(name, url) for name in DEVICES]
     stop = threading.Event()
@@ -169,10 +191,17 @@ def test_every_acknowledged_reading_survives_random_kills(installation: Installa
         t.start()
     began = time.monotonic()
     kills: list[str] = []
+    # Every process is killed at least once, in a random order, then at random.
+    first_round = ["collector", "replicator", "local", "cloud"]
+    rng.shuffle(first_round)
     try:
-        while time.monotonic() - began < CHAOS_S:
+        while time.monotonic() - began < CHAOS_S or first_round:
             time.sleep(rng.uniform(1.0, 4.0))
-            victim = rng.choice(("collector", "replicator", "local", "cloud"))
+            victim = (
+                first_round.pop()
+                if first_round
+                else rng.choice(("collector", "replicator", "local", "cloud"))
+            )
             installation.kill(victim)
             kills.append(victim)
             time.sleep(rng.uniform(0.2, 2.0))
@@ -189,7 +218,9 @@ def test_every_acknowledged_reading_survives_random_kills(installation: Installa
         # Readings measured after the last acknowledgement were never promised to be stored.
         d.pending.clear()
     acked = {(d.name, seq): r for d in devices for seq, r in d.acked.items()}
-    assert len(acked) > 1000, kills
+    context = f"CHAOS_SEED={seed}, kills: {kills}"
+    assert set(kills) == {"collector", "replicator", "local", "cloud"}, context
+    assert len(acked) > 1000, context
 
     local = InfluxClient(installation.local.url, "energymon", timeout_s=30)
     cloud = InfluxClient(installation.cloud.url, "energymon", timeout_s=30)
@@ -204,12 +235,17 @@ def test_every_acknowledged_reading_survives_random_kills(installation: Installa
 
     for db, stored in (("local", local_points), ("cloud", cloud_points)):
         missing = [k for k in acked if k not in stored]
-        assert not missing, f"{db} lacks {len(missing)} acknowledged readings; kills: {kills}"
+        assert not missing, f"{db} lacks {len(missing)} acknowledged readings; {context}"
         twice = [k for k, v in stored.items() if len(v) != 1]
-        assert not twice, f"{db} holds readings more than once: {twice[:5]}"
+        assert not twice, f"{db} holds readings more than once: {twice[:5]}; {context}"
     for key, reading in acked.items():
         [local_value] = local_points[key]
         assert cloud_points[key] == [local_value]
-        assert local_value[1:] == (reading["voltage_v"], reading["current_a"],
-                                   reading["power_w"], reading["energy_wh"], reading["alarm"])
-    print(json.dumps({"acked": len(acked), "kills": kills}))
+        assert local_value[1:] == (
+            reading["voltage_v"],
+            reading["current_a"],
+            reading["power_w"],
+            reading["energy_wh"],
+            reading["alarm"],
+        )
+    print(json.dumps({"seed": seed, "acked": len(acked), "kills": kills}))
