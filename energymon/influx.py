@@ -113,12 +113,10 @@ class InfluxClient:
             return
         if not self._database_ready:
             self.create_database()
-        params = {"db": self.database, "precision": "ms"}
-        if self.retention_policy:
-            params["rp"] = self.retention_policy
         response = self._request(
-            "POST", "/write", params=params, data=body, timeout=timeout_s or self.timeout_s
-        )
+            "POST", "/write", params=self._write_params(), data=body,
+            timeout=timeout_s or self.timeout_s,
+        )  # fmt: skip
         if response.status_code == 204:
             return
         if response.status_code == 404 and "database not found" in response.text:
@@ -127,6 +125,12 @@ class InfluxClient:
             self.write(body, timeout_s=timeout_s)
             return
         raise _error_for(response)
+
+    def _write_params(self) -> dict[str, str]:
+        params = {"db": self.database, "precision": "ms"}
+        if self.retention_policy:
+            params["rp"] = self.retention_policy
+        return params
 
     def write_stream(self, body: Iterable[bytes], *, timeout_s: float | None = None) -> None:
         """Write line protocol produced while it is sent (chunked transfer encoding), so the
@@ -137,12 +141,10 @@ class InfluxClient:
         creates it again."""
         if not self._database_ready:
             self.create_database()
-        params = {"db": self.database, "precision": "ms"}
-        if self.retention_policy:
-            params["rp"] = self.retention_policy
         response = self._request(
-            "POST", "/write", params=params, data=iter(body), timeout=timeout_s or self.timeout_s
-        )
+            "POST", "/write", params=self._write_params(), data=iter(body),
+            timeout=timeout_s or self.timeout_s,
+        )  # fmt: skip
         if response.status_code == 204:
             return
         if response.status_code == 404:

@@ -24,9 +24,9 @@ from replicator.service import (
     build_service,
     dead_letter_store,
     local_client,
+    sink_to,
     state_dir,
 )
-from replicator.sink import BatchSink
 from replicator.state import StateStore
 from replicator.verify import DAY_MS, VerifyResult, verify
 
@@ -121,13 +121,7 @@ def _verify(args: argparse.Namespace) -> int:
     default_since = until - settings.replicator_verify_days * DAY_MS
     since = parse_since(args.since, now) if args.since else default_since
     local, cloud = local_client(settings), cloud_influx(settings)
-    sink = BatchSink(
-        cloud,
-        dead_letter_store(settings),
-        clock,
-        batch_size=settings.replicator_batch_size,
-        target="cloud",
-    )
+    sink = sink_to(settings, cloud, "cloud", clock)
     bar = ProgressBar("verify")
     result = verify(
         local,
@@ -147,13 +141,7 @@ def _restore(args: argparse.Namespace) -> int:
     settings = _settings(args)
     clock = SystemClock()
     local, cloud = local_client(settings), cloud_influx(settings)
-    sink = BatchSink(
-        local,
-        dead_letter_store(settings),
-        clock,
-        batch_size=settings.replicator_batch_size,
-        target="local",
-    )
+    sink = sink_to(settings, local, "local", clock)
     restorer = Restorer(
         cloud=cloud,
         sink=sink,

@@ -47,6 +47,14 @@ def dead_letter_store(settings: Settings) -> DeadLetterStore:
     return DeadLetterStore(state_dir(settings) / "dead_letters.db")
 
 
+def sink_to(settings: Settings, client: InfluxClient, target: str, clock: Clock) -> BatchSink:
+    """Writes into `client` ("cloud" or "local"), refused points to the dead letters."""
+    return BatchSink(
+        client, dead_letter_store(settings), clock,
+        batch_size=settings.replicator_batch_size, target=target,
+    )  # fmt: skip
+
+
 def backlog_points(
     local: InfluxClient, home: str, watermark_ms: int, journal: JournalReader | None, cursor: int
 ) -> int:
@@ -218,10 +226,7 @@ def build_service(settings: Settings, clock: Clock) -> ReplicatorService:
     """The service as configured by the settings."""
     local = local_client(settings)
     cloud = cloud_influx(settings)
-    dead_letters = dead_letter_store(settings)
-    sink = BatchSink(
-        cloud, dead_letters, clock, batch_size=settings.replicator_batch_size, target="cloud"
-    )
+    sink = sink_to(settings, cloud, "cloud", clock)
     journal = JournalReader(settings.data_dir)
     if not journal.exists():
         log.warning(
