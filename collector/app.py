@@ -19,8 +19,7 @@ from starlette.routing import Route
 from collector import health
 from collector.committer import GroupCommitter
 from collector.openapi import openapi_document
-from collector.payload import parse_batch, parse_json
-from collector.store import Submission
+from collector.payload import parse_json, parse_submission
 from energymon.clock import Clock
 from energymon.errors import (
     AuthError,
@@ -113,18 +112,9 @@ def build_app(
         arrival_ms = clock.now_ms()
         try:
             body = await _read_body(request, config.max_body_bytes)
-            batch = parse_batch(parse_json(body), config.max_readings)
-            _authenticate(request, batch.device, config.device_keys)
-            outcome = await committer.submit(
-                Submission(
-                    batch.device,
-                    batch.boot,
-                    arrival_ms - batch.uptime_ms,
-                    batch.readings,
-                    batch.dropped,
-                    batch.meter_errors,
-                )
-            )
+            submission = parse_submission(parse_json(body), config.max_readings, arrival_ms)
+            _authenticate(request, submission.device, config.device_keys)
+            outcome = await committer.submit(submission)
         except EnergymonError as exc:
             return _error_response(exc)
         return JSONResponse(

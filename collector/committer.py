@@ -13,7 +13,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from collector.store import DurableStore, Outcome, Submission
+from collector.store import DurableStore, Outcome
+from collector.submission import Submission
 from energymon.errors import StoreError
 
 T = TypeVar("T")

@@ -12,8 +12,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping
 
 from collector.statedb import StateDB
-
-Key = tuple[str, int]
+from collector.submission import Key
 
 
 class SeqSet:

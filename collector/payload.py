@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 from typing import Any
 
+from collector.submission import Candidate, Submission
 from energymon.errors import BodyTooLargeError, MalformedJsonError, PayloadError
 from energymon.lineproto import name_problem
 from energymon.schema import PHYSICAL_RANGES, Measurement
@@ -25,32 +25,6 @@ MAX_SEQ = 2**53
 _FLOAT_FIELDS = ("voltage_v", "current_a", "power_w", "frequency_hz", "power_factor")
 
 
-@dataclass(frozen=True, slots=True)
-class ReadingIn:
-    """One reading as the device sent it; `measurement` is None when it must be quarantined."""
-
-    seq: int
-    uptime_ms: int
-    sensor: str
-    measurement: Measurement | None
-    problem: str | None
-    raw: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class BatchIn:
-    device: str
-    boot: int
-    uptime_ms: int
-    readings: tuple[ReadingIn, ...]
-    dropped: int | None
-    meter_errors: dict[str, int]
-
-    @property
-    def ack(self) -> int | None:
-        return max((r.seq for r in self.readings), default=None)
-
-
 def parse_json(body: bytes) -> Any:
     try:
         return json.loads(body)
@@ -58,7 +32,8 @@ def parse_json(body: bytes) -> Any:
         raise MalformedJsonError(f"body is not JSON: {exc}") from exc
 
 
-def parse_batch(document: Any, max_readings: int) -> BatchIn:
+def parse_submission(document: Any, max_readings: int, arrival_ms: int) -> Submission:
+    """The store's input for one request body, anchored at its arrival on the collector."""
     if not isinstance(document, dict):
         raise PayloadError("body must be a JSON object")
     device = _name(document, "device", "")
@@ -72,10 +47,10 @@ def parse_batch(document: Any, max_readings: int) -> BatchIn:
     dropped = _int(document, "dropped", "", 0, MAX_SEQ) if "dropped" in document else None
     meter_errors = _meter_errors(document.get("meter_errors", {}))
     parsed = tuple(_reading(item, i, uptime_ms) for i, item in enumerate(readings))
-    return BatchIn(device, boot, uptime_ms, parsed, dropped, meter_errors)
+    return Submission(device, boot, arrival_ms - uptime_ms, parsed, dropped, meter_errors)
 
 
-def _reading(item: Any, index: int, request_uptime_ms: int) -> ReadingIn:
+def _reading(item: Any, index: int, request_uptime_ms: int) -> Candidate:
     where = f"readings[{index}]."
     if not isinstance(item, dict):
         raise PayloadError(f"readings[{index}] must be an object")
@@ -103,7 +78,7 @@ def _reading(item: Any, index: int, request_uptime_ms: int) -> ReadingIn:
     if problem is None and uptime_ms > request_uptime_ms:
         problem = f"measured at uptime {uptime_ms} ms, after the request was sent"
         measurement = None
-    return ReadingIn(seq, uptime_ms, sensor, measurement, problem, item)
+    return Candidate(seq, uptime_ms, sensor, measurement, problem, item)
 
 
 def _value_problem(item: dict[str, Any]) -> str | None:

@@ -16,6 +16,7 @@ from typing import Protocol
 
 from collector import modbus
 from collector.pzem import PzemBus, SerialLinkError
+from collector.submission import Candidate, Submission
 from energymon.clock import Clock, SystemClock
 from energymon.errors import ConfigError, EnergymonError
 from energymon.lineproto import name_problem
@@ -26,7 +27,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_PENDING = 3600
 
-Sink = Callable[[Sequence[Reading]], None]
+# Returns once the submission is durable; raises an EnergymonError when it cannot be made so.
+Sink = Callable[[Submission], None]
 
 
 class MeterBus(Protocol):
@@ -174,6 +176,10 @@ class SerialPoller:
         return self._meters
 
     @property
+    def boot(self) -> int:
+        return self._boot
+
+    @property
     def pending(self) -> int:
         return len(self._pending)
 
@@ -252,11 +258,17 @@ class SerialPoller:
             log.info("serial meter %s answers again after %d failed polls", meter.sensor, streak)
 
     def _deliver(self, readings: list[Reading]) -> tuple[int, int]:
+        """Hand pending and new readings on; with none, a heartbeat still reports the meters'
+        errors, so a bus whose every meter is silent shows in health."""
         batch = [*self._pending, *readings]
-        if not batch:
-            return 0, 0
+        candidates = tuple(
+            Candidate.of_measurement(r.seq, r.time_ms, r.sensor, r.measurement) for r in batch
+        )
+        submission = Submission(
+            self._device, self._boot, 0, candidates, self._dropped, self.meter_errors
+        )
         try:
-            self._sink(batch)
+            self._sink(submission)
         except EnergymonError as exc:
             return 0, self._keep(batch, exc)
         self._pending = []

@@ -15,7 +15,7 @@ from collector.committer import GroupCommitter
 from collector.health import HealthReporter
 from collector.maintenance import Maintenance
 from collector.serial_bridge import SerialBridge
-from collector.serial_poll import SerialPoller
+from collector.serial_poll import SerialMeter, SerialPoller, parse_serial_meters
 from collector.statedb import StateDB
 from collector.store import DurableStore
 from energymon.clients import local_influx
@@ -52,16 +52,8 @@ class CollectorService:
             journal_retention_s=settings.journal_retention_days * 86400,
         )
         self.device_keys = settings.device_key_table()
-        self.serial_bridge = SerialBridge(self.committer)
-        self.poller: SerialPoller | None = None
-        if settings.serial_meters:
-            self.poller = SerialPoller.from_settings(
-                settings,
-                boot=self.db.next_counter("serial_boot"),
-                sink=self.serial_bridge,
-                clock=self.clock,
-            )
-            self.serial_bridge.poller = self.poller
+        # Parsed now, so a wrong setting stops the collector before it listens.
+        self.serial_meters: tuple[SerialMeter, ...] = parse_serial_meters(settings.serial_meters)
         self.app = build_app(
             self.committer,
             self.clock,
@@ -79,22 +71,32 @@ class CollectorService:
             step = await self.committer.call(self.maintenance.run_once)
             await asyncio.sleep(0 if step.more_work else IDLE_STEP_S)
 
+    async def _serial_poller(self) -> SerialPoller:
+        boot = await self.committer.call(lambda: self.db.next_counter("serial_boot"))
+        return SerialPoller.from_settings(
+            self.settings,
+            boot=boot,
+            sink=SerialBridge(self.committer, asyncio.get_running_loop()),
+            clock=self.clock,
+        )
+
     @asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         committing = asyncio.create_task(self.committer.run(), name="group-commit")
         maintaining = asyncio.create_task(self._maintain(), name="maintenance")
-        self.serial_bridge.loop = asyncio.get_running_loop()
         stop_polling = threading.Event()
         polling = None
-        if self.poller is not None:
+        if self.serial_meters:
+            poller = await self._serial_poller()
             polling = threading.Thread(
-                target=self.poller.run, args=(stop_polling,), name="serial-poller", daemon=True
+                target=poller.run, args=(stop_polling,), name="serial-poller", daemon=True
             )
             polling.start()
             log.info(
-                "polling %d serial meters as device %r",
-                len(self.poller.meters),
+                "polling %d serial meters as device %r, boot %d",
+                len(self.serial_meters),
                 self.settings.serial_device_name,
+                poller.boot,
             )
         log.info(
             "collector for home %r: InfluxDB %s, database %r, %d device keys, spool %d points",

@@ -12,10 +12,10 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from collector.ledger import Key, Ledger
-from collector.payload import ReadingIn
+from collector.ledger import Ledger
 from collector.spool import Spool, SpoolRow
 from collector.statedb import StateDB
+from collector.submission import Key, Submission
 from energymon import journal
 from energymon.clock import Clock
 from energymon.errors import InfluxAuthError, InfluxRejectedError, InfluxUnavailableError
@@ -26,22 +26,6 @@ log = logging.getLogger(__name__)
 
 # A time stamp further ahead than this means the device's uptime disagrees with its anchor.
 FUTURE_TOLERANCE_MS = 24 * 3600 * 1000
-
-
-@dataclass(frozen=True, slots=True)
-class Submission:
-    """Readings of one (device, boot), as one request brought them."""
-
-    device: str
-    boot: int
-    anchor_ms: int
-    readings: tuple[ReadingIn, ...]
-    dropped: int | None = None
-    meter_errors: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def key(self) -> Key:
-        return (self.device, self.boot)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,16 +125,16 @@ class DurableStore:
                 duplicates += 1
                 continue
             batch.claimed.add(claim)
-            time_ms = anchor + r.uptime_ms
+            time_ms = anchor + r.offset_ms
             problem = r.problem
             if problem is None and time_ms > now_ms + FUTURE_TOLERANCE_MS:
                 problem = "time stamp lies in the future: device uptime disagrees with its anchor"
-            if problem is None and (r.sensor, r.uptime_ms) in taken_times:
+            if problem is None and (r.sensor, r.offset_ms) in taken_times:
                 problem = "another reading of this sensor has the same uptime_ms"
             if problem is None and r.measurement is not None:
                 reading = Reading(sub.device, r.sensor, sub.boot, r.seq, time_ms, r.measurement)
                 batch.lines.append(reading.to_line(self.home))
-                taken_times.add((r.sensor, r.uptime_ms))
+                taken_times.add((r.sensor, r.offset_ms))
                 accepted += 1
             else:
                 reason = problem or "not a valid measurement"
@@ -162,7 +146,7 @@ class DurableStore:
                 rejected.append((r.seq, reason))
             batch.times.append(time_ms)
             batch.marks[sub.key].append(r.seq)
-        return Outcome(_highest_seq(sub), accepted, duplicates, tuple(rejected))
+        return Outcome(sub.highest_seq, accepted, duplicates, tuple(rejected))
 
     def write_points(self, lines: list[str], time_ms: int) -> None:
         """Make points of the collector's own (health) durable, like readings."""
@@ -268,7 +252,7 @@ class DurableStore:
             if highest is not None and highest != status.last_seq:
                 status.last_seq = highest
                 anchor = self.ledger.anchor(sub.key)
-                last = max((r.uptime_ms for r in sub.readings), default=None)
+                last = max((r.offset_ms for r in sub.readings), default=None)
                 if anchor is not None and last is not None:
                     status.last_reading_ms = anchor + last
             if sub.dropped is not None:
@@ -276,6 +260,3 @@ class DurableStore:
             if sub.meter_errors:
                 status.meter_errors = dict(sub.meter_errors)
 
-
-def _highest_seq(sub: Submission) -> int | None:
-    return max((r.seq for r in sub.readings), default=None)

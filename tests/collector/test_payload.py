@@ -8,9 +8,11 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from collector.payload import parse_batch, parse_json
+from collector.payload import parse_json, parse_submission
 from energymon.errors import EnergymonError, PayloadError
 from tests.collector.helpers import batch, reading
+
+ARRIVAL_MS = 1_700_000_000_000
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
@@ -24,11 +26,11 @@ json_values = st.recursive(
 @given(json_values)
 def test_any_json_is_either_a_batch_or_a_payload_error(document: Any) -> None:
     try:
-        parsed = parse_batch(document, 1000)
+        parsed = parse_submission(document, 1000, ARRIVAL_MS)
     except EnergymonError:
         return
     assert isinstance(parsed.device, str) and parsed.boot >= 0
-    assert all(r.seq >= 1 and r.uptime_ms >= 0 for r in parsed.readings)
+    assert all(r.seq >= 1 and r.offset_ms >= 0 for r in parsed.readings)
 
 
 @given(st.binary(max_size=200))
@@ -56,7 +58,8 @@ measured = {
 
 @given(st.fixed_dictionaries(measured))
 def test_a_reading_is_either_a_valid_measurement_or_has_a_reason(values: dict[str, Any]) -> None:
-    [parsed] = parse_batch(batch([]) | {"readings": [reading(1, 1000, **values)]}, 1000).readings
+    document = batch([]) | {"readings": [reading(1, 1000, **values)]}
+    [parsed] = parse_submission(document, 1000, ARRIVAL_MS).readings
     assert (parsed.measurement is None) == (parsed.problem is not None)
     if parsed.measurement is not None:
         m = parsed.measurement
@@ -65,12 +68,20 @@ def test_a_reading_is_either_a_valid_measurement_or_has_a_reason(values: dict[st
 
 
 def test_reading_measured_after_the_request_is_quarantined() -> None:
-    [parsed] = parse_batch(
-        batch([]) | {"uptime_ms": 500, "readings": [reading(1, 1000)]}, 1000
+    [parsed] = parse_submission(
+        batch([]) | {"uptime_ms": 500, "readings": [reading(1, 1000)]}, 1000, ARRIVAL_MS
     ).readings
     assert parsed.problem is not None and "after the request" in parsed.problem
 
 
 def test_empty_batch_is_a_heartbeat() -> None:
-    parsed = parse_batch(json.loads('{"device":"d","boot":0,"uptime_ms":5,"readings":[]}'), 1000)
-    assert parsed.readings == () and parsed.ack is None
+    document = json.loads('{"device":"d","boot":0,"uptime_ms":5,"readings":[]}')
+    parsed = parse_submission(document, 1000, ARRIVAL_MS)
+    assert parsed.readings == () and parsed.highest_seq is None
+
+
+def test_the_anchor_is_arrival_minus_the_request_uptime() -> None:
+    document = batch([]) | {"uptime_ms": 5000, "readings": [reading(1, 4000)]}
+    parsed = parse_submission(document, 1000, ARRIVAL_MS)
+    assert parsed.anchor_ms == ARRIVAL_MS - 5000
+    assert [c.offset_ms for c in parsed.readings] == [4000]

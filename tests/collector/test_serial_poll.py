@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 import pytest
 
 from collector.serial_poll import SerialMeter, SerialPoller, parse_serial_meters
+from collector.submission import Candidate, Submission
 from energymon.clock import ManualClock
 from energymon.errors import ConfigError, SpoolFullError
 from energymon.schema import Reading
@@ -70,13 +71,23 @@ class Sink:
     """Records what it is handed; refuses while `refusing` is set."""
 
     def __init__(self) -> None:
-        self.batches: list[list[Reading]] = []
+        self.submissions: list[Submission] = []
         self.refusing = False
 
-    def __call__(self, readings: Sequence[Reading]) -> None:
+    def __call__(self, submission: Submission) -> None:
         if self.refusing:
             raise SpoolFullError("spool full")
-        self.batches.append(list(readings))
+        self.submissions.append(submission)
+
+    @property
+    def batches(self) -> list[list[Candidate]]:
+        """The candidates of each submission that carried readings (not the heartbeats)."""
+        return [list(s.readings) for s in self.submissions if s.readings]
+
+
+def candidates(readings: Sequence[Reading]) -> list[Candidate]:
+    """What the store is handed for readings placed in time by the poller (anchor zero)."""
+    return [Candidate.of_measurement(r.seq, r.time_ms, r.sensor, r.measurement) for r in readings]
 
 
 @pytest.fixture
@@ -131,7 +142,8 @@ def test_readings_are_numbered_across_meters_and_ports(
     assert first_reading.time_ms == ManualClock().now_ms()
     assert again.readings[0].time_ms == first_reading.time_ms + 1000
     assert again.readings[2].measurement == second.measurement(1).to_measurement()
-    assert sink.batches == [list(result.readings), list(again.readings)]
+    assert sink.batches == [candidates(result.readings), candidates(again.readings)]
+    assert all((s.device, s.boot, s.anchor_ms) == ("pi", 4, 0) for s in sink.submissions)
     assert (result.delivered, result.pending, result.dropped) == (3, 0, 0)
     assert first.addresses == (1, 2)
 
@@ -231,7 +243,9 @@ def test_impossible_measurements_are_handed_on(clock: ManualClock) -> None:
     (reading,) = result.readings
     assert reading.measurement.voltage_v == 50.0
     assert reading.measurement.problem() is not None
-    assert sink.batches == [[reading]]
+    assert sink.batches == [candidates([reading])]
+    (candidate,) = sink.batches[0]
+    assert candidate.measurement is None and candidate.problem == reading.measurement.problem()
 
 
 def test_run_polls_until_stopped(
@@ -239,10 +253,10 @@ def test_run_polls_until_stopped(
 ) -> None:
     _, a, _, _ = lines
     stop = threading.Event()
-    received: list[Reading] = []
+    received: list[Candidate] = []
 
-    def sink(readings: Sequence[Reading]) -> None:
-        received.extend(readings)
+    def sink(submission: Submission) -> None:
+        received.extend(submission.readings)
         if len(received) >= 3:
             stop.set()
 
@@ -270,3 +284,16 @@ def test_from_settings() -> None:
     assert poller.meters == (SerialMeter("/dev/ttyUSB0", 1, "mains"),)
     assert poller.interval_s == 2.0
     assert poller.next_seq == 1
+
+
+def test_silent_meters_still_report_their_errors(clock: ManualClock) -> None:
+    # With no reading at all, a heartbeat carries the errors, so health shows the dead bus.
+    sink = Sink()
+    poller = make_poller("/dev/nonexistent-pzem:1=ghost", clock, sink)
+    try:
+        poller.run_once()
+        poller.run_once()
+    finally:
+        poller.close()
+    assert sink.batches == []
+    assert [dict(s.meter_errors) for s in sink.submissions] == [{"ghost": 1}, {"ghost": 2}]

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from collector.payload import parse_batch
+from collector.payload import parse_submission
 from collector.statedb import StateDB
-from collector.store import DurableStore, Submission
+from collector.store import DurableStore
+from collector.submission import Submission
 from energymon.clock import ManualClock
 from energymon.errors import SpoolFullError
 from energymon.influx import InfluxClient
@@ -33,10 +34,7 @@ def make_store(
 
 
 def submission(body: dict[str, Any], arrival_ms: int = ARRIVAL_MS) -> Submission:
-    b = parse_batch(body, 1000)
-    return Submission(
-        b.device, b.boot, arrival_ms - b.uptime_ms, b.readings, b.dropped, b.meter_errors
-    )
+    return parse_submission(body, 1000, arrival_ms)
 
 
 def stored(influx: InfluxClient, measurement: str = "electricity") -> list[dict[str, Any]]:

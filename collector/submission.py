@@ -1,0 +1,66 @@
+"""The durable store's input: candidate readings of one (device, boot), from any source.
+
+The HTTP payload parser and the serial poller both build a `Submission`; the store never sees a
+request body or a poller. A candidate carries its time as an offset from the boot's anchor: the
+device's uptime for a posted reading, the Pi's clock for a serial one (whose anchor is zero).
+Whether a candidate is new, a duplicate or a collision is decided by the store, against what is
+already durable, not here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+
+from energymon.schema import Measurement
+
+Key = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One reading offered for storage; `measurement` is None when it must be quarantined."""
+
+    seq: int
+    offset_ms: int
+    sensor: str
+    measurement: Measurement | None
+    problem: str | None
+    # What the source sent, kept verbatim in the quarantine when the reading is not valid.
+    raw: Mapping[str, object]
+
+    @classmethod
+    def of_measurement(
+        cls, seq: int, offset_ms: int, sensor: str, measurement: Measurement
+    ) -> Candidate:
+        """A candidate from a decoded measurement: quarantined when the meter's ranges say so."""
+        problem = measurement.problem()
+        return cls(
+            seq,
+            offset_ms,
+            sensor,
+            measurement if problem is None else None,
+            problem,
+            asdict(measurement),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """Candidates of one (device, boot), with what the source reports about itself."""
+
+    device: str
+    boot: int
+    # The anchor this source proposes; the store keeps the first one it made durable.
+    anchor_ms: int
+    readings: tuple[Candidate, ...]
+    dropped: int | None = None
+    meter_errors: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def key(self) -> Key:
+        return (self.device, self.boot)
+
+    @property
+    def highest_seq(self) -> int | None:
+        return max((c.seq for c in self.readings), default=None)
