@@ -8,6 +8,7 @@ late batches are stored while re-sends are recognised as duplicates.
 
 from __future__ import annotations
 
+import sqlite3
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping
 
@@ -72,13 +73,15 @@ class Ledger:
     def anchor(self, key: Key) -> int | None:
         return self._anchors.get(key)
 
-    def add_anchors(self, anchors: Mapping[Key, int]) -> None:
-        """Persist new anchors, fsynced, before any reading that depends on them is written."""
-        with self._db.transaction() as conn:
-            conn.executemany(
-                "INSERT OR IGNORE INTO anchors (device, boot, anchor_ms) VALUES (?, ?, ?)",
-                [(d, b, a) for (d, b), a in anchors.items()],
-            )
+    def write_anchors(self, conn: sqlite3.Connection, anchors: Mapping[Key, int]) -> None:
+        """Store new anchors inside the caller's durable transaction; `adopt_anchors` once it
+        committed, so no reading is ever placed by an anchor that a crash could forget."""
+        conn.executemany(
+            "INSERT OR IGNORE INTO anchors (device, boot, anchor_ms) VALUES (?, ?, ?)",
+            [(d, b, a) for (d, b), a in anchors.items()],
+        )
+
+    def adopt_anchors(self, anchors: Mapping[Key, int]) -> None:
         for key, anchor_ms in anchors.items():
             self._anchors.setdefault(key, anchor_ms)
 

@@ -1,8 +1,11 @@
 """Making readings durable: the local InfluxDB when it answers, the spool when it does not.
 
-`commit()` takes several submissions at once (group commit): anchors new boots, drops
-duplicates, turns readings into points, writes them in one request, and records what became
-durable. Only one thread calls into a store, so no locking is needed here.
+A group commit takes several submissions at once and runs in three stages, so that the group
+committer can overlap them: `prepare` (anchors new boots, drops duplicates, turns readings into
+points, stores the new anchors and the journal entry in one fsynced transaction), `write` (the
+points to InfluxDB: the only stage that may run on another thread, and it touches no state), and
+`finish` (spools or parks what InfluxDB did not take, marks what became durable). `commit` runs
+the three in a row. Every stage but `write` runs on the store's one thread.
 """
 
 from __future__ import annotations
@@ -18,7 +21,14 @@ from collector.statedb import StateDB
 from collector.submission import Key, Submission
 from energymon import journal
 from energymon.clock import Clock
-from energymon.errors import InfluxAuthError, InfluxRejectedError, InfluxUnavailableError
+from energymon.errors import (
+    EnergymonError,
+    InfluxAuthError,
+    InfluxError,
+    InfluxRejectedError,
+    InfluxUnavailableError,
+    StoreError,
+)
 from energymon.influx import InfluxClient
 from energymon.schema import QuarantinedReading, Reading
 
@@ -54,6 +64,9 @@ class DrainResult:
     error: str | None = None
 
 
+Claim = tuple[str, int, int]
+
+
 @dataclass(slots=True)
 class _PointBatch:
     """The points of one group commit, and which seqs they make durable."""
@@ -61,7 +74,27 @@ class _PointBatch:
     lines: list[str] = field(default_factory=list)
     times: list[int] = field(default_factory=list)
     marks: dict[Key, list[int]] = field(default_factory=lambda: defaultdict(list))
-    claimed: set[tuple[str, int, int]] = field(default_factory=set)
+    claimed: set[Claim] = field(default_factory=set)
+    # Counted as duplicates because an earlier group still in flight claimed them: (submission
+    # index, claim). If that group fails, these were not made durable after all.
+    borrowed: list[tuple[int, Claim]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class PreparedGroup:
+    """A group commit between its stages."""
+
+    submissions: list[Submission]
+    outcomes: list[Outcome]
+    batch: _PointBatch
+    body: bytes
+    # True when the points are journalled and wait for the write stage; False when there are
+    # none, or they already went to the spool.
+    to_write: bool
+
+    @property
+    def points(self) -> int:
+        return len(self.batch.lines)
 
 
 @dataclass(slots=True)
@@ -93,35 +126,119 @@ class DurableStore:
         self.devices: dict[str, DeviceStatus] = {}
         self.counters = Counters()
         self.influx_reachable: bool | None = None
+        # Readings of groups prepared but not finished: a later group must not store them again.
+        self._in_flight: set[Claim] = set()
 
     def commit(self, submissions: list[Submission]) -> list[Outcome]:
-        """Make every reading of every submission durable, or raise and make none of them so."""
+        """Make every reading of every submission durable, or raise; the stages in a row."""
+        prepared = self.prepare(submissions)
+        error = self.write(prepared)
+        results = self.finish(prepared, error)
+        for result in results:
+            if isinstance(result, EnergymonError):
+                raise result
+        return [r for r in results if isinstance(r, Outcome)]
+
+    def prepare(self, submissions: list[Submission]) -> PreparedGroup:
+        """Points formatted, anchors and journal entry durable; nothing written yet."""
         now_ms = self.clock.now_ms()
         new_anchors: dict[Key, int] = {}
         for sub in submissions:
             if self.ledger.anchor(sub.key) is None:
                 new_anchors.setdefault(sub.key, sub.anchor_ms)
-        if new_anchors:
-            self.ledger.add_anchors(new_anchors)
-
         batch = _PointBatch()
-        outcomes = [self._add_points(sub, now_ms, batch) for sub in submissions]
-        if batch.lines:
-            body = "\n".join(batch.lines).encode("utf-8")
-            self._write_durably(body, len(batch.lines), min(batch.times), max(batch.times))
-            self.ledger.mark_seen(batch.marks)
-        self._account(submissions, outcomes, now_ms)
-        return outcomes
+        outcomes = [
+            self._add_points(i, sub, now_ms, batch, new_anchors)
+            for i, sub in enumerate(submissions)
+        ]
+        body = "\n".join(batch.lines).encode("utf-8")
+        to_write = bool(batch.lines) and self.spool.empty
+        if to_write or new_anchors:
+            with self.db.transaction() as conn:
+                self.ledger.write_anchors(conn, new_anchors)
+                if to_write:
+                    journal.record(
+                        conn,
+                        recorded_ms=now_ms,
+                        min_time_ms=min(batch.times),
+                        max_time_ms=max(batch.times),
+                        points=len(batch.lines),
+                    )
+            self.ledger.adopt_anchors(new_anchors)
+        if batch.lines and not to_write:
+            # Queued behind what the spool holds, so InfluxDB gets the readings in order.
+            self._spool(body, len(batch.lines), min(batch.times), max(batch.times), now_ms)
+        self._in_flight |= batch.claimed
+        return PreparedGroup(submissions, outcomes, batch, body, to_write)
 
-    def _add_points(self, sub: Submission, now_ms: int, batch: _PointBatch) -> Outcome:
+    def write(self, prepared: PreparedGroup) -> InfluxError | None:
+        """Send the points to InfluxDB; the error InfluxDB answered with, or None. Safe on
+        another thread while the store's own thread prepares or finishes other groups."""
+        if not prepared.to_write:
+            return None
+        try:
+            self.influx.write(prepared.body, timeout_s=self.write_timeout_s)
+        except InfluxError as exc:
+            return exc
+        return None
+
+    def finish(
+        self, prepared: PreparedGroup, error: InfluxError | None
+    ) -> list[Outcome | EnergymonError]:
+        """Spool or park what InfluxDB did not take, then mark what became durable. Per
+        submission, its outcome, or the error that kept its readings from being durable."""
+        batch = prepared.batch
+        self._in_flight -= batch.claimed
+        if prepared.to_write:
+            self._settle_write(prepared, error)
+        self.ledger.mark_seen(batch.marks)
+        results: list[Outcome | EnergymonError] = list(prepared.outcomes)
+        for index, (device, boot, seq) in batch.borrowed:
+            if not self.ledger.is_seen((device, boot), seq):
+                results[index] = StoreError(
+                    f"reading {seq} of {device} boot {boot} was not stored by an earlier "
+                    "request that carried it too; send it again"
+                )
+        self._account(prepared.submissions, results, self.clock.now_ms())
+        return results
+
+    def abandon(self, prepared: PreparedGroup) -> None:
+        """A group that failed between its stages: its claims no longer hold anything."""
+        self._in_flight -= prepared.batch.claimed
+
+    def _settle_write(self, prepared: PreparedGroup, error: InfluxError | None) -> None:
+        batch = prepared.batch
+        if error is None:
+            self._set_reachable(True)
+        elif isinstance(error, InfluxRejectedError):
+            self._set_reachable(True)
+            self._park(prepared.body, prepared.points, error.message)
+        else:
+            self._set_reachable(False, str(error))
+            now_ms = self.clock.now_ms()
+            self._spool(prepared.body, prepared.points, min(batch.times), max(batch.times), now_ms)
+
+    def _add_points(
+        self,
+        index: int,
+        sub: Submission,
+        now_ms: int,
+        batch: _PointBatch,
+        new_anchors: dict[Key, int],
+    ) -> Outcome:
         anchor = self.ledger.anchor(sub.key)
-        assert anchor is not None  # every submission's anchor exists before this runs
+        if anchor is None:
+            anchor = new_anchors[sub.key]
         accepted = duplicates = 0
         rejected: list[tuple[int, str]] = []
         taken_times: set[tuple[str, int]] = set()
         for r in sub.readings:
             claim = (sub.device, sub.boot, r.seq)
             if self.ledger.is_seen(sub.key, r.seq) or claim in batch.claimed:
+                duplicates += 1
+                continue
+            if claim in self._in_flight:
+                batch.borrowed.append((index, claim))
                 duplicates += 1
                 continue
             batch.claimed.add(claim)
@@ -150,29 +267,32 @@ class DurableStore:
 
     def write_points(self, lines: list[str], time_ms: int) -> None:
         """Make points of the collector's own (health) durable, like readings."""
-        self._write_durably("\n".join(lines).encode("utf-8"), len(lines), time_ms, time_ms)
-
-    def _write_durably(self, body: bytes, points: int, min_time_ms: int, max_time_ms: int) -> None:
+        body = "\n".join(lines).encode("utf-8")
         now_ms = self.clock.now_ms()
         if self.spool.empty:
             with self.db.transaction() as conn:
                 journal.record(
                     conn,
                     recorded_ms=now_ms,
-                    min_time_ms=min_time_ms,
-                    max_time_ms=max_time_ms,
-                    points=points,
+                    min_time_ms=time_ms,
+                    max_time_ms=time_ms,
+                    points=len(lines),
                 )
             try:
                 self.influx.write(body, timeout_s=self.write_timeout_s)
             except (InfluxUnavailableError, InfluxAuthError) as exc:
                 self._set_reachable(False, str(exc))
             except InfluxRejectedError as exc:
-                self._park(body, points, exc.message)
+                self._park(body, len(lines), exc.message)
                 return
             else:
                 self._set_reachable(True)
                 return
+        self._spool(body, len(lines), time_ms, time_ms, now_ms)
+
+    def _spool(
+        self, body: bytes, points: int, min_time_ms: int, max_time_ms: int, now_ms: int
+    ) -> None:
         self.spool.append(
             body, points=points, min_time_ms=min_time_ms, max_time_ms=max_time_ms, now_ms=now_ms
         )
@@ -235,8 +355,15 @@ class DurableStore:
                 )
         self.influx_reachable = reachable
 
-    def _account(self, submissions: list[Submission], outcomes: list[Outcome], now_ms: int) -> None:
-        for sub, outcome in zip(submissions, outcomes, strict=True):
+    def _account(
+        self,
+        submissions: list[Submission],
+        results: list[Outcome | EnergymonError],
+        now_ms: int,
+    ) -> None:
+        for sub, outcome in zip(submissions, results, strict=True):
+            if not isinstance(outcome, Outcome):
+                continue
             self.counters.accepted += outcome.accepted
             self.counters.duplicates += outcome.duplicates
             self.counters.quarantined += len(outcome.rejected)

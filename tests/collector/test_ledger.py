@@ -40,7 +40,7 @@ def test_add_all_equals_adding_one_by_one(values: list[int]) -> None:
 def test_ledger_survives_reopening(tmp_path: Path) -> None:
     db = StateDB(tmp_path)
     ledger = Ledger(db)
-    ledger.add_anchors({("dev", 3): 1_000_000})
+    add_anchors(db, ledger, {("dev", 3): 1_000_000})
     ledger.mark_seen({("dev", 3): [1, 2, 3, 7]})
     db.close()
 
@@ -52,7 +52,16 @@ def test_ledger_survives_reopening(tmp_path: Path) -> None:
 
 
 def test_first_anchor_wins(tmp_path: Path) -> None:
-    ledger = Ledger(StateDB(tmp_path))
-    ledger.add_anchors({("dev", 1): 5000})
-    ledger.add_anchors({("dev", 1): 9000})
+    db = StateDB(tmp_path)
+    ledger = Ledger(db)
+    add_anchors(db, ledger, {("dev", 1): 5000})
+    add_anchors(db, ledger, {("dev", 1): 9000})
     assert ledger.anchor(("dev", 1)) == 5000
+    assert Ledger(db).anchor(("dev", 1)) == 5000
+
+
+def add_anchors(db: StateDB, ledger: Ledger, anchors: dict[tuple[str, int], int]) -> None:
+    """As the store does: stored in a durable transaction, adopted once it committed."""
+    with db.transaction() as conn:
+        ledger.write_anchors(conn, anchors)
+    ledger.adopt_anchors(anchors)
