@@ -64,10 +64,10 @@ def test_a_body_that_raises_rolls_everything_back_and_its_error_leaves_unchanged
 def test_a_database_error_in_a_transaction_rolls_back_and_becomes_store_error(
     db: SQLiteDB,
 ) -> None:
-    with pytest.raises(StoreError, match=r"write on .*x\.db failed: UNIQUE") as caught:
-        with db.transaction() as conn:
-            conn.execute("INSERT INTO t VALUES ('a', 1)")
-            conn.execute("INSERT INTO t VALUES ('a', 2)")
+    failure = pytest.raises(StoreError, match=r"write on .*x\.db failed: UNIQUE")
+    with failure as caught, db.transaction() as conn:
+        conn.execute("INSERT INTO t VALUES ('a', 1)")
+        conn.execute("INSERT INTO t VALUES ('a', 2)")
     assert isinstance(caught.value.__cause__, sqlite3.IntegrityError)
     assert rows(db) == []
 
