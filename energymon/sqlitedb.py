@@ -44,9 +44,12 @@ class SQLiteDB:
                 # A reader must not create the file it came to read.
                 uri = f"{path.resolve().as_uri()}?mode=ro"
                 conn = sqlite3.connect(
-                    uri, uri=True, isolation_level=None, check_same_thread=False,
+                    uri,
+                    uri=True,
+                    isolation_level=None,
+                    check_same_thread=False,
                     timeout=BUSY_TIMEOUT_S,
-                )  # fmt: skip
+                )
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 conn = sqlite3.connect(
@@ -61,14 +64,12 @@ class SQLiteDB:
         except (OSError, sqlite3.Error) as exc:
             conn.close()
             raise StoreError(f"cannot open {path}: {exc}") from exc
-        except BaseException:
-            conn.close()
-            raise
 
     def _setup_writer(self, schema: Sequence[str]) -> None:
         (mode,) = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()
         if mode != "wal":
-            # Without WAL, `durable=False` could cost more than the last commits.
+            # Without WAL a commit without an fsync could corrupt the file on a power cut, and
+            # the replicator's reads would block the collector's writes.
             raise sqlite3.OperationalError(f"the file cannot be put in WAL mode (it is {mode})")
         self._conn.execute("PRAGMA synchronous=FULL")
         # On failure the connection is closed, which abandons the transaction.
@@ -109,23 +110,14 @@ class SQLiteDB:
 
     @contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:
-        """The connection for reads that stream rows (each statement sees one committed state)."""
+        """The connection for reads that stream rows; each statement sees one committed state.
+        Close a cursor left unfinished: it holds its snapshot and would stall checkpoints."""
         with self._lock, self._mapped("read"):
             yield self._conn
 
     def fetch_all(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
         with self.reading() as conn:
             return conn.execute(sql, params).fetchall()
-
-    def fetch_one(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
-        with self.reading() as conn:
-            cursor = conn.execute(sql, params)
-            try:
-                row: tuple[Any, ...] | None = cursor.fetchone()
-            finally:
-                # An unfinished statement would hold its read snapshot and stall checkpoints.
-                cursor.close()
-            return row
 
     def close(self) -> None:
         """Close the connection; any later use raises `StoreError`. Closing twice is harmless."""

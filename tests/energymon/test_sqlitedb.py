@@ -76,7 +76,7 @@ def test_every_database_error_is_store_error(db: SQLiteDB, tmp_path: Path) -> No
     with pytest.raises(StoreError, match="read on"):
         db.fetch_all("SELECT nothing FROM nowhere")
     with pytest.raises(StoreError, match="read on"):
-        db.fetch_one("SELEKT 1")
+        db.fetch_all("SELEKT 1")
     with pytest.raises(StoreError, match="read on"), db.reading() as conn:
         conn.execute("SELECT k FROM t WHERE")
     with pytest.raises(StoreError, match="cannot open"):
@@ -153,9 +153,9 @@ def test_close_ends_all_use(db: SQLiteDB) -> None:
 
 def test_the_context_manager_closes(tmp_path: Path) -> None:
     with SQLiteDB(tmp_path / "x.db", schema=SCHEMA) as db:
-        assert db.fetch_one("SELECT count(*) FROM t") == (0,)
+        assert db.fetch_all("SELECT count(*) FROM t") == [(0,)]
     with pytest.raises(StoreError, match="closed"):
-        db.fetch_one("SELECT count(*) FROM t")
+        db.fetch_all("SELECT count(*) FROM t")
 
 
 def test_a_write_lock_held_elsewhere_is_waited_for(db: SQLiteDB) -> None:
