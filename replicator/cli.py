@@ -7,6 +7,7 @@ import logging
 import re
 import signal
 import threading
+from contextlib import closing
 from datetime import UTC, datetime
 from types import FrameType
 
@@ -122,7 +123,7 @@ def _verify(args: argparse.Namespace) -> int:
     local, cloud = local_client(settings), cloud_influx(settings)
     sink = sink_to(settings, cloud, "cloud", clock)
     bar = ProgressBar("verify")
-    with sink.dead_letters:
+    with closing(sink.dead_letters):
         result = verify(
             local,
             cloud,
@@ -142,7 +143,7 @@ def _restore(args: argparse.Namespace) -> int:
     clock = SystemClock()
     local, cloud = local_client(settings), cloud_influx(settings)
     sink = sink_to(settings, local, "local", clock)
-    with sink.dead_letters:
+    with closing(sink.dead_letters):
         restorer = Restorer(
             cloud=cloud,
             sink=sink,
@@ -167,7 +168,7 @@ def _restore(args: argparse.Namespace) -> int:
 
 def _dead_letters(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
-    with dead_letter_store(settings) as store:
+    with closing(dead_letter_store(settings)) as store:
         return _dead_letter_action(args, settings, store)
 
 

@@ -13,13 +13,11 @@ from collector.health import (
     SpoolHealth,
     snapshot,
 )
-from collector.payload import parse_batch
-from collector.statedb import StateDB
-from collector.store import DurableStore, Submission
 from energymon.clock import ManualClock
 from energymon.health import HealthReport
 from energymon.influx import InfluxClient
 from tests.collector.helpers import batch
+from tests.collector.test_store import make_store, submission
 
 NOW_MS = 1_700_000_060_000
 
@@ -123,22 +121,11 @@ def test_the_collector_reports_like_the_replicator() -> None:
 
 def test_snapshot_of_a_real_store(influx: InfluxClient, tmp_path: Path) -> None:
     arrival_ms = NOW_MS - 10_000
-    store = DurableStore(
-        StateDB(tmp_path),
-        influx,
-        home="h1",
-        spool_max_bytes=10**8,
-        clock=ManualClock(arrival_ms),
-        write_timeout_s=2.0,
-    )
+    store = make_store(influx, tmp_path, ManualClock(arrival_ms))
     body = batch(range(1, 4), uptime_ms=5000)
     body["dropped"] = 3
     body["meter_errors"] = {"pzem2": 1}
-    b = parse_batch(body, 1000)
-    submission = Submission(
-        b.device, b.boot, arrival_ms - b.uptime_ms, b.readings, b.dropped, b.meter_errors
-    )
-    [outcome] = store.commit([submission])
+    [outcome] = store.commit([submission(body, arrival_ms)])
     assert outcome.accepted == 3
     health = snapshot(store, NOW_MS)
     assert health.status == "ok" and health.influx.reachable is True

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -64,12 +65,12 @@ def test_dead_letters_can_be_replayed_once_the_cloud_is_fixed(
 
 def test_the_store_keeps_its_letters_and_closes(tmp_path: Path) -> None:
     path = tmp_path / "replicator" / "dead_letters.db"
-    with DeadLetterStore(path) as store:
+    with closing(DeadLetterStore(path)) as store:
         store.add(["a 1", "b 2"], target="cloud", reason="conflict", now_ms=T0)
         store.add(["a 1"], target="cloud", reason="again", now_ms=T0 + 1)
         store.update_reason(2, "still refused")
         assert store.remove(1) and not store.remove(1)
-    with DeadLetterStore(path) as reopened:
+    with closing(DeadLetterStore(path)) as reopened:
         assert reopened.list() == [DeadLetter(2, T0, "cloud", "still refused", "b 2", True)]
     with pytest.raises(StoreError, match="closed"):
         reopened.count()
