@@ -127,8 +127,8 @@ def build_app(
         )
 
     async def get_health(request: Request) -> Response:
-        figures = await committer.call(lambda: health.snapshot(committer.store, clock.now_ms()))
-        return JSONResponse(figures)
+        report = await committer.call(lambda: health.snapshot(committer.store, clock.now_ms()))
+        return JSONResponse(report.to_json())
 
     document = json.dumps(openapi_document()).encode("utf-8")
 

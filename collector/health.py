@@ -1,89 +1,174 @@
 """The collector's health: what `GET /health` answers and what goes to `energymon_health`.
 
-Writing the same figures into InfluxDB every minute lets Grafana alert on them locally, and the
-replicator carries them to the cloud, so a home that goes quiet is visible from outside.
+`snapshot()` copies the store's figures into a frozen `CollectorHealth` (the conventions are
+`energymon.health`'s); `HealthReporter` writes its records every `interval_s`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from collector.store import DurableStore
 from energymon.clock import Clock
-from energymon.lineproto import FieldValue, format_line
-from energymon.schema import HEALTH_MEASUREMENT
+from energymon.health import Status, health_line
+from energymon.lineproto import FieldValue
+
+COMPONENT = "collector"
 
 
-def snapshot(store: DurableStore, now_ms: int) -> dict[str, Any]:
-    """Health figures; call on the store's thread, between commits."""
+@dataclass(frozen=True, slots=True)
+class InfluxHealth:
+    # None until the first write told either way.
+    reachable: bool | None
+    url: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"reachable": self.reachable, "url": self.url}
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolHealth:
+    depth_points: int
+    size_bytes: int
+    max_bytes: int
+    full_refusals: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "depth_points": self.depth_points,
+            "bytes": self.size_bytes,
+            "max_bytes": self.max_bytes,
+            "full_refusals": self.full_refusals,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceHealth:
+    boot: int
+    last_seq: int | None
+    last_reading_ms: int | None
+    reading_age_s: float | None
+    last_contact_age_s: float
+    # As the device last reported them.
+    dropped: int
+    meter_errors: Mapping[str, int]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "boot": self.boot,
+            "last_seq": self.last_seq,
+            "last_reading_ms": self.last_reading_ms,
+            "age_s": self.reading_age_s,
+            "last_contact_age_s": self.last_contact_age_s,
+            "dropped": self.dropped,
+            "meter_errors": dict(self.meter_errors),
+        }
+
+    def fields(self) -> dict[str, FieldValue]:
+        fields: dict[str, FieldValue] = {
+            "boot": self.boot,
+            "last_contact_age_s": float(self.last_contact_age_s),
+            "dropped": self.dropped,
+            "meter_errors": sum(self.meter_errors.values()),
+        }
+        if self.last_seq is not None:
+            fields["last_seq"] = self.last_seq
+        if self.reading_age_s is not None:
+            fields["reading_age_s"] = float(self.reading_age_s)
+        return fields
+
+
+@dataclass(frozen=True, slots=True)
+class CounterHealth:
+    """Totals since the collector started."""
+
+    accepted: int
+    duplicates: int
+    quarantined: int
+    spooled_points: int
+
+
+@dataclass(frozen=True, slots=True)
+class CollectorHealth:
+    now_ms: int
+    influx: InfluxHealth
+    spool: SpoolHealth
+    parked_points: int
+    devices: Mapping[str, DeviceHealth]
+    counters: CounterHealth
+
+    @property
+    def status(self) -> Status:
+        if self.influx.reachable is False or self.spool.depth_points:
+            return "degraded"
+        return "ok"
+
+    def to_json(self) -> dict[str, Any]:
+        c = self.counters
+        return {
+            "status": self.status,
+            "influx": self.influx.to_json(),
+            "spool": self.spool.to_json(),
+            "parked_points": self.parked_points,
+            "devices": {name: d.to_json() for name, d in self.devices.items()},
+            "counters": {
+                "accepted": c.accepted,
+                "duplicates": c.duplicates,
+                "quarantined": c.quarantined,
+                "spooled_points": c.spooled_points,
+                # The same figure under the name an operator looks for among the counters.
+                "refused_not_durable": self.spool.full_refusals,
+            },
+        }
+
+    def to_lines(self, home: str) -> list[str]:
+        fields: dict[str, FieldValue] = {
+            # Unknown counts as reachable: no write has failed yet.
+            "influx_reachable": self.influx.reachable is not False,
+            "spool_points": self.spool.depth_points,
+            "spool_bytes": self.spool.size_bytes,
+            "spool_full_refusals": self.spool.full_refusals,
+            "parked_points": self.parked_points,
+            "accepted": self.counters.accepted,
+            "duplicates": self.counters.duplicates,
+            "quarantined": self.counters.quarantined,
+            "devices": len(self.devices),
+        }
+        lines = [health_line(COMPONENT, home, fields, self.now_ms)]
+        lines += [
+            health_line(COMPONENT, home, d.fields(), self.now_ms, {"device": name})
+            for name, d in self.devices.items()
+        ]
+        return lines
+
+
+def snapshot(store: DurableStore, now_ms: int) -> CollectorHealth:
+    """The store's health now; call on the store's thread, between commits."""
     spool = store.spool
-    degraded = store.influx_reachable is False or not spool.empty
-    devices = {
-        name: {
-            "boot": s.boot,
-            "last_seq": s.last_seq,
-            "last_reading_ms": s.last_reading_ms,
-            "age_s": None if s.last_reading_ms is None else (now_ms - s.last_reading_ms) / 1000,
-            "last_contact_age_s": (now_ms - s.last_contact_ms) / 1000,
-            "dropped": s.dropped,
-            "meter_errors": dict(s.meter_errors),
-        }
-        for name, s in sorted(store.devices.items())
-    }
     c = store.counters
-    return {
-        "status": "degraded" if degraded else "ok",
-        "influx": {"reachable": store.influx_reachable, "url": store.influx.url},
-        "spool": {
-            "depth_points": spool.depth_points,
-            "bytes": spool.bytes,
-            "max_bytes": spool.max_bytes,
-            "full_refusals": spool.full_refusals,
+    return CollectorHealth(
+        now_ms=now_ms,
+        influx=InfluxHealth(store.influx_reachable, store.influx.url),
+        spool=SpoolHealth(spool.depth_points, spool.bytes, spool.max_bytes, spool.full_refusals),
+        parked_points=spool.parked_points,
+        devices={
+            name: DeviceHealth(
+                boot=s.boot,
+                last_seq=s.last_seq,
+                last_reading_ms=s.last_reading_ms,
+                reading_age_s=(
+                    None if s.last_reading_ms is None else (now_ms - s.last_reading_ms) / 1000
+                ),
+                last_contact_age_s=(now_ms - s.last_contact_ms) / 1000,
+                dropped=s.dropped,
+                meter_errors=dict(s.meter_errors),
+            )
+            for name, s in sorted(store.devices.items())
         },
-        "parked_points": spool.parked_points,
-        "devices": devices,
-        "counters": {
-            "accepted": c.accepted,
-            "duplicates": c.duplicates,
-            "quarantined": c.quarantined,
-            "spooled_points": c.spooled_points,
-            "refused_not_durable": spool.full_refusals,
-        },
-    }
-
-
-def health_lines(figures: dict[str, Any], home: str, now_ms: int) -> list[str]:
-    tags = {"home": home, "component": "collector"}
-    spool = figures["spool"]
-    counters = figures["counters"]
-    fields: dict[str, FieldValue] = {
-        "influx_reachable": figures["influx"]["reachable"] is not False,
-        "spool_points": spool["depth_points"],
-        "spool_bytes": spool["bytes"],
-        "spool_full_refusals": spool["full_refusals"],
-        "parked_points": figures["parked_points"],
-        "accepted": counters["accepted"],
-        "duplicates": counters["duplicates"],
-        "quarantined": counters["quarantined"],
-        "devices": len(figures["devices"]),
-    }
-    lines = [format_line(HEALTH_MEASUREMENT, tags, fields, now_ms)]
-    for name, d in figures["devices"].items():
-        device_fields: dict[str, FieldValue] = {
-            "boot": d["boot"],
-            "last_contact_age_s": float(d["last_contact_age_s"]),
-            "dropped": d["dropped"],
-            "meter_errors": sum(d["meter_errors"].values()),
-        }
-        if d["last_seq"] is not None:
-            device_fields["last_seq"] = d["last_seq"]
-        if d["age_s"] is not None:
-            device_fields["reading_age_s"] = float(d["age_s"])
-        lines.append(
-            format_line(HEALTH_MEASUREMENT, {**tags, "device": name}, device_fields, now_ms)
-        )
-    return lines
+        counters=CounterHealth(c.accepted, c.duplicates, c.quarantined, c.spooled_points),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +191,6 @@ class HealthReporter:
             return HealthStep(False, 0)
         self._next_due = self.clock.monotonic() + self.interval_s
         now_ms = self.clock.now_ms()
-        lines = health_lines(snapshot(self.store, now_ms), self.store.home, now_ms)
+        lines = snapshot(self.store, now_ms).to_lines(self.store.home)
         self.store.write_points(lines, now_ms)
         return HealthStep(True, len(lines))

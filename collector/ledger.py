@@ -64,10 +64,10 @@ class Ledger:
     def __init__(self, db: StateDB) -> None:
         self._db = db
         self._anchors: dict[Key, int] = {
-            (d, b): a for d, b, a in db.conn.execute("SELECT device, boot, anchor_ms FROM anchors")
+            (d, b): a for d, b, a in db.fetch_all("SELECT device, boot, anchor_ms FROM anchors")
         }
         self._seen: dict[Key, SeqSet] = {}
-        for device, boot, lo, hi in db.conn.execute("SELECT device, boot, lo, hi FROM seen"):
+        for device, boot, lo, hi in db.fetch_all("SELECT device, boot, lo, hi FROM seen"):
             self._seen.setdefault((device, boot), SeqSet()).add_range(lo, hi)
 
     def anchor(self, key: Key) -> int | None:

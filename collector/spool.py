@@ -39,9 +39,9 @@ class Spool:
     def __init__(self, db: StateDB, max_bytes: int) -> None:
         self._db = db
         self.max_bytes = max_bytes
-        points, size = db.conn.execute(
+        [(points, size)] = db.fetch_all(
             "SELECT coalesce(sum(points), 0), coalesce(sum(length(body)), 0) FROM spool"
-        ).fetchone()
+        )
         self.depth_points: int = points
         self.bytes: int = size
         self.full_refusals = 0
@@ -83,15 +83,16 @@ class Spool:
         """The oldest rows, at least one, up to about `max_points` points."""
         rows: list[SpoolRow] = []
         total = 0
-        cursor = self._db.conn.execute(
-            "SELECT id, points, min_time_ms, max_time_ms, body FROM spool ORDER BY id"
-        )
-        for row in cursor:
-            if rows and total + row[1] > max_points:
-                break
-            rows.append(SpoolRow(row[0], row[1], row[2], row[3], bytes(row[4])))
-            total += row[1]
-        cursor.close()
+        with self._db.reading() as conn:
+            cursor = conn.execute(
+                "SELECT id, points, min_time_ms, max_time_ms, body FROM spool ORDER BY id"
+            )
+            for row in cursor:
+                if rows and total + row[1] > max_points:
+                    break
+                rows.append(SpoolRow(row[0], row[1], row[2], row[3], bytes(row[4])))
+                total += row[1]
+            cursor.close()
         return rows
 
     def remove(self, rows: list[SpoolRow]) -> None:
@@ -111,13 +112,13 @@ class Spool:
     @property
     def parked_points(self) -> int:
         """Read from the database each time: `energymon parked` may change it meanwhile."""
-        row = self._db.conn.execute("SELECT coalesce(sum(points), 0) FROM parked").fetchone()
-        return int(row[0])
+        [(points,)] = self._db.fetch_all("SELECT coalesce(sum(points), 0) FROM parked")
+        return int(points)
 
     def parked(self) -> list[ParkedBatch]:
-        rows = self._db.conn.execute(
+        rows = self._db.fetch_all(
             "SELECT id, parked_ms, points, reason, body FROM parked ORDER BY id"
-        ).fetchall()
+        )
         return [ParkedBatch(r[0], r[1], r[2], r[3], bytes(r[4])) for r in rows]
 
     def unpark(self, batch: ParkedBatch) -> None:

@@ -8,9 +8,36 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 
 # A server's Retry-After is obeyed up to this; an absurd value must not stall a loop for days.
 RETRY_AFTER_LIMIT_S = 3600.0
+# A delay too long to represent counts as this many seconds, as RFC 9111 has caches do.
+DELAY_SECONDS_MAX = 2**31
+
+
+def parse_retry_after(value: str | None, now_ms: int) -> float | None:
+    """Seconds to wait from a Retry-After field (RFC 9110): delay-seconds, or an HTTP-date
+    compared with `now_ms`; a date in the past gives 0. None when the field is absent or is
+    neither form (a negative or fractional number included)."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isascii() and text.isdigit():
+        digits = text.lstrip("0")
+        if len(digits) > len(str(DELAY_SECONDS_MAX)):
+            return float(DELAY_SECONDS_MAX)
+        return float(min(int(digits or "0"), DELAY_SECONDS_MAX))
+    try:
+        # email.utils reads all three HTTP-date forms (IMF-fixdate, RFC 850, asctime).
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        # asctime carries no zone; every HTTP-date is in UTC.
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, moment.timestamp() - now_ms / 1000)
 
 
 @dataclass(frozen=True, slots=True)

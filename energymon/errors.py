@@ -1,7 +1,29 @@
 """The project's exception tree.
 
 Every error the code raises on purpose derives from `EnergymonError`, so a boundary (the HTTP
-app, the CLI) can map the whole family to a clear response in one place.
+app, the CLI) can map the whole family to a clear response in one place. The classes of this
+module (a test keeps the drawing true):
+
+    EnergymonError
+      ConfigError
+      LineProtocolError
+      InfluxError
+        InfluxUnavailableError
+        InfluxRejectedError
+        InfluxAuthError
+      PayloadError
+        MalformedJsonError
+      AuthError
+      BodyTooLargeError
+      BusyError
+      SpoolFullError
+      StoreError
+      ModbusError
+        MeterTimeoutError
+      ReplicationError
+
+A module that needs a narrower error derives it from one of these, beside the code that raises
+it (the Modbus framing's reply errors, the simulator's transport and encoding errors).
 """
 
 from __future__ import annotations
@@ -67,7 +89,7 @@ class SpoolFullError(EnergymonError):
 
 
 class StoreError(EnergymonError):
-    """The collector's local state database failed."""
+    """A local SQLite database (the collector's state, the dead letters) failed."""
 
 
 class ModbusError(EnergymonError):

@@ -19,6 +19,8 @@ from typing import Any
 import msgpack  # type: ignore[import-untyped]
 import requests
 
+from energymon.backoff import parse_retry_after
+from energymon.clock import SystemClock
 from energymon.errors import (
     InfluxAuthError,
     InfluxError,
@@ -276,15 +278,8 @@ def _error_for(response: requests.Response) -> InfluxError:
         return InfluxAuthError(f"InfluxDB refused the credentials ({status}): {message}")
     if status in (429, 502, 503, 504) or status >= 500:
         error = InfluxUnavailableError(f"InfluxDB is unavailable ({status}): {message}")
-        error.retry_after_s = _retry_after(response.headers.get("Retry-After"))
+        error.retry_after_s = parse_retry_after(
+            response.headers.get("Retry-After"), SystemClock().now_ms()
+        )
         return error
     return InfluxRejectedError(status, message)
-
-
-def _retry_after(header: str | None) -> float | None:
-    if header is None:
-        return None
-    try:
-        return max(0.0, float(header))
-    except ValueError:
-        return None

@@ -13,6 +13,8 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from energymon.sqlitedb import SQLiteDB
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS write_journal (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -54,34 +56,43 @@ def prune(conn: sqlite3.Connection, *, recorded_before_ms: int) -> int:
 
 
 class JournalReader:
-    """Read-only access for another process (the replicator)."""
+    """Read-only access for another process (the replicator).
+
+    The file may appear after the reader is made (the collector starts later): the connection
+    is opened on the first read that finds the file, then kept until `close()`.
+    """
 
     def __init__(self, data_dir: Path) -> None:
         self.path = data_dir / STATE_DB_NAME
+        self._db: SQLiteDB | None = None
 
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=10.0)
+    def _reader(self) -> SQLiteDB:
+        if self._db is None:
+            self._db = SQLiteDB(self.path, read_only=True)
+        return self._db
 
     def exists(self) -> bool:
         return self.path.is_file()
 
     def entries_after(self, after_id: int, limit: int = 1000) -> list[JournalEntry]:
-        with self._connect() as conn:
-            rows = conn.execute(
-                "SELECT id, recorded_ms, min_time_ms, max_time_ms, points FROM write_journal "
-                "WHERE id > ? ORDER BY id LIMIT ?",
-                (after_id, limit),
-            ).fetchall()
+        rows = self._reader().fetch_all(
+            "SELECT id, recorded_ms, min_time_ms, max_time_ms, points FROM write_journal "
+            "WHERE id > ? ORDER BY id LIMIT ?",
+            (after_id, limit),
+        )
         return [JournalEntry(*row) for row in rows]
 
     def last_id(self) -> int | None:
         """The newest id; a reader starting without history begins after it."""
-        with self._connect() as conn:
-            row = conn.execute("SELECT max(id) FROM write_journal").fetchone()
-        return None if row is None or row[0] is None else int(row[0])
+        [(last,)] = self._reader().fetch_all("SELECT max(id) FROM write_journal")
+        return None if last is None else int(last)
 
     def first_id(self) -> int | None:
         """The oldest id still kept; a reader whose cursor is older missed pruned entries."""
-        with self._connect() as conn:
-            row = conn.execute("SELECT min(id) FROM write_journal").fetchone()
-        return None if row is None or row[0] is None else int(row[0])
+        [(first,)] = self._reader().fetch_all("SELECT min(id) FROM write_journal")
+        return None if first is None else int(first)
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None

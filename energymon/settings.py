@@ -22,6 +22,7 @@ from energymon.lineproto import name_problem
 
 ENV_PREFIX = "ENERGYMON_"
 CONFIG_VARIABLE = "ENERGYMON_CONFIG"
+MAX_PORT = 65535
 
 
 class Settings(BaseSettings):
@@ -202,11 +203,20 @@ class Settings(BaseSettings):
 
     @property
     def listen_host(self) -> str:
-        return _split_host_port(self.listen)[0]
+        return parse_host_port(self.listen, "ENERGYMON_LISTEN", default_host="0.0.0.0")[0]
 
     @property
     def listen_port(self) -> int:
-        return _split_host_port(self.listen)[1]
+        return parse_host_port(self.listen, "ENERGYMON_LISTEN", default_host="0.0.0.0")[1]
+
+    @property
+    def replicator_listen_address(self) -> tuple[str, int] | None:
+        """Where the replicator answers `GET /health`; None: nowhere."""
+        if not self.replicator_listen:
+            return None
+        return parse_host_port(
+            self.replicator_listen, "ENERGYMON_REPLICATOR_LISTEN", default_host="127.0.0.1"
+        )
 
     @property
     def serial_device_name(self) -> str:
@@ -225,11 +235,15 @@ class Settings(BaseSettings):
         return table
 
 
-def _split_host_port(value: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(f"listen address {value!r} is not host:port")
-    return host.strip("[]") or "0.0.0.0", int(port)
+def parse_host_port(value: str, setting: str, *, default_host: str) -> tuple[str, int]:
+    """`host:port`, `[v6 address]:port`, or `:port` for `default_host`.
+
+    Raises `ConfigError` naming `setting` when there is no port from 1 to `MAX_PORT`.
+    """
+    host, sep, port = value.strip().rpartition(":")
+    if not sep or not port.isascii() or not port.isdigit() or not 0 < int(port) <= MAX_PORT:
+        raise ConfigError(f"{setting} {value!r} is not host:port (for example 127.0.0.1:8080)")
+    return host.strip("[]") or default_host, int(port)
 
 
 def _parse_pairs(text: str, source: str, separator: str) -> dict[str, str]:

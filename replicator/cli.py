@@ -7,6 +7,7 @@ import logging
 import re
 import signal
 import threading
+from contextlib import closing
 from datetime import UTC, datetime
 from types import FrameType
 
@@ -73,11 +74,9 @@ def _run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     server = None
-    if settings.replicator_listen:
-        host, _, port = settings.replicator_listen.rpartition(":")
-        if not port.isdigit():
-            raise ConfigError(f"ENERGYMON_REPLICATOR_LISTEN {settings.replicator_listen!r}")
-        server = HealthServer(host.strip("[]") or "127.0.0.1", int(port), service.health)
+    if settings.replicator_listen_address is not None:
+        host, port = settings.replicator_listen_address
+        server = HealthServer(host, port, service.health)
         server.start()
     log.info(
         "replicating home %s from %r to %r", settings.home, service.local, service.replicator.cloud
@@ -87,6 +86,7 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         if server is not None:
             server.stop()
+        service.close()
     log.info("replicator stopped")
     return 0
 
@@ -123,15 +123,16 @@ def _verify(args: argparse.Namespace) -> int:
     local, cloud = local_client(settings), cloud_influx(settings)
     sink = sink_to(settings, cloud, "cloud", clock)
     bar = ProgressBar("verify")
-    result = verify(
-        local,
-        cloud,
-        sink,
-        settings.home,
-        TimeRange(since, until),
-        repair=args.repair,
-        progress=lambda done, total: bar.update(done / total, f"{done}/{total} days"),
-    )
+    with closing(sink.dead_letters):
+        result = verify(
+            local,
+            cloud,
+            sink,
+            settings.home,
+            TimeRange(since, until),
+            repair=args.repair,
+            progress=lambda done, total: bar.update(done / total, f"{done}/{total} days"),
+        )
     bar.done()
     _print_verify(result, args.repair)
     return 0 if result.ok or (args.repair and result.unresolved_hours == 0) else 1
@@ -142,20 +143,21 @@ def _restore(args: argparse.Namespace) -> int:
     clock = SystemClock()
     local, cloud = local_client(settings), cloud_influx(settings)
     sink = sink_to(settings, local, "local", clock)
-    restorer = Restorer(
-        cloud=cloud,
-        sink=sink,
-        state_path=state_dir(settings) / "restore.json",
-        clock=clock,
-        home=settings.home,
-        window_ms=round(settings.replicator_window_s * 1000),
-    )
-    plan = restorer.plan(parse_since(args.since, clock.now_ms()) if args.since else None)
-    bar = ProgressBar("restore")
-    while not plan.done:
-        plan = restorer.run_once(plan)
-        day = datetime.fromtimestamp(plan.position_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
-        bar.update(plan.fraction, f"up to {day}, {restorer.copied_points} points")
+    with closing(sink.dead_letters):
+        restorer = Restorer(
+            cloud=cloud,
+            sink=sink,
+            state_path=state_dir(settings) / "restore.json",
+            clock=clock,
+            home=settings.home,
+            window_ms=round(settings.replicator_window_s * 1000),
+        )
+        plan = restorer.plan(parse_since(args.since, clock.now_ms()) if args.since else None)
+        bar = ProgressBar("restore")
+        while not plan.done:
+            plan = restorer.run_once(plan)
+            day = datetime.fromtimestamp(plan.position_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+            bar.update(plan.fraction, f"up to {day}, {restorer.copied_points} points")
     bar.done()
     print(
         f"restored {restorer.copied_points} points of home {settings.home}; "
@@ -166,7 +168,13 @@ def _restore(args: argparse.Namespace) -> int:
 
 def _dead_letters(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
-    store = dead_letter_store(settings)
+    with closing(dead_letter_store(settings)) as store:
+        return _dead_letter_action(args, settings, store)
+
+
+def _dead_letter_action(
+    args: argparse.Namespace, settings: Settings, store: DeadLetterStore
+) -> int:
     if args.action == "list":
         letters = store.list(limit=args.limit)
         for letter in letters:

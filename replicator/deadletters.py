@@ -3,12 +3,11 @@ operator can inspect, replay or discard them and nothing is ever dropped silentl
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from energymon.errors import ReplicationError
+from energymon.sqlitedb import SQLiteDB
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS dead_letters (
@@ -36,22 +35,14 @@ class DeadLetter:
 
 
 class DeadLetterStore:
-    """One SQLite file; every change is committed before the caller moves on."""
+    """One SQLite file; every change is committed, fsynced, before the caller moves on."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._conn = sqlite3.connect(path, timeout=10.0, check_same_thread=False)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
-            self._conn.execute(SCHEMA)
-            self._conn.commit()
-        except sqlite3.Error as exc:
-            raise ReplicationError(f"cannot open the dead-letter store {path}: {exc}") from exc
+        self._db = SQLiteDB(path, schema=(SCHEMA,))
 
     def close(self) -> None:
-        self._conn.close()
+        self._db.close()
 
     def add(
         self,
@@ -62,26 +53,23 @@ class DeadLetterStore:
         now_ms: int,
         replayable: bool = True,
     ) -> None:
-        try:
-            with self._conn:
-                self._conn.executemany(
-                    "INSERT OR IGNORE INTO dead_letters "
-                    "(created_ms, target, reason, line, replayable) VALUES (?, ?, ?, ?, ?)",
-                    [(now_ms, target, reason, line, int(replayable)) for line in lines],
-                )
-        except sqlite3.Error as exc:
-            raise ReplicationError(f"cannot store dead letters in {self.path}: {exc}") from exc
+        with self._db.transaction() as conn:
+            conn.executemany(
+                "INSERT OR IGNORE INTO dead_letters "
+                "(created_ms, target, reason, line, replayable) VALUES (?, ?, ?, ?, ?)",
+                [(now_ms, target, reason, line, int(replayable)) for line in lines],
+            )
 
     def count(self) -> int:
-        row = self._conn.execute("SELECT count(*) FROM dead_letters").fetchone()
-        return int(row[0])
+        [(count,)] = self._db.fetch_all("SELECT count(*) FROM dead_letters")
+        return int(count)
 
     def list(self, limit: int = 100, after_id: int = 0) -> list[DeadLetter]:
-        rows = self._conn.execute(
+        rows = self._db.fetch_all(
             "SELECT id, created_ms, target, reason, line, replayable FROM dead_letters "
             "WHERE id > ? ORDER BY id LIMIT ?",
             (after_id, limit),
-        ).fetchall()
+        )
         return [DeadLetter(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in rows]
 
     def iter_all(self, batch: int = 1000) -> Iterator[DeadLetter]:
@@ -95,13 +83,9 @@ class DeadLetterStore:
         return page[0] if page and page[0].id == letter_id else None
 
     def remove(self, letter_id: int) -> bool:
-        with self._conn:
-            return self._conn.execute(
-                "DELETE FROM dead_letters WHERE id = ?", (letter_id,)
-            ).rowcount > 0
+        with self._db.transaction() as conn:
+            return conn.execute("DELETE FROM dead_letters WHERE id = ?", (letter_id,)).rowcount > 0
 
     def update_reason(self, letter_id: int, reason: str) -> None:
-        with self._conn:
-            self._conn.execute(
-                "UPDATE dead_letters SET reason = ? WHERE id = ?", (reason, letter_id)
-            )
+        with self._db.transaction() as conn:
+            conn.execute("UPDATE dead_letters SET reason = ? WHERE id = ?", (reason, letter_id))

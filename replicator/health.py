@@ -1,7 +1,8 @@
 """The replicator's health: `GET /health` and a record in `energymon_health` every minute.
 
-The record is written into the local InfluxDB at the current time, so the replicator carries it
-to the cloud like any other point: a home whose records stop arriving has gone quiet.
+`ReplicatorHealth` follows `energymon.health`'s conventions. The record is written into the
+local InfluxDB at the current time, so the replicator carries it to the cloud like any other
+point: a home whose records stop arriving has gone quiet.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from energymon.lineproto import FieldValue, format_line
-from energymon.schema import HEALTH_MEASUREMENT
+from energymon.health import HealthReport, Status, health_line
+from energymon.lineproto import FieldValue
 
 log = logging.getLogger(__name__)
+
+COMPONENT = "replicator"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +49,7 @@ class ReplicatorHealth:
         return None if self.watermark_ms is None else (self.now_ms - self.watermark_ms) / 1000
 
     @property
-    def status(self) -> str:
+    def status(self) -> Status:
         if self.consecutive_failures or (self.verify and self.verify.unresolved_hours):
             return "degraded"
         return "ok"
@@ -81,14 +84,13 @@ class ReplicatorHealth:
                 "verify_unresolved_hours": v.unresolved_hours,
                 "verify_ok": v.unresolved_hours == 0,
             }
-        tags = {"home": home, "component": "replicator"}
-        return [format_line(HEALTH_MEASUREMENT, tags, fields, self.now_ms)]
+        return [health_line(COMPONENT, home, fields, self.now_ms)]
 
 
 class HealthServer:
     """`GET /health` on its own small HTTP server thread."""
 
-    def __init__(self, host: str, port: int, health: Callable[[], ReplicatorHealth]) -> None:
+    def __init__(self, host: str, port: int, health: Callable[[], HealthReport]) -> None:
         provider = health
 
         class Handler(BaseHTTPRequestHandler):

@@ -221,6 +221,12 @@ class ReplicatorService:
                 stop.wait(delay)
         self.replicator.save()
 
+    def close(self) -> None:
+        """Close the databases the service holds open: the dead letters, the journal."""
+        self.replicator.sink.dead_letters.close()
+        if self.replicator.journal is not None:
+            self.replicator.journal.close()
+
 
 def build_service(settings: Settings, clock: Clock) -> ReplicatorService:
     """The service as configured by the settings."""

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Protocol
 
 import requests
 
+from energymon.backoff import parse_retry_after
 from energymon.errors import EnergymonError
 
 
@@ -55,17 +54,9 @@ class Ack:
 
 
 def retry_after_s(headers: Mapping[str, str], now_ms: int) -> float | None:
+    """The reply's Retry-After in seconds; a transport may hand over a plain, case-keeping dict."""
     value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            seconds = parsedate_to_datetime(value).timestamp() - now_ms / 1000
-        except (TypeError, ValueError):
-            return None
-    return max(0.0, seconds) if math.isfinite(seconds) else None
+    return parse_retry_after(value, now_ms)
 
 
 def parse_ack(body: bytes) -> Ack | None:

@@ -3,9 +3,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from energymon.errors import ConfigError
-from energymon.settings import Settings, load_settings, settings_markdown
+from energymon.settings import (
+    MAX_PORT,
+    Settings,
+    load_settings,
+    parse_host_port,
+    settings_markdown,
+)
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 
@@ -60,3 +68,48 @@ def test_a_mistyped_variable_is_refused_not_ignored(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("ENERGYMON_INFLUX_ULR", "http://elsewhere:8086")
     with pytest.raises(ConfigError, match="did you mean ENERGYMON_INFLUX_URL"):
         load_settings()
+
+
+hosts = st.one_of(
+    st.ip_addresses(v=4).map(str),
+    st.ip_addresses(v=6).map(lambda a: f"[{a}]"),
+    st.from_regex(r"[a-z][a-z0-9-]{0,20}(\.[a-z][a-z0-9-]{0,20}){0,3}", fullmatch=True),
+)
+
+
+@given(hosts, st.integers(min_value=1, max_value=MAX_PORT))
+def test_host_port_is_read_back_as_written(host: str, port: int) -> None:
+    assert parse_host_port(f"{host}:{port}", "X", default_host="d") == (host.strip("[]"), port)
+    assert parse_host_port(f":{port}", "X", default_host="d") == ("d", port)
+
+
+@given(
+    hosts,
+    st.one_of(
+        st.integers(min_value=MAX_PORT + 1).map(str),
+        st.just("0"),
+        st.just(""),
+        st.just("-1"),
+        st.just("http"),
+        st.just("٨٠"),
+    ),
+)
+def test_host_port_without_a_port_is_a_config_error_naming_the_setting(
+    host: str, port: str
+) -> None:
+    with pytest.raises(ConfigError, match=r"ENERGYMON_X .* is not host:port"):
+        parse_host_port(f"{host}:{port}", "ENERGYMON_X", default_host="d")
+    with pytest.raises(ConfigError, match="ENERGYMON_X"):
+        parse_host_port(host.replace(":", ""), "ENERGYMON_X", default_host="d")
+
+
+def test_both_listen_settings_use_one_parser() -> None:
+    settings = Settings(listen=":9000", replicator_listen="[::1]:8081")
+    assert (settings.listen_host, settings.listen_port) == ("0.0.0.0", 9000)
+    assert settings.replicator_listen_address == ("::1", 8081)
+    assert Settings(replicator_listen=":8081").replicator_listen_address == ("127.0.0.1", 8081)
+    assert Settings(replicator_listen="").replicator_listen_address is None
+    with pytest.raises(ConfigError, match="ENERGYMON_REPLICATOR_LISTEN"):
+        _ = Settings(replicator_listen="localhost").replicator_listen_address
+    with pytest.raises(ConfigError, match="ENERGYMON_LISTEN"):
+        _ = Settings(listen="localhost:99999").listen_port

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Any
 
-from collector.health import health_lines
+from collector.health import CollectorHealth, CounterHealth, DeviceHealth, InfluxHealth, SpoolHealth
 from energymon.influx import InfluxClient
 from energymon.schema import Measurement, QuarantinedReading, Reading
 from replicator.health import ReplicatorHealth, VerifySummary
@@ -93,39 +92,34 @@ def _reading_lines(now_ms: int) -> list[str]:
     return lines
 
 
-def collector_figures(k: int, devices: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The collector's health figures (the shape of `collector.health.snapshot`) at minute k."""
+def collector_figures(k: int, devices: dict[str, DeviceHealth], now_ms: int) -> CollectorHealth:
+    """The collector's health report at minute k."""
     spooling = k <= SPOOLING_MINUTES
-    return {
-        "influx": {"reachable": not spooling, "url": "http://127.0.0.1:8086"},
-        "spool": {
-            "depth_points": 120 if spooling else 0,
-            "bytes": 30_000 if spooling else 0,
-            "max_bytes": 1 << 29,
-            "full_refusals": max(0, REFUSING_MINUTES + 1 - k),
-        },
-        "parked_points": 7,
-        "devices": devices,
-        "counters": {
-            "accepted": 1000 - k,
-            "duplicates": 0,
-            "quarantined": 2,
-            "spooled_points": 0,
-            "refused_not_durable": 0,
-        },
-    }
+    return CollectorHealth(
+        now_ms=now_ms,
+        influx=InfluxHealth(not spooling, "http://127.0.0.1:8086"),
+        spool=SpoolHealth(
+            depth_points=120 if spooling else 0,
+            size_bytes=30_000 if spooling else 0,
+            max_bytes=1 << 29,
+            full_refusals=max(0, REFUSING_MINUTES + 1 - k),
+        ),
+        parked_points=7,
+        devices=devices,
+        counters=CounterHealth(accepted=1000 - k, duplicates=0, quarantined=2, spooled_points=0),
+    )
 
 
-def device_figures(age_s: float | None, contact_s: float) -> dict[str, Any]:
-    return {
-        "boot": 1,
-        "last_seq": None if age_s is None else 180,
-        "last_reading_ms": None,
-        "age_s": age_s,
-        "last_contact_age_s": contact_s,
-        "dropped": 4,
-        "meter_errors": {"mains": 1, "heatpump": 2},
-    }
+def device_figures(age_s: float | None, contact_s: float) -> DeviceHealth:
+    return DeviceHealth(
+        boot=1,
+        last_seq=None if age_s is None else 180,
+        last_reading_ms=None,
+        reading_age_s=age_s,
+        last_contact_age_s=contact_s,
+        dropped=4,
+        meter_errors={"mains": 1, "heatpump": 2},
+    )
 
 
 def _health_lines(now_ms: int) -> list[str]:
@@ -136,7 +130,7 @@ def _health_lines(now_ms: int) -> list[str]:
             "mega-01": device_figures(2.0, 1.0),
             "garage": device_figures(900.0 + 60 * (30 - k), 5.0),
         }
-        lines += health_lines(collector_figures(k, devices), "home-a", t)
+        lines += collector_figures(k, devices, t).to_lines("home-a")
         lines += ReplicatorHealth(
             t,
             "https://cloud",
@@ -150,9 +144,7 @@ def _health_lines(now_ms: int) -> list[str]:
         ).to_lines("home-a")
     for k in range(60, 39, -1):
         t = now_ms - k * MINUTE_MS
-        lines += health_lines(
-            collector_figures(99, {"pi-01": device_figures(1.0, 1.0)}), "home-b", t
-        )
+        lines += collector_figures(99, {"pi-01": device_figures(1.0, 1.0)}, t).to_lines("home-b")
         lines += ReplicatorHealth(
             t, "https://cloud", t - 2000, 0, t, 0, None, 0, VerifySummary(t, 72, 0, 0, 0)
         ).to_lines("home-b")

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from collector.health import health_lines
 from energymon.schema import Measurement, QuarantinedReading, Reading
 from replicator.health import ReplicatorHealth, VerifySummary
 from tests.grafana.grafana_files import (
@@ -43,7 +42,7 @@ def schema() -> dict[str, set[str]]:
     lines = [
         Reading("d", "s", 1, 1, 0, m).to_line("h"),
         QuarantinedReading("d", "s", 1, 1, 0, "why", "{}").to_line("h"),
-        *health_lines(collector_figures(1, {"d": device_figures(1.0, 1.0)}), "h", 0),
+        *collector_figures(1, {"d": device_figures(1.0, 1.0)}, 0).to_lines("h"),
         *ReplicatorHealth(0, "u", 0, 0, 0, 0, None, 0, VerifySummary(0, 1, 0, 0, 0)).to_lines("h"),
     ]
     return _names(lines)

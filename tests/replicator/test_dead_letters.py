@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+from contextlib import closing
+from pathlib import Path
+
 import pytest
 
 from energymon.cli import main
+from energymon.errors import StoreError
 from energymon.lineproto import format_line
+from replicator.deadletters import DeadLetter, DeadLetterStore
 from tests.replicator.helpers import HOME, T0, Rig, points, reading
 
 
@@ -56,3 +61,16 @@ def test_dead_letters_can_be_replayed_once_the_cloud_is_fixed(
     assert main(["replicator", "dead-letters", "replay"]) == 0
     assert store.count() == 0
     assert len(points(rig.cloud, "derived")) == 1
+
+
+def test_the_store_keeps_its_letters_and_closes(tmp_path: Path) -> None:
+    path = tmp_path / "replicator" / "dead_letters.db"
+    with closing(DeadLetterStore(path)) as store:
+        store.add(["a 1", "b 2"], target="cloud", reason="conflict", now_ms=T0)
+        store.add(["a 1"], target="cloud", reason="again", now_ms=T0 + 1)
+        store.update_reason(2, "still refused")
+        assert store.remove(1) and not store.remove(1)
+    with closing(DeadLetterStore(path)) as reopened:
+        assert reopened.list() == [DeadLetter(2, T0, "cloud", "still refused", "b 2", True)]
+    with pytest.raises(StoreError, match="closed"):
+        reopened.count()
