@@ -1,6 +1,8 @@
 """The collector's HTTP API (docs/api.md): thin routes over the group committer.
 
-`_error_response` is the one place where errors become HTTP statuses.
+Routes raise; `_RESPONSES` is the one place where errors become HTTP statuses. Starlette finds
+the handler by walking the exception's class hierarchy, so the most specific class wins whatever
+the order of the table.
 """
 
 from __future__ import annotations
@@ -33,16 +35,30 @@ from energymon.errors import (
 )
 from energymon.settings import keys_match
 
-# Most specific first: the first matching class decides. The last column is Retry-After, in s.
-_STATUS: tuple[tuple[type[EnergymonError], int, str, int | None], ...] = (
-    (BodyTooLargeError, 413, "body_too_large", None),
-    (MalformedJsonError, 400, "malformed_json", None),
-    (PayloadError, 400, "invalid_payload", None),
-    (AuthError, 401, "unauthorized", None),
-    (BusyError, 503, "busy", 2),
-    (SpoolFullError, 503, "not_durable", 30),
-    (StoreError, 503, "not_durable", 30),
-)
+
+@dataclass(frozen=True, slots=True)
+class _ErrorResponse:
+    status: int
+    code: str
+    retry_after_s: int | None = None
+
+
+_RESPONSES: dict[type[EnergymonError], _ErrorResponse] = {
+    EnergymonError: _ErrorResponse(500, "internal"),
+    BodyTooLargeError: _ErrorResponse(413, "body_too_large"),
+    PayloadError: _ErrorResponse(400, "invalid_payload"),
+    MalformedJsonError: _ErrorResponse(400, "malformed_json"),
+    AuthError: _ErrorResponse(401, "unauthorized"),
+    BusyError: _ErrorResponse(503, "busy", retry_after_s=2),
+    StoreError: _ErrorResponse(503, "not_durable", retry_after_s=30),
+    SpoolFullError: _ErrorResponse(503, "not_durable", retry_after_s=30),
+}
+
+
+async def _error_response(request: Request, exc: Exception) -> Response:
+    spec = next(_RESPONSES[c] for c in type(exc).__mro__ if c in _RESPONSES)
+    headers = None if spec.retry_after_s is None else {"Retry-After": str(spec.retry_after_s)}
+    return JSONResponse({"error": spec.code, "detail": str(exc)}, spec.status, headers=headers)
 
 
 @dataclass(frozen=True)
@@ -51,14 +67,6 @@ class ApiConfig:
     max_body_bytes: int
     max_readings: int
     max_inflight_bytes: int
-
-
-def _error_response(exc: EnergymonError) -> JSONResponse:
-    for kind, status, code, retry_after_s in _STATUS:
-        if isinstance(exc, kind):
-            headers = None if retry_after_s is None else {"Retry-After": str(retry_after_s)}
-            return JSONResponse({"error": code, "detail": str(exc)}, status, headers=headers)
-    return JSONResponse({"error": "internal", "detail": str(exc)}, 500)
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -99,9 +107,7 @@ def build_app(
         # Refused before the body is read, so a burst cannot make the collector grow; a
         # request alone is always admitted (its own size is bounded by max_body_bytes).
         if in_flight_bytes and in_flight_bytes + size > config.max_inflight_bytes:
-            return _error_response(
-                BusyError(f"{in_flight_bytes} bytes of requests in flight; retry in a moment")
-            )
+            raise BusyError(f"{in_flight_bytes} bytes of requests in flight; retry in a moment")
         in_flight_bytes += size
         try:
             return await _store_readings(request)
@@ -110,13 +116,10 @@ def build_app(
 
     async def _store_readings(request: Request) -> Response:
         arrival_ms = clock.now_ms()
-        try:
-            body = await _read_body(request, config.max_body_bytes)
-            submission = parse_submission(parse_json(body), config.max_readings, arrival_ms)
-            _authenticate(request, submission.device, config.device_keys)
-            outcome = await committer.submit(submission)
-        except EnergymonError as exc:
-            return _error_response(exc)
+        body = await _read_body(request, config.max_body_bytes)
+        submission = parse_submission(parse_json(body), config.max_readings, arrival_ms)
+        _authenticate(request, submission.device, config.device_keys)
+        outcome = await committer.submit(submission)
         return JSONResponse(
             {
                 "ack": outcome.ack,
@@ -152,6 +155,10 @@ def build_app(
             Route("/health", get_health, methods=["GET"]),
             Route("/openapi.json", get_openapi, methods=["GET"]),
         ],
-        exception_handlers={404: not_found, 405: method_not_allowed},
+        exception_handlers={
+            **dict.fromkeys(_RESPONSES, _error_response),
+            404: not_found,
+            405: method_not_allowed,
+        },
         lifespan=lifespan,
     )
