@@ -1,11 +1,18 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from energymon.errors import ConfigError
-from energymon.settings import Settings, load_settings, settings_markdown
+from energymon.settings import (
+    ENV_PREFIX,
+    Settings,
+    load_settings,
+    make_settings,
+    settings_markdown,
+)
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 
@@ -60,3 +67,40 @@ def test_a_mistyped_variable_is_refused_not_ignored(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("ENERGYMON_INFLUX_ULR", "http://elsewhere:8086")
     with pytest.raises(ConfigError, match="did you mean ENERGYMON_INFLUX_URL"):
         load_settings()
+
+
+def test_to_env_gives_a_child_process_exactly_these_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    settings = make_settings(
+        home="cottage",
+        data_dir=tmp_path,
+        influx_timeout_s=0.25,
+        max_readings_per_request=7,
+        cloud_password="pa ss=word",
+        cloud_ca_file=tmp_path / "ca.pem",
+        replicator_verify_repair=False,
+    )
+    env = settings.to_env()
+    # The child gets the secret itself, not the mask a terminal would show.
+    assert env["ENERGYMON_CLOUD_PASSWORD"] == "pa ss=word"
+    assert "ENERGYMON_DEVICE_KEYS_FILE" not in env  # None: the child's default
+    for name in [n for n in os.environ if n.startswith(ENV_PREFIX)]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert load_settings() == settings
+
+
+def test_settings_for_a_child_ignore_this_process_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ENERGYMON_HOME", "elsewhere")
+    assert make_settings().home == "home"
+
+
+def test_a_misspelt_setting_fails_in_the_parent() -> None:
+    with pytest.raises(ConfigError, match=r"unknown setting influx_ulr .*did you mean influx_url"):
+        make_settings(influx_ulr="http://elsewhere:8086")
+    with pytest.raises(ConfigError, match="ENERGYMON_INFLUX_TIMEOUT_S"):
+        make_settings(influx_timeout_s=0)
