@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from energymon.errors import ConfigError
 from energymon.influx import InfluxClient
 from energymon.settings import make_settings
 from harness.influxd import InfluxServer, free_port
@@ -61,17 +62,22 @@ class Installation:
         self.device_keys = dict(device_keys or {})
         self.collector_port = free_port()
         self.replicator_port = free_port()
-        self.settings = make_settings(
-            **{
-                "data_dir": root / "data",
-                "influx_url": self.local.url,
-                "listen": f"127.0.0.1:{self.collector_port}",
-                "device_keys": ",".join(f"{d}={k}" for d, k in self.device_keys.items()),
-                "cloud_url": self.cloud.url if self.relay is None else self.relay.url,
-                "replicator_listen": f"127.0.0.1:{self.replicator_port}",
-            }
-            | settings
-        )
+        try:
+            self.settings = make_settings(
+                **{
+                    "data_dir": root / "data",
+                    "influx_url": self.local.url,
+                    "listen": f"127.0.0.1:{self.collector_port}",
+                    "device_keys": ",".join(f"{d}={k}" for d, k in self.device_keys.items()),
+                    "cloud_url": self.cloud.url if self.relay is None else self.relay.url,
+                    "replicator_listen": f"127.0.0.1:{self.replicator_port}",
+                }
+                | settings
+            )
+        except ConfigError:
+            if self.relay is not None:
+                self.relay.close()
+            raise
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.collector = ServiceProcess(
             ["collector"], self.settings, root / "collector.log", f"{self.collector_url}/health"

@@ -49,8 +49,12 @@ def test_verify_finds_and_repairs_a_hole_made_in_the_cloud(
     assert sink.stats.points == 0
 
     use_settings(
-        data_dir=rig.data_dir, home=HOME, cloud_url=rig.cloud.url, cloud_db=rig.cloud.database,
-        influx_url=rig.local.url, influx_db=rig.local.database,
+        data_dir=rig.data_dir,
+        home=HOME,
+        cloud_url=rig.cloud.url,
+        cloud_db=rig.cloud.database,
+        influx_url=rig.local.url,
+        influx_db=rig.local.database,
     )
     assert main(["replicator", "verify", "--since", "2023-11-13", "--repair"]) == 0
     out = capsys.readouterr().out
