@@ -34,6 +34,9 @@ class Part(Protocol):
     @property
     def running(self) -> bool: ...
 
+    @property
+    def pid(self) -> int | None: ...
+
 
 class Installation:
     """The parts are named `local`, `cloud`, `collector`, `replicator` and each device's name.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import requests
 
 from energymon.errors import ConfigError
 from energymon.settings import load_settings
@@ -32,3 +33,15 @@ def test_children_get_the_installation_settings_and_nothing_inherited(
     assert settings.listen == f"127.0.0.1:{installation.collector_port}"
     assert settings.device_key_table() == {"mega-01": "k1"}
     assert settings.cloud_url == installation.cloud.url
+
+
+def test_parts_restart_in_place(tmp_path: Path) -> None:
+    with Installation(tmp_path) as installation:
+        installation.start("local", "collector")
+        before = {name: installation.part(name).pid for name in ("local", "collector")}
+        installation.restart("local", "collector")
+        for name, pid in before.items():
+            assert installation.part(name).running, name
+            assert installation.part(name).pid != pid, name
+        assert requests.get(f"{installation.collector_url}/health", timeout=5).status_code == 200
+        assert installation.local_client().ping()
