@@ -40,9 +40,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from energymon.influx import InfluxClient
-from energymon.influxd import InfluxServer, free_port
-from energymon.proc import ServiceProcess, collector_process
 from energymon.schema import RawMeasurement, Reading
+from energymon.settings import ENV_PREFIX
+from harness.installation import Installation
 from simulator.wire import DeviceReading, encode_batch
 
 HOME = "bench-home"
@@ -380,7 +380,7 @@ class Plan:
     workers: int
     devices: int
     py_spy: Path | None
-    collector_env: dict[str, str]
+    collector_settings: dict[str, str]
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -422,12 +422,20 @@ class Bench:
     def __init__(self, plan: Plan, root: Path) -> None:
         self.plan = plan
         self.root = root
-        self.influxd = InfluxServer(root / "influxd")
-        self.port = free_port()
         self.devices = [f"meter-{i:03d}" for i in range(plan.devices)]
         self.lat_devices = [f"lat-{i:02d}" for i in range(LATENCY_DEVICES)]
         self.keys = {d: f"key-{d}" for d in self.devices + self.lat_devices}
-        self.collector: ServiceProcess | None = None
+        self.installation = Installation(
+            root,
+            device_keys=self.keys,
+            home=HOME,
+            influx_db=COLLECTOR_DB,
+            log_level="WARNING",
+            **plan.collector_settings,
+        )
+        self.influxd = self.installation.local
+        self.collector = self.installation.collector
+        self.port = self.installation.collector_port
         self.next_seq: dict[str, int] = dict.fromkeys(self.keys, 1)
         self.accepted = 0
 
@@ -494,15 +502,6 @@ class Bench:
         influx_version = raw_client.ping()
         collector_client = InfluxClient(self.influxd.url, COLLECTOR_DB)
         progress(f"starting the collector on 127.0.0.1:{self.port}")
-        self.collector = collector_process(
-            data_dir=self.root / "collector",
-            influx_url=self.influxd.url,
-            port=self.port,
-            device_keys=",".join(f"{d}={k}" for d, k in self.keys.items()),
-            home=HOME,
-            influx_db=COLLECTOR_DB,
-            extra_env={"ENERGYMON_LOG_LEVEL": "WARNING", **plan.collector_env},
-        )
         self.collector.start()
         progress(f"collector pid {self.collector.pid}")
         assert self.collector.pid is not None and self.influxd.pid is not None
@@ -682,9 +681,7 @@ class Bench:
         return body
 
     def cleanup(self) -> None:
-        if self.collector is not None:
-            self.collector.stop()
-        self.influxd.stop()
+        self.installation.close()
 
 
 def report(
@@ -781,6 +778,15 @@ def report(
     return "\n".join(out) + "\n"
 
 
+def setting_values(pairs: Sequence[str]) -> dict[str, str]:
+    """`ENERGYMON_NAME=VALUE` options as settings by name; the Installation checks the names."""
+    values = {}
+    for pair in pairs:
+        variable, _, value = pair.partition("=")
+        values[variable.removeprefix(ENV_PREFIX).lower()] = value
+    return values
+
+
 def command_line() -> str:
     return " ".join(["python", "bench/ingest.py", *sys.argv[1:]])
 
@@ -813,7 +819,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="extra environment for the collector, for experiments (repeatable)",
+        help="another setting of the collector (ENERGYMON_NAME=VALUE), for experiments "
+        "(repeatable)",
     )
     args = parser.parse_args(argv)
     seconds = 4.0 if args.quick else args.seconds
@@ -824,7 +831,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         workers=args.workers,
         devices=max(args.devices, args.workers),
         py_spy=args.py_spy,
-        collector_env=dict(pair.split("=", 1) for pair in args.collector_env),
+        collector_settings=setting_values(args.collector_env),
     )
     try:
         import uvloop

@@ -17,7 +17,6 @@ Prints progress and results; writes nothing but stdout.
 from __future__ import annotations
 
 import argparse
-import os
 import sqlite3
 import statistics
 import subprocess
@@ -30,8 +29,8 @@ from pathlib import Path
 
 from energymon import journal
 from energymon.influx import InfluxClient
-from energymon.influxd import InfluxServer, free_port
 from energymon.schema import Measurement, Reading
+from harness.installation import Installation
 
 HOME = "bench"
 SENSORS = ("mains", "heatpump", "solar")
@@ -52,19 +51,6 @@ def lines_for(start_ms: int, seconds: int) -> Iterator[list[str]]:
             batch = []
     if batch:
         yield batch
-
-
-def env_for(local: InfluxServer, cloud: InfluxServer, data_dir: Path) -> dict[str, str]:
-    return os.environ | {
-        "ENERGYMON_HOME": HOME,
-        "ENERGYMON_DATA_DIR": str(data_dir),
-        "ENERGYMON_INFLUX_URL": local.url,
-        "ENERGYMON_INFLUX_DB": "energymon",
-        "ENERGYMON_CLOUD_URL": cloud.url,
-        "ENERGYMON_CLOUD_DB": "energymon",
-        "ENERGYMON_REPLICATOR_LISTEN": f"127.0.0.1:{free_port()}",
-        "ENERGYMON_LOG_LEVEL": "WARNING",
-    }
 
 
 def drain() -> None:
@@ -98,21 +84,17 @@ def main() -> None:
         drain()
         return
     seconds = int(args.days * 86400)
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        local_server, cloud_server = InfluxServer(root / "local"), InfluxServer(root / "cloud")
-        local_server.start()
-        cloud_server.start()
-        try:
-            run(root, local_server, cloud_server, seconds)
-        finally:
-            local_server.stop()
-            cloud_server.stop()
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        Installation(Path(tmp), home=HOME, log_level="WARNING") as installation,
+    ):
+        installation.start("local", "cloud")
+        run(installation, seconds)
 
 
-def run(root: Path, local_server: InfluxServer, cloud_server: InfluxServer, seconds: int) -> None:
-    data_dir = root / "data"
-    data_dir.mkdir()
+def run(installation: Installation, seconds: int) -> None:
+    local_server, cloud_server = installation.local, installation.cloud
+    data_dir = installation.settings.data_dir
     now_ms = time.time_ns() // 1_000_000
     start_ms = now_ms - seconds * 1000 - 60_000
     total = seconds * len(SENSORS)
@@ -124,7 +106,7 @@ def run(root: Path, local_server: InfluxServer, cloud_server: InfluxServer, seco
     batches = [("\n".join(b).encode(), b[0], b[-1]) for b in lines_for(start_ms, seconds)]
     print(f"formatted the readings in {time.monotonic() - began:.1f} s")
 
-    local = InfluxClient(local_server.url, "energymon", timeout_s=120)
+    local = installation.local_client(timeout_s=120)
     db = sqlite3.connect(data_dir / journal.STATE_DB_NAME)
     db.execute(journal.SCHEMA)
     began = time.monotonic()
@@ -146,7 +128,6 @@ def run(root: Path, local_server: InfluxServer, cloud_server: InfluxServer, seco
     del batches
     print(f"raw bulk write into the cloud influxd: {raw_s:.1f} s, {raw_rate:,.0f} readings/s")
 
-    env = env_for(local_server, cloud_server, data_dir)
     state = data_dir / "replicator" / "state.json"
     state.parent.mkdir()
     state.write_text(
@@ -154,7 +135,10 @@ def run(root: Path, local_server: InfluxServer, cloud_server: InfluxServer, seco
     )
     began = time.monotonic()
     child = subprocess.Popen(
-        [sys.executable, __file__, "--drain"], env=env, stdout=subprocess.PIPE, text=True
+        [sys.executable, __file__, "--drain"],
+        env=installation.env(),
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert child.stdout is not None
     output = child.stdout.read()
@@ -164,23 +148,20 @@ def run(root: Path, local_server: InfluxServer, cloud_server: InfluxServer, seco
         raise SystemExit(f"the replicator failed ({status})")
     copied, drain_s, peak_kb, held = output.split()
     rate = total / float(drain_s)
-    cloud = InfluxClient(cloud_server.url, "energymon", timeout_s=120)
+    cloud = installation.cloud_client(timeout_s=120)
     in_cloud = cloud.query("SELECT count(power_w) FROM electricity")[0].values[0][1]
     print(f"catch-up: {int(copied)} points copied in {float(drain_s):.1f} s "
           f"({wall_s:.1f} s with start-up), {rate:,.0f} readings/s = {rate / raw_rate:.2f} of raw; "
           f"cloud holds {in_cloud} of {total}; peak RSS {int(peak_kb) / 1024:.0f} MB, "
           f"at most {held} points held at once")
 
-    freshness(local_server, cloud, env, data_dir)
+    freshness(installation, cloud)
 
 
-def freshness(local_server: InfluxServer, cloud: InfluxClient, env: dict[str, str],
-              data_dir: Path) -> None:
-    service = subprocess.Popen(
-        [sys.executable, "-m", "energymon.cli", "replicator", "run"], env=env,
-        stderr=subprocess.DEVNULL,
-    )
-    local = InfluxClient(local_server.url, "energymon")
+def freshness(installation: Installation, cloud: InfluxClient) -> None:
+    installation.start("replicator")
+    local = installation.local_client()
+    data_dir = installation.settings.data_dir
     db = sqlite3.connect(data_dir / journal.STATE_DB_NAME)
     acked: dict[int, float] = {}
     seen: dict[int, float] = {}
@@ -219,8 +200,7 @@ def freshness(local_server: InfluxServer, cloud: InfluxClient, env: dict[str, st
         done.set()
         poller.join()
     finally:
-        service.terminate()
-        service.wait()
+        installation.stop("replicator")
     latencies = sorted(seen[t] - acked[t] for t in acked if t in seen)
     missing = samples - len(latencies)
     p50 = statistics.median(latencies)

@@ -1,19 +1,21 @@
-"""`energymon collector` (the service) and `energymon quarantine` (what it set aside)."""
+"""`energymon collector` (the service), `energymon quarantine` (what it set aside), `energymon
+parked` (what InfluxDB refused) and, through `collector.meter_cli`, `energymon meter`."""
 
 from __future__ import annotations
 
 import argparse
 import json
 
+from collector import meter_cli
 from energymon.errors import ConfigError
 from energymon.influx import quote_string
+from energymon.logs import setup_logging
 from energymon.schema import QUARANTINE_MEASUREMENT
 from energymon.settings import load_settings
 
 
 def _run(args: argparse.Namespace) -> int:
     from collector.service import serve
-    from energymon.cli import setup_logging
 
     settings = load_settings(args.config)
     setup_logging(settings)
@@ -97,3 +99,4 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parked.add_argument("id", type=int, nargs="?", help="one batch (default: all)")
     parked.add_argument("-v", "--verbose", action="store_true", help="show the points")
     parked.set_defaults(handler=_parked)
+    meter_cli.add_command(sub)

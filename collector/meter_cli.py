@@ -85,7 +85,7 @@ def _set_address(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     meter = sub.add_parser("meter", help="read or configure a PZEM-004T v3 on a serial port")
     commands = meter.add_subparsers(dest="meter_command", required=True, metavar="ACTION")
 

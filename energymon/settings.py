@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from energymon.errors import ConfigError
 from energymon.lineproto import name_problem
@@ -234,6 +234,54 @@ class Settings(BaseSettings):
             table.update(_parse_pairs("\n".join(lines), str(self.device_keys_file), "\n"))
         return table
 
+    def to_env(self) -> dict[str, str]:
+        """The `ENERGYMON_*` environment that gives a child process exactly these settings.
+
+        Secrets are written out in clear: the environment is for a child process, never for a
+        terminal or a log. An optional setting that is None (its default) is left out.
+        """
+        env: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            elif isinstance(value, bool):
+                value = "true" if value else "false"
+            env[f"{ENV_PREFIX}{name.upper()}"] = str(value)
+        return env
+
+
+class _GivenValues(Settings):
+    """Settings from the values given and the defaults alone, never from the environment."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+def make_settings(**values: Any) -> Settings:
+    """Settings built in this process for another one (`Settings.to_env`): names and values are
+    checked here, so a misspelt setting fails in the parent rather than inside the child."""
+    known = set(Settings.model_fields)
+    for name in sorted(set(values) - known):
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise ConfigError(f"unknown setting {name} ({ENV_PREFIX}{name.upper()}){hint}")
+    try:
+        checked = _GivenValues(**values)
+    except ValidationError as exc:
+        raise _invalid(exc) from exc
+    return Settings.model_construct(**{name: getattr(checked, name) for name in known})
+
 
 def parse_host_port(value: str, setting: str, *, default_host: str) -> tuple[str, int]:
     """`host:port`, `[v6 address]:port`, or `:port` for `default_host`.
@@ -280,12 +328,16 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     try:
         return Settings(_env_file=path, **overrides)  # type: ignore[call-arg]
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{ENV_PREFIX}{'_'.join(str(p) for p in e['loc']).upper()}: "
-            f"{e['msg'].removeprefix('Value error, ')}"
-            for e in exc.errors()
-        )
-        raise ConfigError(f"invalid settings: {problems}") from exc
+        raise _invalid(exc) from exc
+
+
+def _invalid(exc: ValidationError) -> ConfigError:
+    problems = "; ".join(
+        f"{ENV_PREFIX}{'_'.join(str(p) for p in e['loc']).upper()}: "
+        f"{e['msg'].removeprefix('Value error, ')}"
+        for e in exc.errors()
+    )
+    return ConfigError(f"invalid settings: {problems}")
 
 
 def _refuse_unknown_variables() -> None:

@@ -1,4 +1,4 @@
-"""`energymon replicator ...` and `energymon demo`."""
+"""`energymon replicator run|verify|restore|dead-letters`."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from energymon.clients import cloud_influx
 from energymon.clock import SystemClock
 from energymon.errors import ConfigError, InfluxRejectedError
 from energymon.lockfile import ProcessLock
+from energymon.logs import setup_logging
 from energymon.settings import Settings, load_settings
 from replicator.deadletters import DeadLetter, DeadLetterStore
 from replicator.health import HealthServer
@@ -52,8 +53,6 @@ def parse_since(value: str, now_ms: int) -> int:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    from energymon.cli import setup_logging
-
     settings = load_settings(args.config)
     setup_logging(settings)
     if not settings.cloud_url:
@@ -220,12 +219,6 @@ def _replay(settings: Settings, store: DeadLetterStore, letters: list[DeadLetter
     return 0 if refused == 0 else 1
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from replicator.demo import run_demo
-
-    return run_demo(args.speed, args.seconds, args.cut_at, args.restore_at)
-
-
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rep = sub.add_parser("replicator", help="copy this home's data to a cloud InfluxDB and back")
     commands = rep.add_subparsers(dest="replicator_command", required=True)
@@ -246,12 +239,3 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     d.add_argument("id", type=int, nargs="?", help="one dead letter (replay, discard)")
     d.add_argument("--limit", type=int, default=100, help="most letters to list")
     d.set_defaults(handler=_dead_letters)
-
-    demo = sub.add_parser(
-        "demo", help="a local and a cloud InfluxDB, collector, replicator and three fake meters"
-    )
-    demo.add_argument("--speed", type=float, default=1.0, help="device seconds per real second")
-    demo.add_argument("--seconds", type=float, help="stop after this many seconds")
-    demo.add_argument("--cut-at", type=float, help="cut the internet after this many seconds")
-    demo.add_argument("--restore-at", type=float, help="restore it after this many seconds")
-    demo.set_defaults(handler=_demo)

@@ -104,7 +104,7 @@ def _seconds_since_local_midnight() -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    from energymon.cli import setup_logging
+    from energymon.logs import setup_logging
     from energymon.settings import load_settings
 
     if args.sd_card and args.state_dir is None:

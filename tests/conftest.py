@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,8 +14,10 @@ import pytest
 import requests
 
 from energymon.influx import InfluxClient
-from energymon.influxd import InfluxServer, free_port
-from energymon.proc import ServiceProcess, collector_process
+from energymon.settings import ENV_PREFIX, Settings, make_settings
+from harness.influxd import InfluxServer
+from harness.installation import Installation
+from harness.proc import ManagedProcess
 
 _db_numbers = itertools.count(1)
 
@@ -52,7 +55,7 @@ DEVICE_KEY = "test-key-mega-01"
 
 @dataclass
 class RunningCollector:
-    process: ServiceProcess
+    process: ManagedProcess
     url: str
     influx: InfluxClient
     data_dir: Path
@@ -67,34 +70,53 @@ class RunningCollector:
 
 @pytest.fixture
 def start_collector(tmp_path: Path) -> Iterator[Callable[..., RunningCollector]]:
-    """Starts `energymon collector` as a real child process; stops them all at the end."""
-    started: list[ServiceProcess] = []
+    """Starts `energymon collector` as a real child process on `server`, with a database of its
+    own and any other settings by name; kills them all at the end."""
+    started: list[Installation] = []
 
-    def start(influx_url: str, influx_db: str | None = None, **env: str) -> RunningCollector:
+    def start(
+        server: InfluxServer, influx_db: str | None = None, **settings: Any
+    ) -> RunningCollector:
         db = influx_db or f"collector_{next(_db_numbers)}"
-        data_dir = tmp_path / f"collector-{len(started)}"
-        port = free_port()
-        process = collector_process(
-            data_dir=data_dir,
-            influx_url=influx_url,
-            influx_db=db,
-            port=port,
-            device_keys=f"{DEVICE}={DEVICE_KEY},other-device=other-key",
-            extra_env={"ENERGYMON_INFLUX_TIMEOUT_S": "1", **env},
+        installation = Installation(
+            tmp_path / f"collector-{len(started)}",
+            local=server,
+            cloud=server,
+            device_keys={DEVICE: DEVICE_KEY, "other-device": "other-key"},
+            **({"influx_db": db, "influx_timeout_s": 1} | settings),
         )
-        process.start()
-        started.append(process)
+        installation.start("collector")
+        started.append(installation)
         return RunningCollector(
-            process, f"http://127.0.0.1:{port}", InfluxClient(influx_url, db), data_dir
+            installation.collector,
+            installation.collector_url,
+            InfluxClient(server.url, db),
+            installation.settings.data_dir,
         )
 
     yield start
-    for process in started:
-        process.kill()
+    for installation in started:
+        installation.kill("collector")
 
 
 @pytest.fixture
 def collector(
     influx_server: InfluxServer, start_collector: Callable[..., RunningCollector]
 ) -> RunningCollector:
-    return start_collector(influx_server.url)
+    return start_collector(influx_server)
+
+
+@pytest.fixture
+def use_settings(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Settings]:
+    """For a command run in this process (`main([...])`): exactly these settings, by name, as
+    its environment; a misspelt name fails here."""
+
+    def use(**values: Any) -> Settings:
+        settings = make_settings(**values)
+        for name in [n for n in os.environ if n.startswith(ENV_PREFIX)]:
+            monkeypatch.delenv(name)
+        for name, value in settings.to_env().items():
+            monkeypatch.setenv(name, value)
+        return settings
+
+    return use

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import requests
 
-from energymon.influxd import InfluxServer
+from harness.influxd import InfluxServer
 from tests.collector.helpers import batch, reading, wait_for
 from tests.conftest import RunningCollector
 
@@ -137,7 +137,7 @@ def test_health_and_openapi(collector: RunningCollector) -> None:
 def test_spool_survives_sigkill_between_ack_and_influx_write(
     own_influx: InfluxServer, start_collector: Callable[..., RunningCollector]
 ) -> None:
-    c = start_collector(own_influx.url)
+    c = start_collector(own_influx)
     assert c.post(batch(range(1, 4))).json()["accepted"] == 3
     own_influx.stop()
     acked = c.post(batch(range(4, 10), uptime_ms=20_000)).json()
@@ -158,7 +158,7 @@ def test_requests_beyond_the_concurrency_bound_are_told_to_retry(
     influx_server: InfluxServer, start_collector: Callable[..., RunningCollector]
 ) -> None:
     body = json.dumps(batch([1])).encode()
-    c = start_collector(influx_server.url, ENERGYMON_MAX_INFLIGHT_BYTES=str(len(body) + 10))
+    c = start_collector(influx_server, max_inflight_bytes=len(body) + 10)
     port = int(c.url.rsplit(":", 1)[1])
     # A slow device: headers and half of the body sent, the rest still to come.
     with socket.create_connection(("127.0.0.1", port)) as slow:

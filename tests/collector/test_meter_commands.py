@@ -27,7 +27,7 @@ def port(emulator: PzemEmulator) -> Iterator[str]:
 
 def run(*argv: str) -> int:
     parser = argparse.ArgumentParser(prog="energymon")
-    meter_cli.register(parser.add_subparsers(dest="command", required=True))
+    meter_cli.add_command(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["meter", *argv])
     code: int = args.handler(args)
     return code

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import requests
 
-from energymon.influxd import InfluxServer
+from harness.influxd import InfluxServer
 from simulator.meter import PtyServer, PzemEmulator
 from tests.collector.helpers import wait_for
 from tests.conftest import RunningCollector
@@ -25,11 +25,11 @@ def test_serial_meters_feed_the_pipeline(
     influx_server: InfluxServer, start_collector: Callable[..., RunningCollector], meter_bus: str
 ) -> None:
     c = start_collector(
-        influx_server.url,
-        ENERGYMON_SERIAL_METERS=f"{meter_bus}:1=mains,{meter_bus}:2=heatpump,{meter_bus}:9=absent",
-        ENERGYMON_SERIAL_DEVICE="pi-test",
-        ENERGYMON_SERIAL_POLL_INTERVAL_S="0.2",
-        ENERGYMON_SERIAL_TIMEOUT_S="0.1",
+        influx_server,
+        serial_meters=f"{meter_bus}:1=mains,{meter_bus}:2=heatpump,{meter_bus}:9=absent",
+        serial_device="pi-test",
+        serial_poll_interval_s=0.2,
+        serial_timeout_s=0.1,
     )
 
     def stored() -> list[dict[str, object]]:

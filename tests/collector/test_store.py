@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,8 @@ from collector.submission import Submission
 from energymon.clock import ManualClock
 from energymon.errors import SpoolFullError
 from energymon.influx import InfluxClient
-from energymon.influxd import InfluxServer
+from energymon.settings import Settings
+from harness.influxd import InfluxServer
 from tests.collector.helpers import batch
 
 ARRIVAL_MS = 1_700_000_000_000
@@ -187,29 +189,25 @@ def test_permanently_refused_points_are_parked_not_lost(
 
 
 def test_parked_batches_can_be_replayed_once_the_conflict_is_gone(
-    influx: InfluxClient, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    influx: InfluxClient,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    use_settings: Callable[..., Settings],
 ) -> None:
-    from energymon.cli import main
+    from energymon_cli.main import main
 
     influx.write([f'electricity,home=h1,device=other,sensor=s voltage_v="x" {ARRIVAL_MS}'])
     store = make_store(influx, tmp_path, ManualClock(ARRIVAL_MS))
     store.commit([submission(batch(range(1, 3)))])
     store.db.close()
-    env = {
-        "ENERGYMON_DATA_DIR": str(tmp_path),
-        "ENERGYMON_INFLUX_URL": influx.url,
-        "ENERGYMON_INFLUX_DB": influx.database,
-    }
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in env.items():
-            mp.setenv(k, v)
-        assert main(["parked", "list"]) == 0
-        assert "2 points" in capsys.readouterr().out
-        assert main(["parked", "replay"]) == 2  # InfluxDB still refuses: the batch stays
-        # The operator removes the foreign points that caused the conflict.
-        influx.query("DROP MEASUREMENT electricity", method="POST")
-        assert main(["parked", "replay"]) == 0
-        assert main(["parked", "list"]) == 0
+    use_settings(data_dir=tmp_path, influx_url=influx.url, influx_db=influx.database)
+    assert main(["parked", "list"]) == 0
+    assert "2 points" in capsys.readouterr().out
+    assert main(["parked", "replay"]) == 2  # InfluxDB still refuses: the batch stays
+    # The operator removes the foreign points that caused the conflict.
+    influx.query("DROP MEASUREMENT electricity", method="POST")
+    assert main(["parked", "replay"]) == 0
+    assert main(["parked", "list"]) == 0
     assert "no parked batches" in capsys.readouterr().out
     assert [r["seq"] for r in stored(influx)] == [1, 2]
 

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import requests
 
-from energymon.influxd import InfluxServer
 from energymon.schema import RawMeasurement
+from harness.influxd import InfluxServer
 from simulator.device import FakeDevice
 from simulator.transport import RequestsTransport, TransportError
 from simulator.wire import DeviceReading
@@ -67,7 +67,7 @@ def golden_collector(
     devices = {json.loads((GOLDEN / f"{n}.input.json").read_text())["device"] for n in CASES}
     keys = tmp_path / "device-keys"
     keys.write_text("".join(f"{d}={KEY}\n" for d in sorted(devices)), encoding="utf-8")
-    return start_collector(influx_server.url, ENERGYMON_DEVICE_KEYS_FILE=str(keys))
+    return start_collector(influx_server, device_keys_file=keys)
 
 
 def test_every_golden_body_is_accepted_and_stored(golden_collector: RunningCollector) -> None:

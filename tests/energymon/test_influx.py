@@ -6,7 +6,7 @@ import pytest
 
 from energymon.errors import InfluxRejectedError, InfluxUnavailableError, ReplicationError
 from energymon.influx import InfluxClient
-from energymon.influxd import InfluxServer, free_port
+from harness.influxd import InfluxServer, free_port
 
 
 def test_ping_reports_version(influx: InfluxClient) -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -8,10 +9,17 @@ from hypothesis import strategies as st
 
 from energymon.errors import ConfigError
 from energymon.settings import (
+<<<<<<< HEAD
     MAX_PORT,
     Settings,
     load_settings,
     parse_host_port,
+=======
+    ENV_PREFIX,
+    Settings,
+    load_settings,
+    make_settings,
+>>>>>>> arch-layers
     settings_markdown,
 )
 
@@ -70,6 +78,7 @@ def test_a_mistyped_variable_is_refused_not_ignored(monkeypatch: pytest.MonkeyPa
         load_settings()
 
 
+<<<<<<< HEAD
 hosts = st.one_of(
     st.ip_addresses(v=4).map(str),
     st.ip_addresses(v=6).map(lambda a: f"[{a}]"),
@@ -113,3 +122,40 @@ def test_both_listen_settings_use_one_parser() -> None:
         _ = Settings(replicator_listen="localhost").replicator_listen_address
     with pytest.raises(ConfigError, match="ENERGYMON_LISTEN"):
         _ = Settings(listen="localhost:99999").listen_port
+=======
+def test_to_env_gives_a_child_process_exactly_these_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    settings = make_settings(
+        home="cottage",
+        data_dir=tmp_path,
+        influx_timeout_s=0.25,
+        max_readings_per_request=7,
+        cloud_password="pa ss=word",
+        cloud_ca_file=tmp_path / "ca.pem",
+        replicator_verify_repair=False,
+    )
+    env = settings.to_env()
+    # The child gets the secret itself, not the mask a terminal would show.
+    assert env["ENERGYMON_CLOUD_PASSWORD"] == "pa ss=word"
+    assert "ENERGYMON_DEVICE_KEYS_FILE" not in env  # None: the child's default
+    for name in [n for n in os.environ if n.startswith(ENV_PREFIX)]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert load_settings() == settings
+
+
+def test_settings_for_a_child_ignore_this_process_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ENERGYMON_HOME", "elsewhere")
+    assert make_settings().home == "home"
+
+
+def test_a_misspelt_setting_fails_in_the_parent() -> None:
+    with pytest.raises(ConfigError, match=r"unknown setting influx_ulr .*did you mean influx_url"):
+        make_settings(influx_ulr="http://elsewhere:8086")
+    with pytest.raises(ConfigError, match="ENERGYMON_INFLUX_TIMEOUT_S"):
+        make_settings(influx_timeout_s=0)
+>>>>>>> arch-layers

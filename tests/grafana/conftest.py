@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from energymon.influx import InfluxClient
-from energymon.influxd import InfluxServer
+from harness.influxd import InfluxServer
 from tests.grafana.known_data import write_known_data
 
 _numbers = itertools.count(1)

@@ -10,7 +10,7 @@ import pytest
 
 from energymon.clock import ManualClock
 from energymon.influx import InfluxClient
-from energymon.influxd import InfluxServer
+from harness.influxd import InfluxServer
 from tests.replicator.helpers import T0, Rig
 
 _numbers = itertools.count(1)

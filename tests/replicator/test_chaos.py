@@ -7,9 +7,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,7 +17,7 @@ import pytest
 import requests
 
 from energymon.influx import InfluxClient
-from energymon.influxd import InfluxServer, free_port
+from harness.installation import Installation
 
 HOME = "chaos"
 DEVICES = ("mega-01", "mega-02", "mega-03")
@@ -89,71 +86,20 @@ class Device:
         self.pending = [r for r in self.pending if int(str(r["seq"])) > ack]
 
 
-class Installation:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.local = InfluxServer(root / "local")
-        self.cloud = InfluxServer(root / "cloud")
-        self.port = free_port()
-        self.health_port = free_port()
-        self.env = os.environ | {
-            "ENERGYMON_HOME": HOME,
-            "ENERGYMON_DATA_DIR": str(root / "data"),
-            "ENERGYMON_INFLUX_URL": self.local.url,
-            "ENERGYMON_INFLUX_TIMEOUT_S": "1",
-            "ENERGYMON_LISTEN": f"127.0.0.1:{self.port}",
-            "ENERGYMON_DEVICE_KEYS": ",".join(f"{d}=key-{d}" for d in DEVICES),
-            "ENERGYMON_CLOUD_URL": self.cloud.url,
-            "ENERGYMON_CLOUD_TIMEOUT_S": "3",
-            "ENERGYMON_REPLICATOR_LISTEN": f"127.0.0.1:{self.health_port}",
-            "ENERGYMON_REPLICATOR_BACKOFF_CAP_S": "1",
-            "ENERGYMON_REPLICATOR_JOURNAL_SETTLE_S": "5",
-        }
-        self.processes: dict[str, subprocess.Popen[bytes]] = {}
-        self.log = (root / "chaos.log").open("ab")
-
-    def start(self, name: str) -> None:
-        if name == "local":
-            self.local.start()
-        elif name == "cloud":
-            self.cloud.start()
-        else:
-            command = ["collector"] if name == "collector" else ["replicator", "run"]
-            self.processes[name] = subprocess.Popen(
-                [sys.executable, "-m", "energymon.cli", *command],
-                env=self.env,
-                stdout=self.log,
-                stderr=self.log,
-                stdin=subprocess.DEVNULL,
-            )
-
-    def kill(self, name: str) -> None:
-        if name == "local":
-            self.local.kill()
-        elif name == "cloud":
-            self.cloud.kill()
-        else:
-            process = self.processes.pop(name)
-            process.send_signal(signal.SIGKILL)
-            process.wait()
-
-    def stop(self) -> None:
-        for process in self.processes.values():
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=20)
-        self.local.kill()
-        self.cloud.kill()
-        self.log.close()
-
-
 @pytest.fixture
 def installation(tmp_path: Path) -> Iterator[Installation]:
-    inst = Installation(tmp_path)
-    (tmp_path / "data").mkdir()
-    for name in ("local", "cloud", "collector", "replicator"):
-        inst.start(name)
+    inst = Installation(
+        tmp_path,
+        device_keys={d: f"key-{d}" for d in DEVICES},
+        home=HOME,
+        influx_timeout_s=1,
+        cloud_timeout_s=3,
+        replicator_backoff_cap_s=1,
+        replicator_journal_settle_s=5,
+    )
+    inst.start()
     yield inst
-    inst.stop()
+    inst.close()
 
 
 def _points(client: InfluxClient) -> dict[tuple[str, int], list[tuple[object, ...]]]:
@@ -176,7 +122,7 @@ def _points(client: InfluxClient) -> dict[tuple[str, int], list[tuple[object, ..
 def test_every_acknowledged_reading_survives_random_kills(installation: Installation) -> None:
     seed = int(os.environ.get("CHAOS_SEED", "0")) or random.randrange(2**32)
     rng = random.Random(seed)
-    url = f"http://127.0.0.1:{installation.port}"
+    url = installation.collector_url
     devices = [Device(name, url) for name in DEVICES]
     stop = threading.Event()
 
@@ -222,8 +168,8 @@ def test_every_acknowledged_reading_survives_random_kills(installation: Installa
     assert set(kills) == {"collector", "replicator", "local", "cloud"}, context
     assert len(acked) > 1000, context
 
-    local = InfluxClient(installation.local.url, "energymon", timeout_s=30)
-    cloud = InfluxClient(installation.cloud.url, "energymon", timeout_s=30)
+    local = installation.local_client(timeout_s=30)
+    cloud = installation.cloud_client(timeout_s=30)
     deadline = time.monotonic() + 60
     while True:
         local_points, cloud_points = _points(local), _points(cloud)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from energymon.cli import main
 from energymon.influx import InfluxClient
-from energymon.influxd import InfluxServer
 from energymon.schema import Measurement, Reading
+from energymon.settings import Settings
+from energymon_cli.main import main
+from harness.influxd import InfluxServer
 
 HOUR_MS = 3_600_000
 
@@ -26,19 +28,18 @@ def _readings(home_start_ms: int, count: int) -> list[str]:
 
 @pytest.fixture
 def env(
-    influx_server: InfluxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> tuple[InfluxClient, InfluxClient]:
+    influx_server: InfluxServer, tmp_path: Path, use_settings: Callable[..., Settings]
+) -> Iterator[tuple[InfluxClient, InfluxClient]]:
     local = InfluxClient(influx_server.url, "cli_local")
     cloud = InfluxClient(influx_server.url, "cli_cloud")
-    for name, value in {
-        "ENERGYMON_HOME": "mine",
-        "ENERGYMON_DATA_DIR": str(tmp_path),
-        "ENERGYMON_INFLUX_URL": influx_server.url,
-        "ENERGYMON_INFLUX_DB": local.database,
-        "ENERGYMON_CLOUD_URL": influx_server.url,
-        "ENERGYMON_CLOUD_DB": cloud.database,
-    }.items():
-        monkeypatch.setenv(name, value)
+    use_settings(
+        home="mine",
+        data_dir=tmp_path,
+        influx_url=influx_server.url,
+        influx_db=local.database,
+        cloud_url=influx_server.url,
+        cloud_db=cloud.database,
+    )
     yield local, cloud
     for client in (local, cloud):
         client.query(f'DROP DATABASE "{client.database}"', method="POST")

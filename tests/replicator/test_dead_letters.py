@@ -1,13 +1,15 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
 import pytest
 
-from energymon.cli import main
 from energymon.errors import StoreError
 from energymon.lineproto import format_line
+from energymon.settings import Settings
+from energymon_cli.main import main
 from replicator.deadletters import DeadLetter, DeadLetterStore
 from tests.replicator.helpers import HOME, T0, Rig, points, reading
 
@@ -39,7 +41,7 @@ def test_a_refused_point_goes_to_the_dead_letters_and_the_rest_flows(rig: Rig) -
 
 
 def test_dead_letters_can_be_replayed_once_the_cloud_is_fixed(
-    rig: Rig, monkeypatch: pytest.MonkeyPatch
+    rig: Rig, use_settings: Callable[..., Settings]
 ) -> None:
     rig.cloud.write([format_line("derived", {"home": HOME}, {"note": "text"}, T0)])
     bad = format_line("derived", {"home": HOME, "k": "y"}, {"note": 7}, T0 + 500)
@@ -47,15 +49,13 @@ def test_dead_letters_can_be_replayed_once_the_cloud_is_fixed(
     rig.run_until_caught_up(rig.replicator())
     store = rig.dead_letters()
     assert store.count() == 1
-    env = {
-        "ENERGYMON_DATA_DIR": str(rig.data_dir),
-        "ENERGYMON_CLOUD_URL": rig.cloud.url,
-        "ENERGYMON_CLOUD_DB": rig.cloud.database,
-        "ENERGYMON_INFLUX_URL": rig.local.url,
-        "ENERGYMON_INFLUX_DB": rig.local.database,
-    }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
+    use_settings(
+        data_dir=rig.data_dir,
+        cloud_url=rig.cloud.url,
+        cloud_db=rig.cloud.database,
+        influx_url=rig.local.url,
+        influx_db=rig.local.database,
+    )
     assert main(["replicator", "dead-letters", "replay"]) == 1  # still refused
     rig.cloud.query('DROP MEASUREMENT "derived"', method="POST")
     assert main(["replicator", "dead-letters", "replay"]) == 0

@@ -6,8 +6,8 @@ import pytest
 
 from energymon.errors import InfluxUnavailableError
 from energymon.influx import InfluxClient
-from energymon.influxd import InfluxServer
 from energymon.lineproto import format_line
+from harness.influxd import InfluxServer
 from replicator.state import StateStore
 from tests.replicator.helpers import HOME, T0, Rig, points, reading
 

@@ -2,13 +2,15 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from energymon.backoff import Backoff
-from energymon.cli import main
 from energymon.influx import InfluxClient
+from energymon.settings import Settings
+from energymon_cli.main import main
 from replicator.health import HealthServer
 from replicator.points import TimeRange
 from replicator.restore import Restorer
@@ -27,7 +29,7 @@ def _three_hours(rig: Rig) -> None:
 
 
 def test_verify_finds_and_repairs_a_hole_made_in_the_cloud(
-    rig: Rig, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    rig: Rig, use_settings: Callable[..., Settings], capsys: pytest.CaptureFixture[str]
 ) -> None:
     _three_hours(rig)
     rig.run_until_caught_up(rig.replicator())
@@ -46,12 +48,14 @@ def test_verify_finds_and_repairs_a_hole_made_in_the_cloud(
     ]
     assert sink.stats.points == 0
 
-    for name, value in {
-        "ENERGYMON_DATA_DIR": str(rig.data_dir), "ENERGYMON_HOME": HOME,
-        "ENERGYMON_CLOUD_URL": rig.cloud.url, "ENERGYMON_CLOUD_DB": rig.cloud.database,
-        "ENERGYMON_INFLUX_URL": rig.local.url, "ENERGYMON_INFLUX_DB": rig.local.database,
-    }.items():
-        monkeypatch.setenv(name, value)
+    use_settings(
+        data_dir=rig.data_dir,
+        home=HOME,
+        cloud_url=rig.cloud.url,
+        cloud_db=rig.cloud.database,
+        influx_url=rig.local.url,
+        influx_db=rig.local.database,
+    )
     assert main(["replicator", "verify", "--since", "2023-11-13", "--repair"]) == 0
     out = capsys.readouterr().out
     assert "device=d,sensor=b" in out

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from collector import cli as collector_cli
 from energymon.errors import EnergymonError
-from energymon.settings import Settings, load_settings, settings_markdown
+from energymon.settings import load_settings, settings_markdown
+from harness import cli as harness_cli
+from replicator import cli as replicator_cli
+from simulator import cli as simulator_cli
 
 
 def _config_show(args: argparse.Namespace) -> int:
@@ -26,20 +29,15 @@ def _config_docs(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from collector import cli as collector_cli
-    from collector import meter_cli
-    from replicator import cli as replicator_cli
-    from simulator import cli as simulator_cli
-
     parser = argparse.ArgumentParser(prog="energymon", description=__doc__)
     parser.add_argument(
         "--config", type=Path, default=None, help="env file with ENERGYMON_* settings"
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     collector_cli.register(sub)
-    meter_cli.register(sub)
     simulator_cli.register(sub)
     replicator_cli.register(sub)
+    harness_cli.register(sub)
     config = sub.add_parser("config", help="show the effective settings or their documentation")
     config_sub = config.add_subparsers(dest="config_command", required=True)
     config_sub.add_parser("show", help="effective settings, secrets masked").set_defaults(
@@ -49,14 +47,6 @@ def build_parser() -> argparse.ArgumentParser:
         handler=_config_docs
     )
     return parser
-
-
-def setup_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -70,7 +60,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

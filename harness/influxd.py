@@ -10,7 +10,7 @@ import socket
 from pathlib import Path
 
 from energymon.errors import EnergymonError, InfluxUnavailableError
-from energymon.proc import ManagedProcess, answers
+from harness.proc import ManagedProcess, answers
 
 _CONFIG = """\
 reporting-disabled = true
@@ -88,6 +88,10 @@ class InfluxServer:
 
     def kill(self) -> None:
         self._process.kill()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
 
     @property
     def running(self) -> bool:

@@ -13,7 +13,7 @@ def test_demo_cuts_restores_and_converges() -> None:
         [
             sys.executable,
             "-m",
-            "energymon.cli",
+            "energymon_cli",
             "demo",
             "--seconds",
             "22",

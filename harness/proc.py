@@ -1,4 +1,5 @@
-"""Start and stop the project's own services as child processes (tests, benchmarks, the demo)."""
+"""Child processes of the harness: started in their own session, ready once a probe says so,
+stopped, killed and started again."""
 
 from __future__ import annotations
 
@@ -13,6 +14,26 @@ from pathlib import Path
 import requests
 
 from energymon.errors import EnergymonError
+from energymon.settings import ENV_PREFIX, Settings
+
+# The `energymon` command, run by module so the child uses this interpreter and this checkout.
+ENTRY_MODULE = "energymon_cli"
+
+
+def energymon_argv(*args: str) -> list[str]:
+    return [sys.executable, "-m", ENTRY_MODULE, *args]
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    """This process's environment with its own `ENERGYMON_*` variables replaced by `settings`,
+    so the child sees exactly these settings and nothing inherited by accident."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+    return inherited | settings.to_env()
+
+
+def started() -> bool:
+    """The readiness probe of a process that answers nothing: running is ready."""
+    return True
 
 
 class ManagedProcess:
@@ -31,7 +52,7 @@ class ManagedProcess:
         self.log_path = log_path
         self.ready = ready
         self.what = what
-        self.env = None if env is None else {**os.environ, **env}
+        self.env = None if env is None else dict(env)
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, wait_s: float = 30.0) -> None:
@@ -60,6 +81,10 @@ class ManagedProcess:
 
     def kill(self) -> None:
         self._signal(signal.SIGKILL)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
 
     def _signal(self, sig: signal.Signals) -> None:
         if self.process is None:
@@ -95,40 +120,15 @@ def answers(url: str, status: int) -> Callable[[], bool]:
 
 
 class ServiceProcess(ManagedProcess):
-    """`energymon <args>` in a child process, ready once its health URL answers."""
+    """`energymon <args>` with `settings` in a child process, ready once its health URL answers."""
 
     def __init__(
-        self, args: list[str], env: Mapping[str, str], log_path: Path, health_url: str
+        self, args: list[str], settings: Settings, log_path: Path, health_url: str
     ) -> None:
         super().__init__(
-            [sys.executable, "-m", "energymon.cli", *args],
+            energymon_argv(*args),
             log_path=log_path,
             ready=answers(health_url, 200),
             what=f"energymon {' '.join(args)}",
-            env=env,
+            env=child_env(settings),
         )
-
-
-def collector_process(
-    *,
-    data_dir: Path,
-    influx_url: str,
-    port: int,
-    device_keys: str,
-    home: str = "home",
-    influx_db: str = "energymon",
-    extra_env: Mapping[str, str] | None = None,
-) -> ServiceProcess:
-    env = {
-        "ENERGYMON_DATA_DIR": str(data_dir),
-        "ENERGYMON_INFLUX_URL": influx_url,
-        "ENERGYMON_INFLUX_DB": influx_db,
-        "ENERGYMON_LISTEN": f"127.0.0.1:{port}",
-        "ENERGYMON_DEVICE_KEYS": device_keys,
-        "ENERGYMON_HOME": home,
-        **(extra_env or {}),
-    }
-    data_dir.mkdir(parents=True, exist_ok=True)
-    return ServiceProcess(
-        ["collector"], env, data_dir / "collector.log", f"http://127.0.0.1:{port}/health"
-    )

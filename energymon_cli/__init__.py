@@ -1,0 +1,1 @@
+"""The `energymon` command: the floor above every package, gathering each one's subcommands."""
