@@ -9,17 +9,12 @@ from hypothesis import strategies as st
 
 from energymon.errors import ConfigError
 from energymon.settings import (
-<<<<<<< HEAD
+    ENV_PREFIX,
     MAX_PORT,
     Settings,
     load_settings,
-    parse_host_port,
-=======
-    ENV_PREFIX,
-    Settings,
-    load_settings,
     make_settings,
->>>>>>> arch-layers
+    parse_host_port,
     settings_markdown,
 )
 
@@ -78,7 +73,6 @@ def test_a_mistyped_variable_is_refused_not_ignored(monkeypatch: pytest.MonkeyPa
         load_settings()
 
 
-<<<<<<< HEAD
 hosts = st.one_of(
     st.ip_addresses(v=4).map(str),
     st.ip_addresses(v=6).map(lambda a: f"[{a}]"),
@@ -122,7 +116,8 @@ def test_both_listen_settings_use_one_parser() -> None:
         _ = Settings(replicator_listen="localhost").replicator_listen_address
     with pytest.raises(ConfigError, match="ENERGYMON_LISTEN"):
         _ = Settings(listen="localhost:99999").listen_port
-=======
+
+
 def test_to_env_gives_a_child_process_exactly_these_settings(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -158,4 +153,3 @@ def test_a_misspelt_setting_fails_in_the_parent() -> None:
         make_settings(influx_ulr="http://elsewhere:8086")
     with pytest.raises(ConfigError, match="ENERGYMON_INFLUX_TIMEOUT_S"):
         make_settings(influx_timeout_s=0)
->>>>>>> arch-layers
