@@ -17,6 +17,8 @@ def local_influx(
         token=settings.influx_token.get_secret_value(),
         timeout_s=settings.influx_timeout_s if timeout_s is None else timeout_s,
         compress_responses=compress_responses,
+        # The local InfluxDB is on this machine or its LAN by design.
+        allow_http_credentials=True,
     )
 
 
@@ -28,5 +30,6 @@ def cloud_influx(settings: Settings) -> InfluxClient:
         password=settings.cloud_password.get_secret_value(),
         token=settings.cloud_token.get_secret_value(),
         timeout_s=settings.cloud_timeout_s,
-        verify=str(settings.cloud_ca_file) if settings.cloud_ca_file else True,
+        ca_file=settings.cloud_ca_file,
+        allow_http_credentials=settings.cloud_allow_http_credentials,
     )

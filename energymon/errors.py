@@ -11,6 +11,7 @@ module (a test keeps the drawing true):
         InfluxUnavailableError
         InfluxRejectedError
         InfluxAuthError
+        InfluxConfigError
       PayloadError
         MalformedJsonError
       AuthError
@@ -46,13 +47,20 @@ class InfluxError(EnergymonError):
 
 
 class InfluxUnavailableError(InfluxError):
-    """Transient: the server is down, slow or overloaded; the same request may succeed later."""
+    """Transient: the server is down, slow or overloaded, or something between us answered in
+    its place; the same request may succeed later."""
 
     retry_after_s: float | None = None
+    # The HTTP status that was answered, if any.
+    status: int | None = None
+    # No usable answer to a request at all (reset, timeout, body too large): a smaller request
+    # may get through where this one did not.
+    transport: bool = False
 
 
 class InfluxRejectedError(InfluxError):
-    """Permanent: the server understood the request and refused it (bad data, type conflict)."""
+    """Permanent: InfluxDB itself understood the request and refused it (unparseable data, a
+    type conflict, a bad query)."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(f"InfluxDB refused the request ({status}): {message}")
@@ -62,6 +70,12 @@ class InfluxRejectedError(InfluxError):
 
 class InfluxAuthError(InfluxError):
     """The server refused the credentials."""
+
+
+class InfluxConfigError(InfluxError):
+    """The server cannot be used as configured: a redirect, a certificate that is not trusted,
+    credentials that would cross the network in clear text. Retried like a transient error (a
+    proxy may be fixed while we wait), but it takes an operator to fix."""
 
 
 class PayloadError(EnergymonError):

@@ -4,6 +4,18 @@ InfluxDB 1.x serves this API natively and 2.x and 3.x serve it for compatibility
 covers every version a user may run. Errors are classified so callers can decide what to do:
 `InfluxUnavailableError` is worth retrying, `InfluxRejectedError` is not.
 
+Only InfluxDB itself can refuse data for good: a 400 or 422 that carries its signature (its
+version header, or its JSON error body) to a write. Everything else a server or a proxy in front
+of it may answer (a 404 page of a load balancer during a deploy, 408, 413, 5xx, a captive
+portal's 200) is transient, so the caller retries with back-off and never drops data for it.
+Redirects are never followed: `requests` re-sends a streamed body empty after a 307/308, and
+InfluxDB acknowledges the empty write; a redirect is reported as a configuration error naming
+where it points. Every exchange has an overall deadline (`energymon.deadline`), not only a
+socket timeout. The environment cannot change whom we trust or talk to: `trust_env` is off, so
+`REQUESTS_CA_BUNDLE`, `CURL_CA_BUNDLE` and `.netrc` are ignored, the CA is the one given (or
+the default bundle), and only the proxy variables (`HTTPS_PROXY`, `NO_PROXY`, ...) are honoured,
+read once, explicitly.
+
 Once a server has said it is InfluxDB 1.x, query results are asked for as MessagePack: cheaper
 to produce and to decode than JSON, and it keeps `230.0` a float. Results are decoded by the
 content type the server actually sent, so a server that ignores the request still works.
@@ -12,25 +24,36 @@ content type the server actually sent, so a server that ignores the request stil
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import msgpack  # type: ignore[import-untyped]
 import requests
+from requests.utils import get_environ_proxies
 
 from energymon.backoff import parse_retry_after
 from energymon.clock import SystemClock
+from energymon.deadline import Deadline, DeadlineAdapter, deadline
 from energymon.errors import (
+    ConfigError,
     InfluxAuthError,
+    InfluxConfigError,
     InfluxError,
     InfluxRejectedError,
     InfluxUnavailableError,
 )
+from energymon.urls import has_credentials, is_loopback, is_plain_http, mask_url
 
 Row = list[Any]
 
 MSGPACK = "application/x-msgpack"
+VERSION_HEADER = "X-Influxdb-Version"
+# What InfluxDB answers to data it cannot take: unparseable (400), conflicting or outside a
+# retention policy (400 partial write; 422 on 2.x).
+DATA_REFUSED = frozenset({400, 422})
 
 
 @dataclass(frozen=True)
@@ -57,7 +80,12 @@ def quote_string(value: str) -> str:
 
 class InfluxClient:
     """Talks to one database on one server. Safe to share between threads for writes and
-    queries (a `requests.Session` per client is thread-safe enough for this use)."""
+    queries (a `requests.Session` per client is thread-safe enough for this use).
+
+    `timeout_s` is the overall deadline of one exchange (a streamed query answer: of each
+    piece of it). `ca_file` is the only CA trusted besides the default bundle's replacement:
+    given, it is used alone. Credentials may not cross a network in clear text (an `http://`
+    URL to another machine) unless `allow_http_credentials`."""
 
     def __init__(
         self,
@@ -68,16 +96,40 @@ class InfluxClient:
         password: str = "",
         token: str = "",
         timeout_s: float = 10.0,
-        verify: bool | str = True,
+        ca_file: Path | None = None,
         retention_policy: str = "",
         compress_responses: bool = True,
+        allow_http_credentials: bool = False,
     ) -> None:
+        if has_credentials(url):
+            raise ConfigError(
+                f"the InfluxDB URL {mask_url(url)} carries credentials: give them as the "
+                "username and password (or token) settings instead"
+            )
+        if (
+            (password or token)
+            and is_plain_http(url)
+            and not is_loopback(url)
+            and not allow_http_credentials
+        ):
+            raise ConfigError(
+                f"credentials for {url} would cross the network in clear text: use https://, "
+                "or allow it explicitly (ENERGYMON_CLOUD_ALLOW_HTTP_CREDENTIALS)"
+            )
+        if ca_file is not None and not ca_file.is_file():
+            raise ConfigError(f"the CA file {ca_file} does not exist")
         self.url = url.rstrip("/")
         self.database = database
         self.timeout_s = timeout_s
         self.retention_policy = retention_policy
+        self._verify: bool | str = str(ca_file) if ca_file is not None else True
         self._session = requests.Session()
-        self._session.verify = verify
+        # Nothing from the environment decides whom we trust (see the module's docstring).
+        self._session.trust_env = False
+        self._session.proxies = get_environ_proxies(self.url)
+        adapter = DeadlineAdapter()
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
         if not compress_responses:
             # On loopback, gzip only costs CPU on both ends (a Pi has little to spare).
             self._session.headers["Accept-Encoding"] = "identity"
@@ -90,17 +142,16 @@ class InfluxClient:
         self._server_version: str | None = None
 
     def __repr__(self) -> str:
-        # Never show credentials.
-        return f"InfluxClient({self.url!r}, {self.database!r})"
+        return f"InfluxClient({mask_url(self.url)!r}, {self.database!r})"
 
     def close(self) -> None:
         self._session.close()
 
     def ping(self) -> str:
         """The server's version; raises if it cannot be reached."""
-        response = self._request("GET", "/ping", timeout=min(self.timeout_s, 5.0))
+        response = self._request("GET", "/ping", deadline_s=min(self.timeout_s, 5.0))
         if response.status_code != 204:
-            raise _error_for(response)
+            raise self._error_for(response, "/ping")
         return response.headers.get("X-Influxdb-Version", "unknown")
 
     def create_database(self) -> None:
@@ -113,20 +164,22 @@ class InfluxClient:
         body = lines if isinstance(lines, bytes) else "\n".join(lines).encode("utf-8")
         if not body:
             return
-        if not self._database_ready:
-            self.create_database()
-        response = self._request(
-            "POST", "/write", params=self._write_params(), data=body,
-            timeout=timeout_s or self.timeout_s,
-        )  # fmt: skip
-        if response.status_code == 204:
-            return
-        if response.status_code == 404 and "database not found" in response.text:
-            # Dropped behind our back, or created on another server after a restore.
-            self._database_ready = False
-            self.write(body, timeout_s=timeout_s)
-            return
-        raise _error_for(response)
+        # A database dropped behind our back (or created on another server after a restore)
+        # is created again once; a second refusal is the server's problem, retried later.
+        for attempt in range(2):
+            if not self._database_ready:
+                self.create_database()
+            response = self._request(
+                "POST", "/write", params=self._write_params(), data=body,
+                deadline_s=timeout_s or self.timeout_s,
+            )  # fmt: skip
+            if response.status_code == 204:
+                return
+            if attempt == 0 and _database_missing(response):
+                self._database_ready = False
+                continue
+            break
+        raise self._write_error(response)
 
     def _write_params(self) -> dict[str, str]:
         params = {"db": self.database, "precision": "ms"}
@@ -139,19 +192,19 @@ class InfluxClient:
         caller never holds the whole request. Returns only once the server acknowledged all of
         it (InfluxDB reads the whole body before it stores any of it). An exception raised by
         `body` aborts the request and propagates unchanged. A body cannot be sent twice: if
-        the database vanished, this raises `InfluxRejectedError` (404) and the next write
+        the database vanished, this raises `InfluxUnavailableError` and the next write
         creates it again."""
         if not self._database_ready:
             self.create_database()
         response = self._request(
             "POST", "/write", params=self._write_params(), data=iter(body),
-            timeout=timeout_s or self.timeout_s,
+            deadline_s=timeout_s or self.timeout_s,
         )  # fmt: skip
         if response.status_code == 204:
             return
-        if response.status_code == 404:
+        if _database_missing(response):
             self._database_ready = False
-        raise _error_for(response)
+        raise self._write_error(response)
 
     def query(self, q: str, *, database: str | None = "", method: str = "GET") -> list[Series]:
         """Run InfluxQL and return every series of every statement; raise on any error."""
@@ -173,59 +226,209 @@ class InfluxClient:
             params["chunk_size"] = str(chunk_size)
         headers = {"Accept": MSGPACK} if (self._server_version or "").startswith("1.") else {}
         if method == "POST":
-            response = self._request("POST", "/query", data=params, headers=headers)
+            response, bound = self._exchange("POST", "/query", data=params, headers=headers)
         else:
-            response = self._request(
+            response, bound = self._exchange(
                 "GET", "/query", params=params, stream=bool(chunk_size), headers=headers
             )
         if response.status_code != 200:
-            raise _error_for(response)
-        return _parse_query_response(response, chunked=bool(chunk_size))
+            bound.finish()
+            response.close()
+            raise self._error_for(response, "/query")
+        return _parse_query_response(
+            response, bound, chunked=bool(chunk_size), what=f"{mask_url(self.url)}/query"
+        )
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        kwargs.setdefault("timeout", self.timeout_s)
-        try:
-            response = self._session.request(method, self.url + path, **kwargs)
-        except requests.Timeout as exc:
-            raise InfluxUnavailableError(f"InfluxDB at {self.url} timed out") from exc
-        except requests.ConnectionError as exc:
-            raise InfluxUnavailableError(f"InfluxDB at {self.url} is unreachable") from exc
-        except requests.RequestException as exc:
-            raise InfluxUnavailableError(
-                f"request to InfluxDB at {self.url} failed: {exc}"
-            ) from exc
-        if self._server_version is None:
-            self._server_version = response.headers.get("X-Influxdb-Version")
+    def _request(
+        self, method: str, path: str, *, deadline_s: float | None = None, **kwargs: Any
+    ) -> requests.Response:
+        """One exchange with its whole answer, bound by an overall deadline."""
+        response, bound = self._exchange(method, path, deadline_s=deadline_s, **kwargs)
+        bound.finish()
         return response
+
+    def _exchange(
+        self,
+        method: str,
+        path: str,
+        *,
+        deadline_s: float | None = None,
+        stream: bool = False,
+        **kwargs: Any,
+    ) -> tuple[requests.Response, Deadline]:
+        """One exchange; with `stream`, only up to the answer's headers: the caller reads the
+        rest under the returned deadline, moving it on with each piece (a long result that
+        keeps coming is fine, a stalled one is not), and finishes it."""
+        seconds = deadline_s or self.timeout_s
+        where = f"{mask_url(self.url)}{path}"
+        with deadline(seconds) as bound:
+            try:
+                response = self._session.request(
+                    method, self.url + path, timeout=seconds, verify=self._verify,
+                    allow_redirects=False, stream=stream, **kwargs,
+                )  # fmt: skip
+            except requests.RequestException as exc:
+                bound.finish()
+                raise _transport_error(exc, where, bound) from exc
+        if self._server_version is None:
+            self._server_version = response.headers.get(VERSION_HEADER)
+        return response, bound
+
+    def _redirect(self, response: requests.Response, path: str) -> InfluxConfigError:
+        target = mask_url(response.headers.get("Location", "(no Location)"))
+        return InfluxConfigError(
+            f"{mask_url(self.url)}{path} answered a redirect ({response.status_code}) to "
+            f"{target}: redirects are never followed, configure the URL it points to"
+        )
+
+    def _write_error(self, response: requests.Response) -> InfluxError:
+        """Permanent only when InfluxDB itself refused the data."""
+        if response.status_code in DATA_REFUSED and _from_influxdb(response):
+            return InfluxRejectedError(response.status_code, _message(response))
+        return self._error_for(response, "/write")
+
+    def _error_for(self, response: requests.Response, path: str) -> InfluxError:
+        """Any answer but the expected one, classified by what it means; permanent only for a
+        query InfluxDB refused (a bad statement)."""
+        status = response.status_code
+        if 300 <= status < 400:
+            return self._redirect(response, path)
+        message = _message(response)
+        if status in (401, 403):
+            return InfluxAuthError(f"InfluxDB refused the credentials ({status}): {message}")
+        if path == "/query" and status in DATA_REFUSED and _from_influxdb(response):
+            return InfluxRejectedError(status, message)
+        error = InfluxUnavailableError(
+            f"{mask_url(self.url)}{path} answered {status}: {message[:200]}"
+        )
+        error.status = status
+        error.transport = status == 413
+        error.retry_after_s = parse_retry_after(
+            response.headers.get("Retry-After"), SystemClock().now_ms()
+        )
+        return error
+
+
+def _transport_error(exc: requests.RequestException, where: str, bound: Deadline) -> InfluxError:
+    """No answer at all: named by cause, a certificate problem as such."""
+    error: InfluxError
+    if bound.expired:
+        error = InfluxUnavailableError(
+            f"{where} gave no complete answer within the deadline of {bound.seconds:g} s"
+        )
+        error.transport = True
+        return error
+    if isinstance(exc, requests.exceptions.SSLError):
+        reason = _certificate_problem(exc)
+        if reason is not None:
+            return InfluxConfigError(
+                f"the TLS certificate of {where} is not trusted ({reason}): give the CA that "
+                "signed it as ENERGYMON_CLOUD_CA_FILE"
+            )
+        return InfluxUnavailableError(f"TLS with {where} failed: {exc}")
+    if isinstance(exc, requests.Timeout):
+        error = InfluxUnavailableError(f"{where} timed out")
+    elif isinstance(exc, requests.ConnectionError):
+        error = InfluxUnavailableError(f"{where} is unreachable or closed the connection")
+    else:
+        error = InfluxUnavailableError(f"request to {where} failed: {exc}")
+    error.transport = True
+    return error
+
+
+def _certificate_problem(exc: BaseException) -> str | None:
+    """The verification message of a certificate error somewhere in the exception's chain."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return current.verify_message or str(current)
+        pending += [current.__cause__, current.__context__, *_nested(current)]
+    text = str(exc)
+    return "certificate verify failed" if "CERTIFICATE_VERIFY_FAILED" in text else None
+
+
+def _nested(exc: BaseException) -> list[BaseException]:
+    # urllib3 keeps the underlying error as `reason`, requests as the first argument.
+    found = [getattr(exc, "reason", None), *exc.args]
+    return [e for e in found if isinstance(e, BaseException)]
+
+
+def _from_influxdb(response: requests.Response) -> bool:
+    """InfluxDB's own answer, not a proxy's: its version header, or its JSON error body."""
+    if VERSION_HEADER in response.headers:
+        return True
+    try:
+        document = response.json()
+    except ValueError:
+        return False
+    return isinstance(document, dict) and isinstance(
+        document.get("error", document.get("message")), str
+    )
+
+
+def _database_missing(response: requests.Response) -> bool:
+    return (
+        response.status_code == 404
+        and _from_influxdb(response)
+        and "database not found" in response.text
+    )
+
+
+def _message(response: requests.Response) -> str:
+    try:
+        if _is_msgpack(response):
+            document = msgpack.unpackb(response.content, raw=False)
+        else:
+            document = response.json()
+        return str(document.get("error", response.text))
+    except (ValueError, AttributeError, msgpack.UnpackException):
+        return response.text.strip() or response.reason
 
 
 def _is_msgpack(response: requests.Response) -> bool:
     return response.headers.get("Content-Type", "").startswith(MSGPACK)
 
 
-def _parse_query_response(response: requests.Response, *, chunked: bool) -> Iterator[list[Series]]:
+def _parse_query_response(
+    response: requests.Response, bound: Deadline, *, chunked: bool, what: str
+) -> Iterator[list[Series]]:
     documents: Iterator[Any]
     try:
         if _is_msgpack(response):
-            documents = _msgpack_documents(response)
+            documents = _msgpack_documents(response, bound)
         elif chunked:
-            documents = (json.loads(line) for line in _lines(response) if line)
+            documents = (json.loads(line) for line in _lines(response, bound) if line)
         else:
             documents = iter([response.json()])
         for document in documents:
             yield _series_of(document)
-    except (ValueError, msgpack.UnpackException, requests.RequestException) as exc:
-        raise InfluxUnavailableError(f"InfluxDB sent an unreadable query result: {exc}") from exc
+    except requests.RequestException as exc:
+        raise _transport_error(exc, what, bound) from exc
+    except (ValueError, KeyError, TypeError, AttributeError, msgpack.UnpackException) as exc:
+        raise InfluxUnavailableError(f"{what} sent an unreadable query result: {exc}") from exc
     finally:
+        bound.finish()
         response.close()
 
 
-def _msgpack_documents(response: requests.Response) -> Iterator[Any]:
+def _pieces(response: requests.Response, bound: Deadline) -> Iterator[bytes]:
+    """The body as it arrives; each piece gives the next one a full deadline again."""
+    for piece in response.iter_content(chunk_size=1 << 16):
+        bound.extend()
+        yield piece
+
+
+def _msgpack_documents(response: requests.Response, bound: Deadline) -> Iterator[Any]:
     """The documents of a MessagePack body: one, or one per chunk of a chunked result, each
     a MessagePack value right after the other."""
     unpacker = msgpack.Unpacker(raw=False)
     received = 0
-    for piece in response.iter_content(chunk_size=1 << 16):
+    for piece in _pieces(response, bound):
         unpacker.feed(piece)
         received += len(piece)
         yield from unpacker
@@ -233,11 +436,11 @@ def _msgpack_documents(response: requests.Response) -> Iterator[Any]:
         raise ValueError("the response ends inside a document")
 
 
-def _lines(response: requests.Response) -> Iterator[bytes]:
+def _lines(response: requests.Response, bound: Deadline) -> Iterator[bytes]:
     """The lines of a streamed body. `Response.iter_lines` re-splits everything it has buffered
     for every small chunk, which is quadratic in the length of a line (a chunk of a result)."""
     pending: list[bytes] = []
-    for chunk in response.iter_content(chunk_size=1 << 16):
+    for chunk in _pieces(response, bound):
         start = 0
         while (end := chunk.find(b"\n", start)) >= 0:
             pending.append(chunk[start:end])
@@ -253,8 +456,9 @@ def _lines(response: requests.Response) -> Iterator[bytes]:
 def _series_of(document: dict[str, Any]) -> list[Series]:
     if "error" in document:
         raise InfluxRejectedError(200, document["error"])
+    # Anything else without results (a portal's or a proxy's JSON) is not an answer.
     out: list[Series] = []
-    for result in document.get("results", []):
+    for result in document["results"]:
         if "error" in result:
             raise InfluxRejectedError(200, result["error"])
         out.extend(
@@ -263,23 +467,3 @@ def _series_of(document: dict[str, Any]) -> list[Series]:
         )
     return out
 
-
-def _error_for(response: requests.Response) -> InfluxError:
-    try:
-        if _is_msgpack(response):
-            document = msgpack.unpackb(response.content, raw=False)
-        else:
-            document = response.json()
-        message = str(document.get("error", response.text))
-    except (ValueError, AttributeError, msgpack.UnpackException):
-        message = response.text.strip() or response.reason
-    status = response.status_code
-    if status in (401, 403):
-        return InfluxAuthError(f"InfluxDB refused the credentials ({status}): {message}")
-    if status in (429, 502, 503, 504) or status >= 500:
-        error = InfluxUnavailableError(f"InfluxDB is unavailable ({status}): {message}")
-        error.retry_after_s = parse_retry_after(
-            response.headers.get("Retry-After"), SystemClock().now_ms()
-        )
-        return error
-    return InfluxRejectedError(status, message)

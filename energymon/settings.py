@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from energymon.errors import ConfigError
 from energymon.lineproto import name_problem
+from energymon.urls import has_credentials, mask_url
 
 ENV_PREFIX = "ENERGYMON_"
 CONFIG_VARIABLE = "ENERGYMON_CONFIG"
@@ -141,7 +142,15 @@ class Settings(BaseSettings):
         "certificate; empty: the system's CAs. Certificates are always verified.",
     )
     cloud_timeout_s: float = Field(
-        30.0, gt=0, description="How long one request to the cloud may take."
+        30.0,
+        gt=0,
+        description="Overall deadline of one request to the cloud (a streamed answer: of each "
+        "piece of it), however slowly the answer trickles in.",
+    )
+    cloud_allow_http_credentials: bool = Field(
+        False,
+        description="Send the cloud password or token over a plain http:// URL to another "
+        "machine (only over a network you trust, such as a VPN); refused otherwise.",
     )
     replicator_batch_size: int = Field(
         5000, gt=0, description="Points per write to the cloud; also the most held in memory."
@@ -191,6 +200,17 @@ class Settings(BaseSettings):
         problem = name_problem(value)
         if problem:
             raise ValueError(f"home {problem}")
+        return value
+
+    @field_validator("influx_url", "cloud_url")
+    @classmethod
+    def _no_credentials_in_url(cls, value: str) -> str:
+        if has_credentials(value):
+            # Masked: the message reaches terminals and logs.
+            raise ValueError(
+                f"{mask_url(value)} carries credentials; give them as the USERNAME and "
+                "PASSWORD (or TOKEN) settings instead"
+            )
         return value
 
     @field_validator("log_level")

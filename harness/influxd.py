@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 
 from energymon.errors import EnergymonError, InfluxUnavailableError
@@ -29,12 +30,21 @@ bind-address = "127.0.0.1:{rpc_port}"
   bind-address = "127.0.0.1:{http_port}"
   log-enabled = false
   max-body-size = 0
-[continuous_queries]
+{tls}[continuous_queries]
   enabled = false
 [logging]
   level = "warn"
   suppress-logo = true
 """
+
+
+@dataclass(frozen=True)
+class TLSFiles:
+    """PEM files of a server certificate, its key and the CA that signed it."""
+
+    certificate: Path
+    private_key: Path
+    ca: Path
 
 
 def free_port() -> int:
@@ -56,8 +66,11 @@ def influxd_binary() -> str:
 class InfluxServer:
     """One influxd process; can be stopped, killed and started again on the same port and data."""
 
-    def __init__(self, root: Path, http_port: int | None = None) -> None:
+    def __init__(
+        self, root: Path, http_port: int | None = None, *, tls: TLSFiles | None = None
+    ) -> None:
         self.root = root
+        self.tls = tls
         self.http_port = http_port or free_port()
         self.rpc_port = free_port()
         root.mkdir(parents=True, exist_ok=True)
@@ -66,17 +79,26 @@ class InfluxServer:
         self._process = ManagedProcess(
             [influxd_binary(), "run", "-config", str(self.config_path)],
             log_path=self.log_path,
-            ready=answers(self.url + "/ping", 204),
+            ready=answers(self.url + "/ping", 204, verify=str(tls.ca) if tls else True),
             what="influxd",
         )
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.http_port}"
 
     def start(self, wait_s: float = 30.0) -> None:
+        tls = ""
+        if self.tls is not None:
+            tls = (
+                f'  https-enabled = true\n  https-certificate = "{self.tls.certificate}"\n'
+                f'  https-private-key = "{self.tls.private_key}"\n'
+            )
         self.config_path.write_text(
-            _CONFIG.format(root=self.root, http_port=self.http_port, rpc_port=self.rpc_port)
+            _CONFIG.format(
+                root=self.root, http_port=self.http_port, rpc_port=self.rpc_port, tls=tls
+            )
         )
         try:
             self._process.start(wait_s)

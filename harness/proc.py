@@ -107,12 +107,12 @@ class ManagedProcess:
         return None if self.process is None else self.process.pid
 
 
-def answers(url: str, status: int) -> Callable[[], bool]:
-    """A readiness probe: `url` answers with `status`."""
+def answers(url: str, status: int, verify: bool | str = True) -> Callable[[], bool]:
+    """A readiness probe: `url` answers with `status` (over TLS, checked with `verify`)."""
 
     def probe() -> bool:
         try:
-            return requests.get(url, timeout=1.0).status_code == status
+            return requests.get(url, timeout=1.0, verify=verify).status_code == status
         except requests.RequestException:
             return False
 
