@@ -1,13 +1,23 @@
 """The dead-letter store: points a server refused for good, kept with the reason, so that an
-operator can inspect, replay or discard them and nothing is ever dropped silently."""
+operator can inspect, replay or discard them and nothing is ever dropped silently.
+
+While any are kept the replicator's `/health` is degraded, and the service replays them on a
+schedule (`replay`): a letter whose cause has passed (a proxy's error page taken for a refusal
+by an older version, a cloud fixed by its operator) is written and removed without a command;
+one InfluxDB refuses again stays, with the new reason."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from energymon.errors import InfluxRejectedError
+from energymon.influx import InfluxClient
 from energymon.sqlitedb import SQLiteDB
+
+# Letters written per request by `replay`; a refused group is split to find the refused ones.
+REPLAY_GROUP = 500
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS dead_letters (
@@ -86,6 +96,53 @@ class DeadLetterStore:
         with self._db.transaction() as conn:
             return conn.execute("DELETE FROM dead_letters WHERE id = ?", (letter_id,)).rowcount > 0
 
+    def remove_many(self, letter_ids: Sequence[int]) -> None:
+        with self._db.transaction() as conn:
+            conn.executemany("DELETE FROM dead_letters WHERE id = ?", [(i,) for i in letter_ids])
+
     def update_reason(self, letter_id: int, reason: str) -> None:
         with self._db.transaction() as conn:
             conn.execute("UPDATE dead_letters SET reason = ? WHERE id = ?", (reason, letter_id))
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayOutcome:
+    replayed: int
+    refused: int
+    # Where the next pass starts, so that a large pile is gone through a part at a time.
+    next_after_id: int
+
+
+def replay(
+    store: DeadLetterStore,
+    clients: Mapping[str, InfluxClient],
+    *,
+    limit: int,
+    after_id: int = 0,
+) -> ReplayOutcome:
+    """Write up to `limit` replayable letters (after `after_id`) to their targets; remove the
+    ones acknowledged. A transient error (`InfluxUnavailableError`, ...) propagates: nothing
+    is lost, the pass is tried again later."""
+    page = store.list(limit, after_id)
+    next_after = page[-1].id if len(page) == limit else 0
+    replayed = refused = 0
+    # Groups of one target to write, split in halves when refused: a stack, never recursion.
+    pending: list[list[DeadLetter]] = []
+    for target in sorted(clients, reverse=True):
+        letters = [x for x in page if x.replayable and x.target == target]
+        pending += [letters[i : i + REPLAY_GROUP] for i in range(0, len(letters), REPLAY_GROUP)]
+    while pending:
+        group = pending.pop()
+        try:
+            clients[group[0].target].write([letter.line for letter in group])
+        except InfluxRejectedError as exc:
+            if len(group) == 1:
+                store.update_reason(group[0].id, str(exc))
+                refused += 1
+            else:
+                middle = len(group) // 2
+                pending += [group[middle:], group[:middle]]
+            continue
+        store.remove_many([letter.id for letter in group])
+        replayed += len(group)
+    return ReplayOutcome(replayed, refused, next_after)

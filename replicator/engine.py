@@ -67,7 +67,9 @@ class Replicator:
         self.config = config
         self._state: ReplicatorState | None = store.load()
         self._saved: ReplicatorState | None = self._state
-        self._saved_at_ms = clock.now_ms()
+        self._saved_at = clock.monotonic()
+        # Journal entry id -> monotonic time this process first saw it (see `_settled`).
+        self._first_seen: dict[int, float] = {}
 
     @property
     def state(self) -> ReplicatorState | None:
@@ -90,7 +92,8 @@ class Replicator:
                 return StepResult(copied, late_ranges, state.watermark_ms, caught_up=False)
         state, forward, caught_up = self._forward(state)
         self._set(state)
-        if not caught_up or self.clock.now_ms() - self._saved_at_ms >= self.config.save_interval_ms:
+        since_save_ms = (self.clock.monotonic() - self._saved_at) * 1000
+        if not caught_up or since_save_ms >= self.config.save_interval_ms:
             self.save()
         return StepResult(copied + forward, late_ranges, state.watermark_ms, caught_up)
 
@@ -98,7 +101,7 @@ class Replicator:
         if self._state is not None and self._state != self._saved:
             self.store.save(self._state)
             self._saved = self._state
-        self._saved_at_ms = self.clock.now_ms()
+        self._saved_at = self.clock.monotonic()
 
     def _set(self, state: ReplicatorState) -> None:
         self._state = state
@@ -146,13 +149,7 @@ class Replicator:
             unverified = state.watermark_ms - self.config.verify_days * DAY_MS
             state = replace(state, journal_cursor=(first or 1) - 1, unverified_from_ms=unverified)
             return state, 0, 0
-        ready_before = self.clock.now_ms() - self.config.journal_settle_ms
-        entries: list[JournalEntry] = []
-        for entry in self.journal.entries_after(cursor, JOURNAL_PAGE):
-            # The collector records an entry before its write: wait until that write has landed.
-            if entry.recorded_ms > ready_before:
-                break
-            entries.append(entry)
+        entries = self._settled(self.journal.entries_after(cursor, JOURNAL_PAGE))
         if not entries:
             return replace(state, journal_cursor=cursor), 0, 0
         # What lies at or after the watermark is copied by the forward windows anyway.
@@ -169,8 +166,43 @@ class Replicator:
             )
         return replace(state, journal_cursor=entries[-1].id), len(late), copied
 
+    def _settled(self, page: list[JournalEntry]) -> list[JournalEntry]:
+        """The leading entries of `page` whose writes have landed. The collector records an
+        entry before its write, so an entry is followed once it is `journal_settle_ms` old by
+        the wall clock, or once this process has known it that long by the monotonic clock: an
+        entry stamped by a clock that ran ahead must not hold the journal up until the wall
+        clock catches up with it."""
+        now_ms, now = self.clock.now_ms(), self.clock.monotonic()
+        settle_s = self.config.journal_settle_ms / 1000
+        ready: list[JournalEntry] = []
+        for entry in page:
+            first_seen = self._first_seen.setdefault(entry.id, now)
+            if entry.recorded_ms > now_ms - self.config.journal_settle_ms and (
+                now - first_seen < settle_s
+            ):
+                break
+            ready.append(entry)
+        # Every entry of the page has started its own wait, so a run of entries stamped ahead
+        # settles together rather than one after the other.
+        for entry in page[len(ready) :]:
+            self._first_seen.setdefault(entry.id, now)
+        if ready:
+            last = ready[-1].id
+            self._first_seen = {i: t for i, t in self._first_seen.items() if i > last}
+        return ready
+
     def _forward(self, state: ReplicatorState) -> tuple[ReplicatorState, int, bool]:
         limit = self.clock.now_ms() - self.config.settle_ms
+        if state.watermark_ms > limit:
+            # The watermark came from a wall clock that ran ahead (or was saved by one). Points
+            # stamped from now on would fall behind it, where only the journal looks: pull it
+            # back to now. Copying a range again is harmless.
+            log.warning(
+                "the watermark %d ms is %.1f s ahead of this clock: the clock went back; "
+                "copying again from %d ms",
+                state.watermark_ms, (state.watermark_ms - limit) / 1000, limit,
+            )  # fmt: skip
+            state = replace(state, watermark_ms=limit)
         start = state.watermark_ms
         end = min(limit, start + self.config.window_ms)
         if end <= start:

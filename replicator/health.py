@@ -43,14 +43,22 @@ class ReplicatorHealth:
     last_error: str | None
     dead_letters: int
     verify: VerifySummary | None
+    # Why the service cannot do its whole job right now, one sentence each; none: "ok".
+    problems: tuple[str, ...] = ()
 
     @property
     def lag_s(self) -> float | None:
-        return None if self.watermark_ms is None else (self.now_ms - self.watermark_ms) / 1000
+        """How far the cloud copy is behind; never negative, even when the wall clock went
+        back behind the watermark (the next step pulls the watermark back to it)."""
+        if self.watermark_ms is None:
+            return None
+        return max(0, self.now_ms - self.watermark_ms) / 1000
 
     @property
     def status(self) -> Status:
-        if self.consecutive_failures or (self.verify and self.verify.unresolved_hours):
+        if self.problems or self.consecutive_failures:
+            return "degraded"
+        if self.dead_letters or (self.verify and self.verify.unresolved_hours):
             return "degraded"
         return "ok"
 
@@ -58,10 +66,12 @@ class ReplicatorHealth:
         out = asdict(self)
         out["lag_s"] = self.lag_s
         out["status"] = self.status
+        out["problems"] = list(self.problems)
         return out
 
     def to_lines(self, home: str) -> list[str]:
         fields: dict[str, FieldValue] = {
+            "status_ok": self.status == "ok",
             "replication_ok": self.consecutive_failures == 0,
             "consecutive_failures": self.consecutive_failures,
             "dead_letters": self.dead_letters,

@@ -1,4 +1,5 @@
-"""The replicator service: replication steps with back-off, periodic verification and health.
+"""The replicator service: replication steps with back-off, periodic verification, health
+records and the replay of dead letters, each behind its own error boundary (`Task`).
 
 `ReplicatorService.run_once()` does one step and returns how long to wait before the next, so
 tests drive it with a manual clock; `run_forever()` is the only place that waits.
@@ -14,21 +15,24 @@ from pathlib import Path
 from energymon.backoff import Backoff
 from energymon.clients import cloud_influx, local_influx
 from energymon.clock import Clock
-from energymon.errors import InfluxAuthError, InfluxError
 from energymon.influx import InfluxClient, quote_ident, quote_string
 from energymon.journal import JournalReader
 from energymon.settings import Settings
-from replicator.deadletters import DeadLetterStore
+from replicator.deadletters import DeadLetterStore, replay
 from replicator.engine import Replicator, ReplicatorConfig
 from replicator.health import ReplicatorHealth, VerifySummary
 from replicator.points import HOME_TAG, TimeRange, query
 from replicator.sink import BatchSink
 from replicator.state import StateStore
+from replicator.tasks import Task
 from replicator.verify import DAY_MS, hour_floor, verify
 
 log = logging.getLogger(__name__)
 
 HEALTH_INTERVAL_MS = 60_000
+# Dead letters are written again this often; a pass takes at most this many.
+DEAD_LETTER_INTERVAL_S = 600.0
+DEAD_LETTER_PASS = 1000
 
 
 def state_dir(settings: Settings) -> Path:
@@ -84,9 +88,15 @@ class ServiceConfig:
     verify_interval_s: float
     verify_days: int
     verify_repair: bool
+    health_interval_s: float = HEALTH_INTERVAL_MS / 1000
+    dead_letter_interval_s: float = DEAD_LETTER_INTERVAL_S
 
 
 class ReplicatorService:
+    """Every duty runs as a `Task` behind its own error boundary and on the monotonic clock:
+    a failing verification, health record or replay of dead letters is shown by `/health`
+    and retried, and delays no other duty's schedule."""
+
     def __init__(
         self,
         *,
@@ -100,54 +110,56 @@ class ReplicatorService:
         self.clock = clock
         self.config = config
         self.last_success_ms: int | None = None
-        self.last_error: str | None = None
         self.verify_summary: VerifySummary | None = None
         self._backlog: int | None = None
-        self._next_health_ms = clock.now_ms()
-        self._next_verify_ms: int | None = None
+        self._dead_letters_after = 0
+        policy = backoff.policy
+
+        def task(name: str, interval_s: float, own: Backoff | None = None) -> Task:
+            own = own or Backoff(policy.base_s, policy.cap_s, policy.jitter)
+            return Task(name, clock, interval_s=interval_s, backoff=own)
+
+        self.replication = task("replication", config.poll_interval_s, backoff)
+        self.verification = task("verification", config.verify_interval_s)
+        self.health_record = task("health record", config.health_interval_s)
+        self.dead_letter_replay = task("dead-letter replay", config.dead_letter_interval_s)
         self._lock = threading.Lock()
 
     @property
     def local(self) -> InfluxClient:
         return self.replicator.local
 
-    def run_once(self) -> float:
-        """One replication step (and verification or a health record when due); returns the
-        seconds to wait before the next step."""
-        try:
-            result = self.replicator.run_once()
-        except InfluxError as exc:
-            delay = self.backoff.next_delay_s(getattr(exc, "retry_after_s", None))
-            with self._lock:
-                self.last_error = str(exc)
-            level = logging.ERROR if isinstance(exc, InfluxAuthError) else logging.WARNING
-            log.log(
-                level,
-                "replication failed (%d in a row), retrying in %.1f s: %s",
-                self.backoff.failures,
-                delay,
-                exc,
-            )
-            self._report_health()
-            return delay
-        if self.backoff.failures:
-            log.info("replication recovered after %d failures", self.backoff.failures)
-        self.backoff.reset()
-        with self._lock:
-            self.last_success_ms = self.clock.now_ms()
-            self.last_error = None
-        if result.caught_up:
-            self._verify_if_due()
-        self._report_health()
-        return self.config.poll_interval_s if result.caught_up else 0.0
+    @property
+    def last_error(self) -> str | None:
+        return self.replication.last_error
 
-    def _verify_if_due(self) -> None:
-        now = self.clock.now_ms()
-        if self._next_verify_ms is not None and now < self._next_verify_ms:
-            return
+    def run_once(self) -> float:
+        """One replication step, then each other duty that is due; returns the seconds to wait
+        before the next step. Never raises for a server's error."""
+        result = self.replication.run(self.replicator.run_once)
+        caught_up = result is not None and result.caught_up
+        if result is not None:
+            with self._lock:
+                self.last_success_ms = self.clock.now_ms()
+        if (
+            caught_up
+            and self.verification.due()
+            and self.verification.run(self._verify) is not None
+        ):
+            # A fresh verdict deserves a fresh record.
+            self.health_record.run_in(0)
+        if self.dead_letter_replay.due():
+            self.dead_letter_replay.run(self._replay_dead_letters)
+        if self.health_record.due():
+            self.health_record.run(self._report_health)
+        if result is None:
+            return self.replication.wait_s()
+        return self.config.poll_interval_s if caught_up else 0.0
+
+    def _verify(self) -> VerifySummary | None:
         state = self.replicator.state
         if state is None:
-            return
+            return None
         end = hour_floor(state.watermark_ms)
         window = TimeRange(end - self.config.verify_days * DAY_MS, end)
         result = verify(
@@ -175,32 +187,60 @@ class ReplicatorService:
         )
         with self._lock:
             self.verify_summary = summary
-        self._next_verify_ms = now + round(self.config.verify_interval_s * 1000)
-        self._next_health_ms = now
+        return summary
+
+    def _replay_dead_letters(self) -> int:
+        store = self.replicator.sink.dead_letters
+        outcome = replay(
+            store,
+            {"cloud": self.replicator.cloud, "local": self.replicator.local},
+            limit=DEAD_LETTER_PASS,
+            after_id=self._dead_letters_after,
+        )
+        self._dead_letters_after = outcome.next_after_id
+        if outcome.replayed:
+            log.info(
+                "replayed %d dead letters; %d refused again, %d left",
+                outcome.replayed, outcome.refused, store.count(),
+            )  # fmt: skip
+        return outcome.replayed
 
     def _report_health(self) -> None:
-        now = self.clock.now_ms()
-        if now < self._next_health_ms:
-            return
-        self._next_health_ms = now + HEALTH_INTERVAL_MS
         state = self.replicator.state
-        try:
-            if state is not None:
-                self._backlog = backlog_points(
-                    self.local,
-                    self.config.home,
-                    state.watermark_ms,
-                    self.replicator.journal,
-                    state.journal_cursor,
-                )
-            self.local.write(self.health().to_lines(self.config.home))
-        except InfluxError as exc:
-            # The record is lost with the local InfluxDB down; the replication failure it would
-            # report is logged already, and the next record follows in a minute.
-            log.warning("could not write the replicator's health record: %s", exc)
+        if state is not None:
+            self._backlog = backlog_points(
+                self.local,
+                self.config.home,
+                state.watermark_ms,
+                self.replicator.journal,
+                state.journal_cursor,
+            )
+        self.local.write(self.health().to_lines(self.config.home))
+
+    def problems(self) -> tuple[str, ...]:
+        found = [
+            task.problem
+            for task in (
+                self.replication, self.verification, self.dead_letter_replay, self.health_record
+            )
+            if task.problem is not None
+        ]  # fmt: skip
+        letters = self.replicator.sink.dead_letters.count()
+        if letters:
+            found.append(
+                f"{letters} dead letters: points a server refused, kept aside and replayed "
+                "every few minutes (`energymon replicator dead-letters list`)"
+            )
+        summary = self.verify_summary
+        if summary is not None and summary.unresolved_hours:
+            found.append(
+                f"the last verification left {summary.unresolved_hours} hours different"
+            )
+        return tuple(found)
 
     def health(self) -> ReplicatorHealth:
         state = self.replicator.state
+        problems = self.problems()
         with self._lock:
             return ReplicatorHealth(
                 now_ms=self.clock.now_ms(),
@@ -208,10 +248,11 @@ class ReplicatorService:
                 watermark_ms=None if state is None else state.watermark_ms,
                 backlog_points=self._backlog,
                 last_success_ms=self.last_success_ms,
-                consecutive_failures=self.backoff.failures,
-                last_error=self.last_error,
+                consecutive_failures=self.replication.failures,
+                last_error=self.replication.last_error,
                 dead_letters=self.replicator.sink.dead_letters.count(),
                 verify=self.verify_summary,
+                problems=problems,
             )
 
     def run_forever(self, stop: threading.Event) -> None:
