@@ -40,3 +40,7 @@ class ManualClock:
     def advance(self, seconds: float) -> None:
         self._now_ms += round(seconds * 1000)
         self._monotonic += seconds
+
+    def jump(self, seconds: float) -> None:
+        """Set the wall clock forward (or back, if negative) without time passing."""
+        self._now_ms += round(seconds * 1000)

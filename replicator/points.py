@@ -268,15 +268,27 @@ def _format_unsigned(value: Any) -> str:
     return f"{int(value)}u"
 
 
+def _format_string(value: Any) -> str:
+    """A stored string as line protocol. Unlike what the collector itself writes, any character
+    InfluxDB stored is carried (a TAB, a newline, NUL: inside the quotes they are data, and
+    InfluxDB reads them back unchanged); only the backslash and the quote are escaped."""
+    if not isinstance(value, str):
+        return format_field_value(value)
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def _formatter(kind: str) -> Callable[[Any], str]:
     """The line-protocol text of a stored value, as `format_field_value` writes it; numbers take
-    a shorter path because a stored number is always finite and in range."""
+    a shorter path because a stored number is always finite and in range, and strings carry
+    every character InfluxDB can store."""
     if kind == "float":
         return _format_float
     if kind == "integer":
         return _format_integer
     if kind == "unsigned":
         return _format_unsigned
+    if kind == "string":
+        return _format_string
     return format_field_value
 
 

@@ -13,6 +13,12 @@ closed, read again from the source, held in memory — one batch, only on this s
 split until the refused points are isolated; they go to the dead letters and everything else is
 written. Transient errors (`InfluxUnavailableError`, `InfluxAuthError`) propagate to the caller,
 which copies the whole range again later.
+
+A batch that keeps failing without an answer (a reset, a deadline passed, 413: a proxy's body
+limit, a link too slow for the batch) is split: from the second such failure in a row each one
+halves the batch size, down to a single point. The size is tried larger again (doubled, up to
+the configured one) only after `REGROW_AFTER_S` of the monotonic clock: a failing write fails
+its whole step, so growing back quickly into the same limit would stall the copy.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from energymon.clock import Clock
-from energymon.errors import InfluxRejectedError, ReplicationError
+from energymon.errors import InfluxRejectedError, InfluxUnavailableError, ReplicationError
 from energymon.influx import InfluxClient
 from replicator.deadletters import DeadLetterStore
 from replicator.points import BadPoint, Run, Segment
@@ -31,6 +37,8 @@ log = logging.getLogger(__name__)
 
 # Points formatted at once: the request body is handed to the socket in pieces of this size.
 RUN_SIZE = 500
+# How long a reduced batch size is kept before a larger one is tried again.
+REGROW_AFTER_S = 3600.0
 
 # Reads the points of the given segments again, as line protocol.
 Reread = Callable[[Sequence[Segment]], Iterator[str]]
@@ -43,6 +51,8 @@ class WriteStats:
     dead_letters: int = 0
     # The most points this sink held in memory at once (formatted or to be re-sent).
     peak_held_points: int = 0
+    # The batch size in use: below the configured one after transport failures.
+    batch_limit: int = 0
 
 
 @dataclass
@@ -69,7 +79,9 @@ class BatchSink:
         self.batch_size = batch_size
         self.run_size = min(RUN_SIZE, batch_size)
         self.target = target
-        self.stats = WriteStats()
+        self.stats = WriteStats(batch_limit=batch_size)
+        self._transport_failures = 0
+        self._regrow_at = 0.0
 
     def write_runs(self, runs: Iterable[Run], reread: Reread) -> None:
         """Write every point of `runs`; returns once the destination acknowledged each batch
@@ -82,6 +94,10 @@ class BatchSink:
             body = self._body(pending, source, batch)
             try:
                 self.client.write_stream(body)
+            except InfluxUnavailableError as exc:
+                if exc.transport:
+                    self._transport_failure(batch.points)
+                raise
             except InfluxRejectedError as exc:
                 # The server answered before it read everything: finish the batch unsent, so
                 # that its segments name every point of it.
@@ -92,6 +108,7 @@ class BatchSink:
             else:
                 self.stats.points += batch.points
                 self.stats.batches += 1
+                self._acknowledged()
             finally:
                 body.close()
             if not batch.complete:
@@ -107,7 +124,7 @@ class BatchSink:
         self, first: Run, source: Iterator[Run], batch: _Batch
     ) -> Generator[bytes, None, None]:
         run: Run | None = first
-        room = self.batch_size
+        room = self.stats.batch_limit
         while run is not None and room > 0:
             if len(run) > min(room, self.run_size):
                 head, rest = run.split(min(room, self.run_size))
@@ -133,6 +150,22 @@ class BatchSink:
         batch.next_run = run
         batch.complete = True
 
+    def _transport_failure(self, points: int) -> None:
+        self._transport_failures += 1
+        if self._transport_failures >= 2 and self.stats.batch_limit > 1:
+            self.stats.batch_limit = max(1, min(self.stats.batch_limit, points) // 2)
+            self._regrow_at = self.clock.monotonic() + REGROW_AFTER_S
+            log.warning(
+                "writes to %s keep failing without an answer: batches of %d points from now on",
+                self.target, self.stats.batch_limit,
+            )  # fmt: skip
+
+    def _acknowledged(self) -> None:
+        self._transport_failures = 0
+        if self.stats.batch_limit < self.batch_size and self.clock.monotonic() >= self._regrow_at:
+            self.stats.batch_limit = min(self.batch_size, self.stats.batch_limit * 2)
+            self._regrow_at = self.clock.monotonic() + REGROW_AFTER_S
+
     def _held(self, points: int) -> None:
         self.stats.peak_held_points = max(self.stats.peak_held_points, points)
 
@@ -147,20 +180,24 @@ class BatchSink:
         self.stats.dead_letters += 1
 
     def _write(self, lines: list[str]) -> None:
-        try:
-            self.client.write(lines)
-        except InfluxRejectedError as exc:
-            if len(lines) == 1:
-                log.warning("dead letter (%s): %s", self.target, exc.message)
-                self.dead_letters.add(
-                    lines, target=self.target, reason=str(exc), now_ms=self.clock.now_ms()
-                )
-                self.stats.dead_letters += 1
-                return
-            # A partial write already stored the good points; writing them again is harmless
-            # because a point's identity is its measurement, tags and time.
-            middle = len(lines) // 2
-            self._write(lines[:middle])
-            self._write(lines[middle:])
-            return
-        self.stats.points += len(lines)
+        """Write `lines`, halving a refused group until each refused point stands alone; a
+        stack of groups, never recursion."""
+        pending = [lines]
+        while pending:
+            group = pending.pop()
+            try:
+                self.client.write(group)
+            except InfluxRejectedError as exc:
+                if len(group) == 1:
+                    log.warning("dead letter (%s): %s", self.target, exc.message)
+                    self.dead_letters.add(
+                        group, target=self.target, reason=str(exc), now_ms=self.clock.now_ms()
+                    )
+                    self.stats.dead_letters += 1
+                    continue
+                # A partial write already stored the good points; writing them again is
+                # harmless because a point's identity is its measurement, tags and time.
+                middle = len(group) // 2
+                pending += [group[middle:], group[:middle]]
+                continue
+            self.stats.points += len(group)

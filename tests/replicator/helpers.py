@@ -60,18 +60,19 @@ class Rig:
     def dead_letters(self) -> DeadLetterStore:
         return DeadLetterStore(self.data_dir / "replicator" / "dead_letters.db")
 
-    def replicator(self, **config: int) -> Replicator:
+    def replicator(self, cloud: InfluxClient | None = None, **config: int) -> Replicator:
+        """A replicator of this rig; `cloud`: another way to the cloud (a proxy)."""
         settings = {
             "window_ms": 3_600_000, "settle_ms": 1000, "journal_settle_ms": 10_000,
             "verify_days": 2,
         } | config
+        cloud = cloud or self.cloud
         sink = BatchSink(
-            self.cloud, self.dead_letters(), self.clock, batch_size=self.batch_size,
-            target="cloud",
+            cloud, self.dead_letters(), self.clock, batch_size=self.batch_size, target="cloud"
         )
         replicator = Replicator(
             local=self.local,
-            cloud=self.cloud,
+            cloud=cloud,
             sink=sink,
             store=StateStore(self.data_dir / "replicator" / "state.json"),
             journal=journal.JournalReader(self.data_dir),
