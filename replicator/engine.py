@@ -10,6 +10,7 @@ a point's identity is its measurement, tags and time. See docs/replication.md.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from energymon.clock import Clock
@@ -152,10 +153,7 @@ class Replicator:
         entries = self._settled(self.journal.entries_after(cursor, JOURNAL_PAGE))
         if not entries:
             return replace(state, journal_cursor=cursor), 0, 0
-        # What lies at or after the watermark is copied by the forward windows anyway.
-        late = coalesce(
-            TimeRange(e.min_time_ms, min(e.max_time_ms + 1, state.watermark_ms)) for e in entries
-        )
+        late = coalesce(self._journal_ranges(entries, state.watermark_ms))
         copied = 0
         for window in late:
             copied += copy_range(self.local, self.sink, self.config.home, window)
@@ -165,6 +163,17 @@ class Replicator:
                 copied, len(late),
             )
         return replace(state, journal_cursor=entries[-1].id), len(late), copied
+
+    def _journal_ranges(
+        self, entries: list[JournalEntry], watermark_ms: int
+    ) -> Iterator[TimeRange]:
+        """What of the entries' ranges the forward windows will not copy soon: the part behind
+        the watermark, and the part stamped ahead of this clock (by a clock that ran ahead and
+        was set back), which the forward windows would reach only when the clock does."""
+        limit = self.clock.now_ms() - self.config.settle_ms
+        for e in entries:
+            yield TimeRange(e.min_time_ms, min(e.max_time_ms + 1, watermark_ms))
+            yield TimeRange(max(e.min_time_ms, limit, watermark_ms), e.max_time_ms + 1)
 
     def _settled(self, page: list[JournalEntry]) -> list[JournalEntry]:
         """The leading entries of `page` whose writes have landed. The collector records an
