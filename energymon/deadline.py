@@ -32,26 +32,37 @@ _current = threading.local()
 
 
 class Deadline:
-    """The time by which one exchange must be over; can be pushed back (a streamed answer
-    that keeps making progress) and is finished once the exchange is."""
+    """The time by which one exchange must be over. A streamed answer read while the caller
+    does other work between pieces is timed only while it waits for the server: `pause()`
+    after each piece, `extend()` (a full period from now) before reading the next one."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.expired = False
-        self._at = time.monotonic() + seconds
+        self._at: float | None = time.monotonic() + seconds
+        # The earliest time the watchdog will look at this deadline, None when it will not.
+        self._watched_at: float | None = None
         self._connection: _Tracked | None = None
         self._finished = False
         self._lock = threading.Lock()
+        self._watch()
 
-    @property
-    def remaining_s(self) -> float:
-        return max(0.0, self._at - time.monotonic())
+    def _watch(self) -> None:
+        with self._lock:
+            at = self._at
+            if at is None or (self._watched_at is not None and self._watched_at <= at):
+                return
+            self._watched_at = at
+        _WATCHDOG.watch(self, at)
 
     def extend(self) -> None:
-        """A full period again from now."""
         with self._lock:
             self._at = time.monotonic() + self.seconds
-        _WATCHDOG.watch(self, self._at)
+        self._watch()
+
+    def pause(self) -> None:
+        with self._lock:
+            self._at = None
 
     def attach(self, connection: _Tracked) -> None:
         with self._lock:
@@ -66,19 +77,20 @@ class Deadline:
             self._finished = True
 
     def check(self) -> None:
-        """Called by the watchdog at the time it was told; the deadline may have moved since."""
-        again: float | None = None
+        """Called by the watchdog at a time it was told; the deadline may have moved since."""
         connection: _Tracked | None = None
         with self._lock:
-            if self._finished or self.expired:
+            self._watched_at = None
+            if self._finished or self.expired or self._at is None:
                 return
             if time.monotonic() < self._at:
-                again = self._at
+                later = True
             else:
+                later = False
                 self.expired = True
                 connection = self._connection
-        if again is not None:
-            _WATCHDOG.watch(self, again)
+        if later:
+            self._watch()
         elif connection is not None and connection.deadline is self:
             _shut(connection)
 
@@ -127,7 +139,6 @@ _WATCHDOG = _Watchdog()
 def deadline(seconds: float) -> Iterator[Deadline]:
     """Every request this thread starts inside the block is bound by one deadline."""
     current = Deadline(seconds)
-    _WATCHDOG.watch(current, time.monotonic() + seconds)
     previous = getattr(_current, "deadline", None)
     _current.deadline = current
     try:

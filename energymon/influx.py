@@ -235,6 +235,8 @@ class InfluxClient:
             bound.finish()
             response.close()
             raise self._error_for(response, "/query")
+        # Timed again only while waiting for the next piece (see `_pieces`).
+        bound.pause()
         return _parse_query_response(
             response, bound, chunked=bool(chunk_size), what=f"{mask_url(self.url)}/query"
         )
@@ -417,9 +419,15 @@ def _parse_query_response(
 
 
 def _pieces(response: requests.Response, bound: Deadline) -> Iterator[bytes]:
-    """The body as it arrives; each piece gives the next one a full deadline again."""
-    for piece in response.iter_content(chunk_size=1 << 16):
+    """The body as it arrives. The server has a full deadline for each piece; the time the
+    caller spends between pieces (writing a batch to the cloud) is not counted."""
+    pieces = response.iter_content(chunk_size=1 << 16)
+    while True:
         bound.extend()
+        piece = next(pieces, None)
+        bound.pause()
+        if piece is None:
+            return
         yield piece
 
 

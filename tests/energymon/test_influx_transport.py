@@ -255,3 +255,27 @@ def test_clear_text_credentials_cross_no_network_unless_allowed() -> None:
     InfluxClient("http://127.0.0.1:8086", "e", username="a", password="pw")
     InfluxClient("http://localhost:8086", "e", token="tok")
     InfluxClient("https://cloud.example:8086", "e", username="a", password="pw")
+
+
+def test_a_streamed_answer_is_timed_only_while_waiting_for_the_server(
+    proxy: FaultProxy, influx_server: InfluxServer
+) -> None:
+    direct = InfluxClient(influx_server.url, f"transport_{next(_numbers)}", timeout_s=1.0)
+    total = 200_000
+    for start in range(0, total, 50_000):
+        direct.write([f"m f={i}.5,g={i}i,h=true {1000 + i}" for i in range(start, start + 50_000)])
+    # The caller takes longer than the deadline between pieces (it writes a batch meanwhile),
+    # and the answer is larger than the socket buffers, so the server waits for it.
+    rows = 0
+    for chunk in direct.query_chunks("SELECT f, g, h FROM m", chunk_size=25_000):
+        rows += sum(len(s.values) for s in chunk)
+        time.sleep(1.2)
+    assert rows == total
+    # A server that stalls in the middle of a streamed answer is cut.
+    through = InfluxClient(proxy.url, direct.database, timeout_s=1.0)
+    through.ping()
+    proxy.set(faultproxy.trickle(0.3, paths=["/query"]))
+    began = time.monotonic()
+    with pytest.raises(InfluxUnavailableError, match="deadline"):
+        list(through.query_chunks("SELECT f FROM m", chunk_size=1))
+    assert time.monotonic() - began < 3.0
