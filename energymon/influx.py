@@ -83,9 +83,9 @@ class InfluxClient:
     queries (a `requests.Session` per client is thread-safe enough for this use).
 
     `timeout_s` is the overall deadline of one exchange (a streamed query answer: of each
-    piece of it). `ca_file` is the only CA trusted besides the default bundle's replacement:
-    given, it is used alone. Credentials may not cross a network in clear text (an `http://`
-    URL to another machine) unless `allow_http_credentials`."""
+    piece of it). `ca_file`, given, is the only CA trusted; otherwise the default bundle is.
+    Credentials may not cross a network in clear text (an `http://` URL to another machine)
+    unless `allow_http_credentials`."""
 
     def __init__(
         self,

@@ -4,6 +4,7 @@ nothing is lost, nothing becomes a dead letter that should not, the process neve
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -108,8 +109,9 @@ def test_a_burst_of_proxy_errors_is_waited_out_without_dead_letters(
 
 
 def test_a_failing_verification_degrades_health_and_is_retried(
-    rig: Rig, proxy: FaultProxy
+    rig: Rig, proxy: FaultProxy, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="replicator.tasks")
     _readings(rig, 1, 300)
     service = _service(rig, _via(proxy, rig), verify_interval_s=60)
     _until_caught_up(service)
@@ -119,8 +121,12 @@ def test_a_failing_verification_degrades_health_and_is_retried(
     rig.clock.advance(61)
     for _ in range(5):
         service.run_once()  # never raises
-        rig.clock.advance(1)
+        rig.clock.advance(61)
     health = service.health()
+    assert health.to_json()["problems"][0].startswith("verification failing (")
+    logged = [r for r in caplog.records if "verification failed" in r.getMessage()]
+    assert len(logged) == 1, "logged once, not at every attempt"
+    assert "query engine overloaded" in logged[0].getMessage()
     assert health.status == "degraded"
     assert any(p.startswith("verification failing") for p in health.problems)
     assert "answered 500: query engine overloaded" in " ".join(health.problems)
@@ -130,6 +136,7 @@ def test_a_failing_verification_degrades_health_and_is_retried(
     proxy.clear()
     rig.clock.advance(120)
     service.run_once()
+    assert any("verification recovered" in r.getMessage() for r in caplog.records)
     health = service.health()
     assert health.verify is not None and health.verify != first
     assert health.verify.unresolved_hours == 0
