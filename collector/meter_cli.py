@@ -6,8 +6,8 @@ import argparse
 import json
 from dataclasses import asdict
 
-from collector import modbus
 from collector.pzem import PzemBus
+from energymon import modbus
 
 _DEFAULT_TIMEOUT_S = 0.5
 
