@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import json
 import math
+import sys
+from collections.abc import Callable
 from typing import Any
 
 from collector.submission import Candidate, Submission
 from energymon.errors import BodyTooLargeError, MalformedJsonError, PayloadError
 from energymon.lineproto import name_problem
-from energymon.schema import PHYSICAL_RANGES, Measurement
+from energymon.schema import FIELDS, MeasuredField, Measurement
 
 MAX_NAME_CHARS = 64
 # A device cannot have been up for longer than this; it keeps time stamps inside InfluxDB's range.
 MAX_UPTIME_MS = 10 * 365 * 24 * 3600 * 1000
 MAX_BOOT = 2**32 - 1
 MAX_SEQ = 2**53
-_FLOAT_FIELDS = ("voltage_v", "current_a", "power_w", "frequency_hz", "power_factor")
+_FLOAT_MAX = sys.float_info.max
 
 
 def parse_json(body: bytes) -> Any:
@@ -57,21 +59,17 @@ def _reading(item: Any, index: int, request_uptime_ms: int) -> Candidate:
     seq = _int(item, "seq", where, 1, MAX_SEQ)
     uptime_ms = _int(item, "uptime_ms", where, 0, MAX_UPTIME_MS)
     sensor = _name(item, "sensor", where)
-    missing = [name for name in (*PHYSICAL_RANGES, "alarm") if name not in item]
+    missing = [name for name in _MEASURED if name not in item]
     if missing:
         raise PayloadError(f"{where}{missing[0]} is missing")
-    problem = _value_problem(item)
+    values = [as_kind(item[name]) for name, as_kind in _AS_KIND]
     measurement = None
-    if problem is None:
-        measurement = Measurement(
-            voltage_v=float(item["voltage_v"]),
-            current_a=float(item["current_a"]),
-            power_w=float(item["power_w"]),
-            energy_wh=int(item["energy_wh"]),
-            frequency_hz=float(item["frequency_hz"]),
-            power_factor=float(item["power_factor"]),
-            alarm=item["alarm"],
-        )
+    problem: str | None
+    if None in values:
+        field = FIELDS[values.index(None)]
+        problem = _value_problem(field, item[field.name])
+    else:
+        measurement = Measurement.from_values(values)  # type: ignore[arg-type]
         problem = measurement.problem()
         if problem is not None:
             measurement = None
@@ -81,17 +79,12 @@ def _reading(item: Any, index: int, request_uptime_ms: int) -> Candidate:
     return Candidate(seq, uptime_ms, sensor, measurement, problem, item)
 
 
-def _value_problem(item: dict[str, Any]) -> str | None:
-    for name in _FLOAT_FIELDS:
-        value = item[name]
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return f"{name} must be a number, got {_json_type(value)}"
-        if isinstance(value, float) and not math.isfinite(value):
-            return f"{name} is {value}, not a finite number"
-    if _as_int(item["energy_wh"]) is None:
-        return f"energy_wh must be an integer, got {_json_type(item['energy_wh'])}"
-    if not isinstance(item["alarm"], bool):
-        return f"alarm must be true or false, got {_json_type(item['alarm'])}"
+def _as_float(value: Any) -> float | None:
+    """The finite float a JSON number denotes, or None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) <= _FLOAT_MAX:
+        return float(value)
     return None
 
 
@@ -104,6 +97,30 @@ def _as_int(value: Any) -> int | None:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return None
+
+
+def _as_bool(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+# Precomputed from the schema's table: this runs for every reading.
+_MEASURED = tuple(f.name for f in FIELDS)
+_AS_KIND: tuple[tuple[str, Callable[[Any], float | int | bool | None]], ...] = tuple(
+    (f.name, {float: _as_float, int: _as_int, bool: _as_bool}[f.kind]) for f in FIELDS
+)
+
+
+def _value_problem(field: MeasuredField, value: Any) -> str:
+    """Why `value` has no meaning as `field`: the reason its conversion gave None."""
+    if field.kind is bool:
+        return f"{field.name} must be true or false, got {_json_type(value)}"
+    if field.kind is int:
+        return f"{field.name} must be an integer, got {_json_type(value)}"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"{field.name} must be a number, got {_json_type(value)}"
+    if isinstance(value, float):
+        return f"{field.name} is {value}, not a finite number"
+    return f"{field.name} is too large to be a number"
 
 
 def _json_type(value: Any) -> str:

@@ -260,7 +260,7 @@ def decode_measurement(registers: Sequence[int]) -> RawMeasurement:
         raise UnexpectedReplyError(
             f"a measurement has {MEASUREMENT_REGISTERS} registers, got {len(registers)}"
         )
-    return RawMeasurement(*[_field_value(f, registers) for f in FIELDS])  # type: ignore[arg-type]
+    return RawMeasurement.from_values(_field_value(f, registers) for f in FIELDS)
 
 
 def encode_measurement(raw: RawMeasurement) -> tuple[int, ...]:

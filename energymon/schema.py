@@ -7,6 +7,7 @@ describes them for people.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from operator import attrgetter
 
@@ -93,8 +94,6 @@ _SCALES = tuple(f.scale if f.kind is float else None for f in FIELDS)
 _POINT = PointFormat(
     MEASUREMENT, [*((f.name, f.kind) for f in FIELDS), ("boot", int), ("seq", int)]
 )
-# The readers that predate the table look ranges up by name.
-PHYSICAL_RANGES = {f.name: f.valid for f in FIELDS if f.valid is not None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +118,11 @@ class Measurement:
                 return f"{name} {value}{unit} is outside the meter's range {allowed}{unit}"
         return None
 
+    @classmethod
+    def from_values(cls, values: Iterable[float | int | bool]) -> Measurement:
+        """From values in the order of `FIELDS`, each of its field's kind."""
+        return cls(*values)  # type: ignore[arg-type]
+
     def values(self) -> tuple[float | int | bool, ...]:
         """The values in the order of `FIELDS`."""
         return _PHYSICAL(self)
@@ -136,13 +140,18 @@ class RawMeasurement:
     power_factor_centi: int
     alarm: bool
 
+    @classmethod
+    def from_values(cls, values: Iterable[int | bool]) -> RawMeasurement:
+        """From register values in the order of `FIELDS`."""
+        return cls(*values)  # type: ignore[arg-type]
+
     def values(self) -> tuple[int | bool, ...]:
         """The values in the order of `FIELDS`."""
         return _RAW(self)
 
     def to_measurement(self) -> Measurement:
         values = zip(_RAW(self), _SCALES, strict=True)
-        return Measurement(*(v if scale is None else v / scale for v, scale in values))
+        return Measurement.from_values(v if scale is None else v / scale for v, scale in values)
 
 
 @dataclass(frozen=True, slots=True)

@@ -76,4 +76,4 @@ def reading_entry(boot: int, r: DeviceReading) -> dict[str, Any]:
 
 def entry_reading(values: list[Any]) -> tuple[int, DeviceReading]:
     boot, seq, uptime_ms, sensor, *raw = values
-    return boot, DeviceReading(seq, uptime_ms, sensor, RawMeasurement(*raw))
+    return boot, DeviceReading(seq, uptime_ms, sensor, RawMeasurement.from_values(raw))

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from collector.payload import parse_json, parse_submission
 from energymon.errors import EnergymonError, PayloadError
+from energymon.schema import FIELDS, MeasuredField
 from tests.collector.helpers import batch, reading
 
 ARRIVAL_MS = 1_700_000_000_000
@@ -85,3 +87,19 @@ def test_the_anchor_is_arrival_minus_the_request_uptime() -> None:
     parsed = parse_submission(document, 1000, ARRIVAL_MS)
     assert parsed.anchor_ms == ARRIVAL_MS - 5000
     assert [c.offset_ms for c in parsed.readings] == [4000]
+
+
+@pytest.mark.parametrize("field", FIELDS, ids=lambda f: f.name)
+def test_a_wrongly_typed_value_is_quarantined_with_its_field(field: MeasuredField) -> None:
+    document = batch([]) | {"readings": [reading(1, 1000, **{field.name: "7"})]}
+    [parsed] = parse_submission(document, 1000, ARRIVAL_MS).readings
+    assert parsed.measurement is None
+    assert parsed.problem is not None and parsed.problem.startswith(f"{field.name} must be ")
+    assert parsed.problem.endswith("got a string")
+
+
+def test_an_integer_too_large_for_a_float_is_quarantined() -> None:
+    document = batch([]) | {"readings": [reading(1, 1000, voltage_v=10**400)]}
+    [parsed] = parse_submission(document, 1000, ARRIVAL_MS).readings
+    assert parsed.measurement is None
+    assert parsed.problem == "voltage_v is too large to be a number"
