@@ -69,13 +69,11 @@ class InfluxClient:
         token: str = "",
         timeout_s: float = 10.0,
         verify: bool | str = True,
-        retention_policy: str = "",
         compress_responses: bool = True,
     ) -> None:
         self.url = url.rstrip("/")
         self.database = database
         self.timeout_s = timeout_s
-        self.retention_policy = retention_policy
         self._session = requests.Session()
         self._session.verify = verify
         if not compress_responses:
@@ -129,10 +127,7 @@ class InfluxClient:
         raise _error_for(response)
 
     def _write_params(self) -> dict[str, str]:
-        params = {"db": self.database, "precision": "ms"}
-        if self.retention_policy:
-            params["rp"] = self.retention_policy
-        return params
+        return {"db": self.database, "precision": "ms"}
 
     def write_stream(self, body: Iterable[bytes], *, timeout_s: float | None = None) -> None:
         """Write line protocol produced while it is sent (chunked transfer encoding), so the
