@@ -34,6 +34,9 @@ class GroupCommitter:
         self._wake = asyncio.Event()
         self._stopping = False
         self._writing: asyncio.Task[None] | None = None
+        # Groups taken from the queue and prepared so far: submissions / groups is the mean
+        # group size, the figure that tells whether group commit is working.
+        self.groups_prepared = 0
 
     async def submit(self, submission: Submission) -> Outcome:
         """Resolves once every reading of the submission is durable; raises if none can be."""
@@ -79,10 +82,12 @@ class GroupCommitter:
     async def _prepare(self, group: list[Waiter]) -> PreparedGroup | None:
         submissions = [sub for sub, _ in group]
         try:
-            return await self.call(lambda: self.store.prepare(submissions))
+            prepared = await self.call(lambda: self.store.prepare(submissions))
         except Exception as exc:  # noqa: BLE001 - handed to every waiting request, none is lost
             _fail(group, exc)
             return None
+        self.groups_prepared += 1
+        return prepared
 
     async def _write_and_finish(self, group: list[Waiter], prepared: PreparedGroup) -> None:
         loop = asyncio.get_running_loop()

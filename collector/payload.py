@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -59,24 +60,38 @@ def _reading(item: Any, index: int, request_uptime_ms: int) -> Candidate:
     seq = _int(item, "seq", where, 1, MAX_SEQ)
     uptime_ms = _int(item, "uptime_ms", where, 0, MAX_UPTIME_MS)
     sensor = _name(item, "sensor", where)
-    missing = [name for name in _MEASURED if name not in item]
-    if missing:
-        raise PayloadError(f"{where}{missing[0]} is missing")
-    values = [as_kind(item[name]) for name, as_kind in _AS_KIND]
-    measurement = None
+    if not item.keys() >= _MEASURED_KEYS:
+        missing = next(name for name in _MEASURED if name not in item)
+        raise PayloadError(f"{where}{missing} is missing")
+    given = _MEASURED_VALUES(item)
+    measurement: Measurement | None
     problem: str | None
-    if None in values:
-        field = FIELDS[values.index(None)]
-        problem = _value_problem(field, item[field.name])
+    if tuple(map(type, given)) == _CANONICAL_TYPES and _within_ranges(given):
+        # What the firmware sends: every value of its field's JSON type and in range.
+        measurement, problem = Measurement.from_values(given), None
     else:
-        measurement = Measurement.from_values(values)  # type: ignore[arg-type]
-        problem = measurement.problem()
-        if problem is not None:
-            measurement = None
+        measurement, problem = _checked_measurement(item)
     if problem is None and uptime_ms > request_uptime_ms:
         problem = f"measured at uptime {uptime_ms} ms, after the request was sent"
         measurement = None
     return Candidate(seq, uptime_ms, sensor, measurement, problem, item)
+
+
+def _checked_measurement(item: dict[str, Any]) -> tuple[Measurement | None, str | None]:
+    """Every value converted by its field's type, or the reason one cannot be."""
+    values = [as_kind(item[name]) for name, as_kind in _AS_KIND]
+    if None in values:
+        field = FIELDS[values.index(None)]
+        return None, _value_problem(field, item[field.name])
+    measurement = Measurement.from_values(values)  # type: ignore[arg-type]
+    problem = measurement.problem()
+    return (None, problem) if problem is not None else (measurement, None)
+
+
+def _within_ranges(values: tuple[Any, ...]) -> bool:
+    """Every ranged value within its field's range; NaN and infinities never are."""
+    ranged = _RANGED(values)
+    return all(map(operator.le, _LOWS, ranged)) and all(map(operator.le, ranged, _HIGHS))
 
 
 def _as_float(value: Any) -> float | None:
@@ -105,6 +120,12 @@ def _as_bool(value: Any) -> bool | None:
 
 # Precomputed from the schema's table: this runs for every reading.
 _MEASURED = tuple(f.name for f in FIELDS)
+_MEASURED_KEYS = frozenset(_MEASURED)
+_MEASURED_VALUES = operator.itemgetter(*_MEASURED)
+_CANONICAL_TYPES = tuple(f.kind for f in FIELDS)
+_RANGED = operator.itemgetter(*(i for i, f in enumerate(FIELDS) if f.valid is not None))
+_LOWS = tuple(f.valid.low for f in FIELDS if f.valid is not None)
+_HIGHS = tuple(f.valid.high for f in FIELDS if f.valid is not None)
 _AS_KIND: tuple[tuple[str, Callable[[Any], float | int | bool | None]], ...] = tuple(
     (f.name, {float: _as_float, int: _as_int, bool: _as_bool}[f.kind]) for f in FIELDS
 )
@@ -138,6 +159,9 @@ def _json_type(value: Any) -> str:
 
 
 def _int(obj: dict[str, Any], key: str, where: str, low: int, high: int) -> int:
+    value = obj.get(key)
+    if type(value) is int and low <= value <= high:
+        return value
     if key not in obj:
         raise PayloadError(f"{where}{key} is missing")
     value = _as_int(obj[key])

@@ -142,16 +142,56 @@ def format_line(
 
 class PointFormat:
     """Points of one measurement whose fields are known in advance: the names are checked and
-    escaped once, and each value is written as its declared type without being inspected."""
+    escaped once, and each value is written as its declared type without being inspected.
+
+    A layout of numbers and booleans only (a reading's) is written by one %-template; the
+    series (measurement and tags) can be escaped once by the caller and reused for every point.
+    """
 
     def __init__(self, measurement: str, fields: Sequence[tuple[str, type[FieldValue]]]) -> None:
         if not fields:
             raise LineProtocolError("a point needs at least one field")
         self._name = escape_measurement(measurement)
         self._fields = tuple((f"{escape_key(key)}=", _FORMAT_AS[kind]) for key, kind in fields)
+        kinds = [kind for _, kind in fields]
+        self._template: str | None = None
+        if all(kind in _TEMPLATE_SPEC for kind in kinds):
+            keys = [key for key, _ in self._fields]
+            specs = [_TEMPLATE_SPEC[kind] for kind in kinds]
+            self._template = ",".join(map(str.__add__, keys, specs))
+        self._floats = tuple(i for i, kind in enumerate(kinds) if kind is float)
+        self._ints = tuple(i for i, kind in enumerate(kinds) if kind is int)
+        self._bools = tuple(i for i, kind in enumerate(kinds) if kind is bool)
 
     def format(self, tags: Mapping[str, str], values: Sequence[FieldValue], time_ms: int) -> str:
         """One point; `values` in the order of the fields."""
-        pairs = zip(self._fields, values, strict=True)
-        field_set = ",".join([key + as_type(value) for (key, as_type), value in pairs])
-        return f"{self._name}{_tag_set(tags)} {field_set} {int(time_ms)}"
+        return self.format_in(self.series(tags), values, time_ms)
+
+    def series(self, tags: Mapping[str, str]) -> str:
+        """The escaped measurement and tag set, for `format_in`."""
+        return f"{self._name}{_tag_set(tags)}"
+
+    def format_in(self, series: str, values: Sequence[FieldValue], time_ms: int) -> str:
+        """One point of a series made by `series()`; `values` in the order of the fields."""
+        if len(values) != len(self._fields):
+            raise ValueError(f"zip: {len(values)} values for {len(self._fields)} fields")
+        if self._template is None:
+            pairs = zip(self._fields, values, strict=True)
+            field_set = ",".join([key + as_type(value) for (key, as_type), value in pairs])
+            return f"{series} {field_set} {int(time_ms)}"
+        typed: list[Any] = list(values)
+        for i in self._floats:
+            value = typed[i] = float(typed[i])
+            if not math.isfinite(value):
+                raise LineProtocolError(f"float {value} is not finite")
+        for i in self._ints:
+            value = typed[i] = int(typed[i])
+            if not _INT64_MIN <= value <= _INT64_MAX:
+                raise LineProtocolError(f"integer {value} does not fit in 64 bits")
+        for i in self._bools:
+            typed[i] = "true" if typed[i] else "false"
+        return f"{series} {self._template % tuple(typed)} {int(time_ms)}"
+
+
+# %r of a float is its repr, as `_format_float` writes it.
+_TEMPLATE_SPEC: dict[type, str] = {float: "%r", int: "%di", bool: "%s"}

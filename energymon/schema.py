@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from operator import attrgetter
 
 from energymon.lineproto import PointFormat, format_line
@@ -166,11 +167,23 @@ class Reading:
     measurement: Measurement
 
     def to_line(self, home: str) -> str:
-        return _POINT.format(
-            {"home": home, "device": self.device, "sensor": self.sensor},
-            (*_PHYSICAL(self.measurement), self.boot, self.seq),
-            self.time_ms,
-        )
+        series = reading_series(home, self.device, self.sensor)
+        return reading_line(series, self.measurement, self.boot, self.seq, self.time_ms)
+
+
+# A home has a few meters, and every one of their points starts the same way.
+_SERIES_CACHE_SIZE = 4096
+
+
+@lru_cache(maxsize=_SERIES_CACHE_SIZE)
+def reading_series(home: str, device: str, sensor: str) -> str:
+    """The escaped measurement and tags of one meter's readings."""
+    return _POINT.series({"home": home, "device": device, "sensor": sensor})
+
+
+def reading_line(series: str, m: Measurement, boot: int, seq: int, time_ms: int) -> str:
+    """A reading's point in a series made by `reading_series`: the hot path's formatter."""
+    return _POINT.format_in(series, (*_PHYSICAL(m), boot, seq), time_ms)
 
 
 @dataclass(frozen=True, slots=True)

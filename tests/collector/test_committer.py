@@ -78,10 +78,11 @@ async def test_the_next_group_is_prepared_while_a_write_is_in_flight(
         first = asyncio.create_task(c.post(batch(range(1, 4))))
         await until(lambda: gate.writes_waiting == 1)
         second = asyncio.create_task(c.post(batch(range(4, 7), uptime_ms=9000)))
-        # Journalled (so prepared and fsynced) while the first write is still held; its own
-        # write waits, so InfluxDB receives the groups in order.
-        await until(lambda: journal_entries(tmp_path) == 2)
-        assert gate.writes_waiting == 1 and not first.done() and not second.done()
+        # Taken and formatted while the first write is still held; its own write (journal
+        # entry first) waits, so InfluxDB receives the groups in order.
+        await until(lambda: ("mega-01", 1, 4) in c.store._in_flight)
+        assert gate.writes_waiting == 1 and journal_entries(tmp_path) == 1
+        assert not first.done() and not second.done()
         gate.release()
         answers = [await first, await second]
     assert [a.json()["accepted"] for a in answers] == [3, 3]
@@ -98,7 +99,7 @@ async def test_a_duplicate_of_a_failed_write_is_not_acknowledged(
         await until(lambda: gate.writes_waiting == 1)
         # The device re-sends while the first attempt is still in flight.
         resend = asyncio.create_task(c.post(batch(range(1, 4))))
-        await until(lambda: len(c.committer._pending) == 0)
+        await until(lambda: c.committer.groups_prepared == 2)
         gate.fail()
         failed, refused = await first, await resend
         assert (failed.status_code, failed.json()["error"]) == (503, "not_durable")
@@ -118,7 +119,7 @@ async def test_a_duplicate_of_a_write_in_flight_is_acknowledged_once_it_is_durab
         first = asyncio.create_task(c.post(batch(range(1, 4))))
         await until(lambda: gate.writes_waiting == 1)
         resend = asyncio.create_task(c.post(batch(range(1, 4))))
-        await until(lambda: len(c.committer._pending) == 0)
+        await until(lambda: c.committer.groups_prepared == 2)
         assert not resend.done()
         gate.release()
         answers = [(await first).json(), (await resend).json()]
