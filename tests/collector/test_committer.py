@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from collector.committer import WRITES_IN_FLIGHT
 from energymon.influx import InfluxClient
 from harness.influxd import InfluxServer
 from tests.collector.helpers import batch
@@ -70,7 +71,7 @@ async def test_requests_waiting_together_share_one_write(
     assert stored_seqs(influx) == list(range(1, 51))
 
 
-async def test_the_next_group_is_prepared_while_a_write_is_in_flight(
+async def test_the_next_group_is_written_while_a_write_is_in_flight(
     gate: InfluxGate, gated: InfluxClient, tmp_path: Path
 ) -> None:
     async with in_process(gated, tmp_path) as c:
@@ -78,15 +79,18 @@ async def test_the_next_group_is_prepared_while_a_write_is_in_flight(
         first = asyncio.create_task(c.post(batch(range(1, 4))))
         await until(lambda: gate.writes_waiting == 1)
         second = asyncio.create_task(c.post(batch(range(4, 7), uptime_ms=9000)))
-        # Taken and formatted while the first write is still held; its own write (journal
-        # entry first) waits, so InfluxDB receives the groups in order.
-        await until(lambda: ("mega-01", 1, 4) in c.store._in_flight)
-        assert gate.writes_waiting == 1 and journal_entries(tmp_path) == 1
-        assert not first.done() and not second.done()
+        # Prepared, journalled (fsynced) and sent while the first write is still held.
+        await until(lambda: gate.writes_waiting == WRITES_IN_FLIGHT)
+        assert journal_entries(tmp_path) == WRITES_IN_FLIGHT
+        third = asyncio.create_task(c.post(batch(range(7, 10), uptime_ms=12000)))
+        # A third group is prepared but waits for a free slot: no more writes in flight.
+        await until(lambda: c.committer.groups_prepared == 3)
+        assert gate.writes_waiting == WRITES_IN_FLIGHT
+        assert not any(task.done() for task in (first, second, third))
         gate.release()
-        answers = [await first, await second]
-    assert [a.json()["accepted"] for a in answers] == [3, 3]
-    assert stored_seqs(gated) == [1, 2, 3, 4, 5, 6]
+        answers = [await first, await second, await third]
+    assert [a.json()["accepted"] for a in answers] == [3, 3, 3]
+    assert stored_seqs(gated) == list(range(1, 10))
 
 
 async def test_a_duplicate_of_a_failed_write_is_not_acknowledged(
