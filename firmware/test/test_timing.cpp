@@ -24,6 +24,35 @@ TEST(uptime_survives_millis_wrap) {
     CHECK(u.update(0x05) == 0x200000005ULL);
 }
 
+TEST(poll_clock_counts_missed_cycles_and_never_stalls) {
+    PollClock clock(1000);
+    uint32_t missed = 99;
+    CHECK(clock.due(12345, &missed));
+    CHECK_EQ(missed, 0);
+    CHECK(!clock.due(13344, &missed));
+    CHECK(clock.due(13350, &missed));
+    CHECK_EQ(missed, 0);
+    // A DHCP request held the loop for six seconds: six cycles missed, then on schedule again.
+    CHECK(clock.due(20400, &missed));
+    CHECK_EQ(missed, 6);
+    CHECK(!clock.due(21399, &missed));
+    CHECK(clock.due(21400, &missed));
+    CHECK_EQ(missed, 0);
+    // Parked across the millis() wrap and beyond: the next cycle is never more than one away.
+    const uint64_t DAY = 86400000ULL;
+    const uint16_t days[4] = {25, 26, 40, 50};
+    for (uint8_t i = 0; i < 4; ++i) {
+        PollClock c(1000);
+        uint64_t t = 1000;
+        c.due(t, &missed);
+        for (uint64_t end = t + days[i] * DAY; t < end; t += DAY / 2) {
+            CHECK(c.due(t + DAY / 2, &missed));
+        }
+        CHECK(!c.due(t + 999, &missed));
+        CHECK(c.due(t + 1000, &missed));
+    }
+}
+
 TEST(wire_times_at_9600_8n1) {
     CHECK_EQ(wire_time_us(1, 9600, 10), 1042);
     CHECK_EQ(wire_time_us(8, 9600, 10), 8334);

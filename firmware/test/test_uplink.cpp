@@ -147,14 +147,14 @@ public:
     }
     bool connected() override { return mode == SILENT || reply_pos < reply_len || !replied; }
     void close() override {}
-    uint32_t now_ms() override { return clock; }
+    uint32_t now_ms() override { return static_cast<uint32_t>(clock); }
     void idle() override {
         clock += 10;
         ++idles;
     }
 
     Mode mode;
-    uint32_t clock;
+    uint64_t clock;  // the device's uptime; now_ms() is its 32-bit millis()
     uint16_t requests;
     uint16_t largest_write;
     uint16_t limit;
@@ -325,8 +325,8 @@ struct Rig {
     // One simulated second: three readings, then whatever sending is due.
     void second() {
         measure(3);
-        uint32_t end = collector.clock + 1000;
-        while (static_cast<int32_t>(collector.clock - end) < 0) {
+        uint64_t end = collector.clock + 1000;
+        while (collector.clock < end) {
             if (step() == SEND_IDLE) {
                 collector.clock += 50;
             }
@@ -514,4 +514,70 @@ TEST(outage_without_card_counts_every_drop_and_reports_it) {
         missing += rig.collector.was_seen(s) ? 0 : 1;
     }
     CHECK_EQ(missing, rig.store.dropped());
+}
+
+namespace {
+
+const uint64_t DAY_MS = 86400000ULL;
+const uint16_t PARK_DAYS[4] = {25, 26, 40, 50};
+
+// Steps every 50 ms until something is sent successfully; returns how long that took.
+uint64_t until_delivered(Rig& rig) {
+    uint64_t from = rig.collector.clock;
+    while (rig.collector.clock - from < 120000ULL) {
+        SendResult r = rig.step();
+        if (r == SEND_ACKED || r == SEND_HEARTBEAT) {
+            break;
+        }
+        rig.collector.clock += 50;
+    }
+    return rig.collector.clock - from;
+}
+
+}  // namespace
+
+TEST(uplink_down_for_weeks_sends_as_soon_as_the_network_returns) {
+    for (uint8_t i = 0; i < 4; ++i) {
+        Rig rig(true);
+        rig.collector.clock = 3 * DAY_MS;
+        rig.second();
+        // A failure arms the back-off; then the network goes away and nothing is attempted.
+        rig.collector.mode = DOWN;
+        rig.measure(3);
+        CHECK_EQ(rig.step(), SEND_CONNECT_FAILED);
+        rig.collector.clock += PARK_DAYS[i] * DAY_MS;
+        rig.collector.mode = UP;
+        CHECK(until_delivered(rig) <= 50);
+        CHECK(rig.collector.was_seen(rig.seq));
+    }
+}
+
+TEST(collector_refusing_for_weeks_is_retried_within_the_backoff_cap) {
+    const Mode refusals[2] = {BUSY_503, DOWN};
+    for (uint8_t m = 0; m < 2; ++m) {
+        for (uint8_t i = 0; i < 4; ++i) {
+            Rig rig(true);
+            rig.collector.clock = 24 * DAY_MS;
+            rig.second();
+            rig.collector.mode = refusals[m];
+            uint64_t end = rig.collector.clock + PARK_DAYS[i] * DAY_MS;
+            uint32_t attempts = 0;
+            // The loop is held up for an hour at a time: every attempt is due and refused.
+            for (uint32_t hour = 0; rig.collector.clock < end; ++hour) {
+                if (hour % 24 == 0) {
+                    rig.measure(1);
+                }
+                attempts += rig.step() != SEND_IDLE ? 1u : 0u;
+                rig.collector.clock += 3600000ULL;
+            }
+            CHECK_EQ(attempts, PARK_DAYS[i] * 24UL);
+            rig.collector.mode = UP;
+            CHECK(until_delivered(rig) <= 600000ULL);
+            for (uint16_t n = 0; rig.store.pending() && n < 200; ++n) {
+                until_delivered(rig);
+            }
+            CHECK(rig.collector.was_seen(rig.seq));
+            CHECK_EQ(rig.store.dropped(), 0);
+        }
+    }
 }
