@@ -101,15 +101,22 @@ private:
 
 class Eeprom : public em::Eeprom {
 public:
-    Eeprom() : writes(0) { memset(mem, 0xFF, sizeof(mem)); }
+    Eeprom() : writes(0) {
+        memset(mem, 0xFF, sizeof(mem));
+        memset(writes_at, 0, sizeof(writes_at));
+    }
     uint8_t read(uint16_t a) override { return mem[a]; }
     void write(uint16_t a, uint8_t v) override {
         if (mem[a] != v) {
             mem[a] = v;
             ++writes;
+            if (writes_at[a] < 0xFF) {
+                ++writes_at[a];
+            }
         }
     }
     uint8_t mem[em::BootBook::END];
+    uint8_t writes_at[em::BootBook::END];
     uint32_t writes;
 };
 
