@@ -17,6 +17,7 @@ public:
         size_ = 0;
         durable_ = 0;
         fail_after_ = -1;
+        fail_syncs = false;
         syncs = 0;
         erases = 0;
         memset(meta_, 0xFF, sizeof(meta_));
@@ -38,7 +39,7 @@ public:
         return true;
     }
     bool sync() override {
-        if (!tick()) {
+        if (!tick() || fail_syncs) {
             return false;
         }
         ++syncs;
@@ -54,6 +55,7 @@ public:
         durable_ = 0;
         return true;
     }
+    bool release(uint32_t) override { return tick(); }
     bool read_meta(uint8_t* data, uint8_t len) override {
         if (!tick()) {
             return false;
@@ -80,6 +82,7 @@ public:
     uint8_t* meta() { return meta_; }
     uint32_t syncs;
     uint32_t erases;
+    bool fail_syncs;  // the card takes the writes but does not confirm them
 
 private:
     bool tick() {

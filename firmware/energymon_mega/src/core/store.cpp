@@ -50,7 +50,13 @@ void Store::add(const Reading& r) {
 bool Store::skip_unsendable() {
     bool skipped = false;
     uint32_t offset = log_->cursor();
-    while (offset < log_->end()) {
+    // A long run of unsendable records is skipped a slice per plan, so no single call outlasts
+    // the watchdog however large the backlog is.
+    for (uint16_t n = 0; offset < log_->end(); ++n) {
+        if (n == SKIP_SLICE) {
+            log_->advance(offset);
+            return false;
+        }
         Reading r;
         bool intact = false;
         if (!log_->read(offset, r, intact)) {
