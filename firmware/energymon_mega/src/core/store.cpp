@@ -47,6 +47,15 @@ void Store::add(const Reading& r) {
     ring_.push(r);
 }
 
+bool Store::flush_to_card() {
+    while (!ring_.empty()) {
+        if (!spill()) {
+            return false;
+        }
+    }
+    return true;
+}
+
 bool Store::skip_unsendable() {
     bool skipped = false;
     uint32_t offset = log_->cursor();

@@ -31,6 +31,8 @@ public:
           uint16_t spill_chunk);
 
     void add(const Reading& r);
+    // Move every reading in RAM to the card (before a deliberate reset); false if some stay.
+    bool flush_to_card();
 
     // The oldest sendable readings, at most `max` of them. Readings of an earlier boot the
     // collector never anchored cannot be placed in time: they are dropped here and counted.
