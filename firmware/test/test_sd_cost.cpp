@@ -272,3 +272,20 @@ TEST(unsendable_backlog_is_skipped_a_slice_at_a_time) {
     CHECK_EQ(plans, (n + Store::SKIP_SLICE - 1) / Store::SKIP_SLICE);
     CHECK_EQ(store.dropped(), n);
 }
+
+TEST(log_stops_at_the_offset_limit_without_failing_the_card) {
+    const uint32_t records = MAX_END / RECORD_LEN - 1;
+    SdModel model(32768, SEGMENT, records, false);
+    SegmentedMedia media(model, SEGMENT);
+    CHECK(media.begin());
+    SpillLog log(media);
+    CHECK(log.open());
+    uint8_t rec[2 * RECORD_LEN];
+    record_encode(fake::reading(BOOT, 1), rec);
+    record_encode(fake::reading(BOOT, 2), rec + RECORD_LEN);
+    CHECK(log.append(rec, 1));
+    CHECK(!log.append(rec, 1));
+    CHECK(log.usable());
+    CHECK_EQ(log.failures(), 0);
+    CHECK_EQ(log.end(), MAX_END);
+}

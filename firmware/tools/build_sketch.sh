@@ -99,7 +99,15 @@ echo "  leaves for stack and heap: $((8192 - static)) bytes"
 echo "compiled and linked: the sketch, its glue and core (-Wall -Wextra -Werror), the Arduino AVR core"
 echo "and SPI (Debian arduino-core-avr), Ethernet $(sed -n 's/^version=//p' "$LIBS/Ethernet/library.properties")" \
      "and SD $(sed -n 's/^version=//p' "$LIBS/SD/library.properties") from $LIBS."
+stack=$(python3 "$HERE/tools/stack_estimate.py" "$OUT/energymon_mega.elf" --indirect service_meters |
+        tee "$OUT/stack.txt" | awk '/^stack estimate:/ { print $3 }')
+echo "stack depth estimate (pessimistic, tools/stack_estimate.py): $stack bytes;" \
+     "headroom left: $((8192 - static - stack)) bytes"
 if (( static > RAM_BUDGET )); then
     echo "FAIL: static RAM $static > $RAM_BUDGET" >&2
+    exit 1
+fi
+if (( 8192 - static - stack < 256 )); then
+    echo "FAIL: less than 256 bytes between the stack estimate and static RAM" >&2
     exit 1
 fi

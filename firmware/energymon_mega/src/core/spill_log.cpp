@@ -81,6 +81,11 @@ bool SpillLog::append(const uint8_t* records, uint16_t count) {
         return false;
     }
     uint16_t len = static_cast<uint16_t>(count * RECORD_LEN);
+    // Offsets are 32-bit: a log this long takes nothing more until the collector drains it,
+    // and the card stays usable for that.
+    if (end_ > MAX_END - len) {
+        return false;
+    }
     if (!media_.append(records, len) || !media_.sync()) {
         return failed();
     }

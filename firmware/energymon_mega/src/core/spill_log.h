@@ -26,6 +26,8 @@ public:
 
 const uint8_t META_SLOT_LEN = 12;  // 'E' 'L' generation cursor CRC
 const uint8_t META_LEN = 2 * META_SLOT_LEN;
+// The largest log: the last whole record below the 32-bit offset limit.
+const uint32_t MAX_END = 0xFFFFFFFFUL / RECORD_LEN * RECORD_LEN;
 
 class SpillLog {
 public:
