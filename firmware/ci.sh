@@ -19,3 +19,6 @@ make --no-print-directory -s simavr
 
 echo "== whole sketch against arduino-core-avr, SPI, Ethernet 2.0.2 and SD 1.3.0 =="
 make --no-print-directory -s sketch
+
+echo "== SD log per batch on the ATmega2560 under simavr: real SD 1.3.0, simulated card =="
+bash tools/sd_cost.sh build/sketch

@@ -85,6 +85,7 @@ public:
     // Start (or restart, after a failure) the card, its volume and the log's directory.
     bool begin();
 
+    uint32_t cluster_bytes() override { return 512UL * volume_.blocksPerCluster(); }
     bool scan(bool* any, uint32_t* first, uint32_t* last, uint32_t* last_size) override;
     bool append(uint32_t seg, const uint8_t* data, uint16_t len) override;
     bool sync() override;

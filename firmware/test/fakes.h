@@ -56,6 +56,7 @@ public:
         return true;
     }
     bool release(uint32_t) override { return tick(); }
+    bool has_room(uint16_t) override { return true; }
     bool read_meta(uint8_t* data, uint8_t len) override {
         if (!tick()) {
             return false;

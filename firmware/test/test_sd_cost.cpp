@@ -18,10 +18,12 @@ const uint32_t BOOT = 7;
 const uint32_t READINGS_PER_DAY = 3UL * 86400UL;
 const uint32_t SEGMENT = 28672UL * RECORD_LEN;
 const uint32_t ONE_FILE = 119304647UL * RECORD_LEN;  // the largest whole number of records
-// A hundred days of readings, give or take part of a segment, ending at the same place in its
-// last segment as one day does, so appends cross cluster boundaries at the same points.
-const uint32_t HUNDRED_DAYS =
-    READINGS_PER_DAY + (99UL * READINGS_PER_DAY) / (SEGMENT / RECORD_LEN) * (SEGMENT / RECORD_LEN);
+// `days` of readings, give or take part of a segment, ending at the same place in its last segment
+// as one day does, so appends cross cluster boundaries at the same points.
+uint32_t backlog(uint32_t days) {
+    const uint32_t per_segment = SEGMENT / RECORD_LEN;
+    return READINGS_PER_DAY + (days - 1) * READINGS_PER_DAY / per_segment * per_segment;
+}
 const uint16_t BATCHES = 24;
 
 // Numbered files as SD 1.x handles them; records are made up from their offset, so a backlog of
@@ -41,6 +43,7 @@ public:
         reader_.seg = 0xFFFFFFFFUL;
         reader_.pos = 0;
     }
+    uint32_t cluster_bytes() override { return cluster_; }
     bool scan(bool* any, uint32_t* first, uint32_t* last, uint32_t* last_size) override {
         *any = any_;
         *first = first_;
@@ -179,30 +182,35 @@ uint32_t batch_cost(SdModel& model, uint32_t segment, uint16_t batches) {
 
 }  // namespace
 
+// The longest backlog each cluster size allows (SegmentedMedia::MAX_CLUSTERS), against one day.
 TEST(sd_batch_cost_is_the_same_at_one_and_at_a_hundred_days_of_backlog) {
-    const uint32_t clusters[2] = {4096, 512};
-    for (uint8_t c = 0; c < 2; ++c) {
-        SdModel day(clusters[c], SEGMENT, READINGS_PER_DAY, false);
-        SdModel hundred(clusters[c], SEGMENT, HUNDRED_DAYS, false);
+    const uint32_t clusters[3] = {32768, 4096, 512};
+    const uint32_t days[3] = {100, 28, 3};
+    for (uint8_t c = 0; c < 3; ++c) {
+        CHECK(backlog(days[c]) * RECORD_LEN <= SegmentedMedia::MAX_CLUSTERS * clusters[c]);
+        SdModel day(clusters[c], SEGMENT, backlog(1), false);
+        SdModel longest(clusters[c], SEGMENT, backlog(days[c]), false);
         uint32_t at_day = batch_cost(day, SEGMENT, BATCHES) / BATCHES;
-        uint32_t at_hundred = batch_cost(hundred, SEGMENT, BATCHES) / BATCHES;
-        CHECK_EQ(at_hundred, at_day);
+        uint32_t at_longest = batch_cost(longest, SEGMENT, BATCHES) / BATCHES;
+        CHECK_EQ(at_longest, at_day);
         CHECK(at_day < 400);
         ut::out_flash(PSTR_OR("     card work per batch (cluster steps + blocks), cluster "));
         ut::out_u32(clusters[c]);
         ut::out_flash(PSTR_OR(" B: 1 day "));
         ut::out_u32(at_day);
-        ut::out_flash(PSTR_OR(", 100 days "));
-        ut::out_u32(at_hundred);
+        ut::out_flash(PSTR_OR(", "));
+        ut::out_u32(days[c]);
+        ut::out_flash(PSTR_OR(" days "));
+        ut::out_u32(at_longest);
         ut::out_char('\n');
     }
     // The single file with one handle of earlier firmware: the cost grows with the backlog.
-    SdModel day(4096, ONE_FILE, READINGS_PER_DAY, true);
-    SdModel hundred(4096, ONE_FILE, HUNDRED_DAYS, true);
+    SdModel day(65536, ONE_FILE, backlog(1), true);
+    SdModel hundred(65536, ONE_FILE, backlog(100), true);
     uint32_t old_day = batch_cost(day, ONE_FILE, BATCHES) / BATCHES;
     uint32_t old_hundred = batch_cost(hundred, ONE_FILE, BATCHES) / BATCHES;
-    CHECK(old_hundred > 50 * old_day);
-    ut::out_flash(PSTR_OR("     one file, one handle (earlier firmware), cluster 4096 B: 1 day "));
+    CHECK(old_hundred > 10 * old_day);
+    ut::out_flash(PSTR_OR("     one file, one handle (earlier firmware), cluster 65536 B: 1 day "));
     ut::out_u32(old_day);
     ut::out_flash(PSTR_OR(", 100 days "));
     ut::out_u32(old_hundred);
@@ -275,7 +283,7 @@ TEST(unsendable_backlog_is_skipped_a_slice_at_a_time) {
 
 TEST(log_stops_at_the_offset_limit_without_failing_the_card) {
     const uint32_t records = MAX_END / RECORD_LEN - 1;
-    SdModel model(32768, SEGMENT, records, false);
+    SdModel model(65536, SEGMENT, records, false);
     SegmentedMedia media(model, SEGMENT);
     CHECK(media.begin());
     SpillLog log(media);
@@ -288,4 +296,23 @@ TEST(log_stops_at_the_offset_limit_without_failing_the_card) {
     CHECK(log.usable());
     CHECK_EQ(log.failures(), 0);
     CHECK_EQ(log.end(), MAX_END);
+}
+
+TEST(log_is_kept_to_a_cluster_count_the_first_allocation_can_search_in_time) {
+    const uint32_t limit = SegmentedMedia::MAX_CLUSTERS * 512UL / RECORD_LEN;
+    SdModel model(512, SEGMENT, limit - 1, false);
+    SegmentedMedia media(model, SEGMENT);
+    CHECK(media.begin());
+    CHECK_EQ(media.limit_bytes(), SegmentedMedia::MAX_CLUSTERS * 512UL);
+    SpillLog log(media);
+    CHECK(log.open());
+    uint8_t rec[RECORD_LEN];
+    record_encode(fake::reading(BOOT, 1), rec);
+    CHECK(log.append(rec, 1));
+    CHECK(!log.append(rec, 1));
+    CHECK(log.usable());
+    CHECK_EQ(log.failures(), 0);
+    // Acknowledged segments give their room back.
+    CHECK(log.advance(SEGMENT));
+    CHECK(log.append(rec, 1));
 }

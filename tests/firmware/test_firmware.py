@@ -70,3 +70,10 @@ def test_whole_sketch_builds_within_the_static_ram_budget(tmp_path: Path) -> Non
     assert int(measured.group(1)) <= RAM_BUDGET
     assert "Ethernet 2.0.2 and SD 1.3.0" in out
     assert (tmp_path / "sketch" / "energymon_mega.hex").stat().st_size > 0
+
+
+def test_sd_batch_cost_does_not_grow_with_the_backlog(tmp_path: Path) -> None:
+    _require(["avr-g++", "avr-gcc", "avr-size", "avr-nm", "avr-objcopy", "simavr"], (ARDUINO_CORE,))
+    out = _make("sd-cost", tmp_path)
+    assert out.count("SDSIM RESULT: PASS") == 6, out[-3000:]
+    assert out.count(": the same") == 3, out[-3000:]

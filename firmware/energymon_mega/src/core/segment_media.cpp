@@ -12,6 +12,8 @@ bool SegmentedMedia::begin() {
     }
     first_ = any ? first : 0;
     end_ = any ? last * segment_bytes_ + last_size : 0;
+    uint64_t limit = static_cast<uint64_t>(files_.cluster_bytes()) * MAX_CLUSTERS;
+    limit_ = limit < MAX_END ? static_cast<uint32_t>(limit) : MAX_END;
     return true;
 }
 

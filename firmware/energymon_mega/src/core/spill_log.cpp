@@ -81,9 +81,9 @@ bool SpillLog::append(const uint8_t* records, uint16_t count) {
         return false;
     }
     uint16_t len = static_cast<uint16_t>(count * RECORD_LEN);
-    // Offsets are 32-bit: a log this long takes nothing more until the collector drains it,
-    // and the card stays usable for that.
-    if (end_ > MAX_END - len) {
+    // A full log (offsets are 32-bit, and the medium may set its own limit) takes nothing more
+    // until the collector drains it, and the card stays usable for that.
+    if (end_ > MAX_END - len || !media_.has_room(len)) {
         return false;
     }
     if (!media_.append(records, len) || !media_.sync()) {

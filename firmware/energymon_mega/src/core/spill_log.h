@@ -19,6 +19,8 @@ public:
     virtual bool erase() = 0;  // delete the whole log
     // Everything before `offset` is acknowledged: the medium may free it.
     virtual bool release(uint32_t offset) = 0;
+    // Whether `len` more bytes may be appended; a medium with no limit of its own says yes.
+    virtual bool has_room(uint16_t len) = 0;
     // The small cursor area, written in place and synced before returning.
     virtual bool read_meta(uint8_t* data, uint8_t len) = 0;
     virtual bool write_meta(uint8_t offset, const uint8_t* data, uint8_t len) = 0;
