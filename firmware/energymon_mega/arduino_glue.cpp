@@ -45,8 +45,8 @@ bool EthernetTransport::connected() {
 }
 
 void W5100Nic::configure() {
-    // The chip doubles its retransmission timeout on every try: the total is the initial timeout
-    // times (2^(tries+1) - 1), which bounds how long a dead collector holds a send.
+    // The chip doubles its retransmission timeout on every retry; these two settings bound how
+    // long a dead collector holds a send (docs/firmware.md gives the total).
     Ethernet.setRetransmissionTimeout(s_.retransmission_ms);
     Ethernet.setRetransmissionCount(s_.retransmissions);
     transport_.set_connect_timeout(s_.connect_timeout_ms);

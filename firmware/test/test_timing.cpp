@@ -9,10 +9,6 @@ UT_FILE;
 TEST(elapsed_across_the_wrap) {
     CHECK_EQ(elapsed(5, 0xFFFFFFFBUL), 10);
     CHECK_EQ(elapsed(1000, 0), 1000);
-    CHECK(reached(3, 0xFFFFFFFEUL));
-    CHECK(!reached(0xFFFFFFFEUL, 3));
-    CHECK(reached(100, 100));
-    CHECK(!reached(99, 100));
 }
 
 TEST(uptime_survives_millis_wrap) {

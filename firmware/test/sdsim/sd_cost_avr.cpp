@@ -127,6 +127,27 @@ void setup() {
            sim::cycles() - start - (sim::counters.sim_cycles - before.sim_cycles),
            sim::counters.blocks_read - before.blocks_read,
            sim::counters.blocks_written - before.blocks_written);
+    // A card that takes the data into the library's cache but refuses the write to flash: the sync
+    // reports it, the readings stay in RAM and the failure is counted.
+    sim::counters.refuse_writes = true;
+    const uint16_t room = static_cast<uint16_t>(12 - store.in_ram());
+    uint32_t failures = store.card_failures();
+    for (uint8_t i = 0; i < 12; ++i) {
+        em::Reading r;
+        memset(&r, 0, sizeof(r));
+        r.boot = BOOT + 1;
+        r.seq = ++seq;
+        store.add(r);
+    }
+    bool kept = store.card_failures() == failures + 1 && !store.card_usable() &&
+                store.in_ram() == 12 && store.dropped() == 12u - room;
+    Serial.print(F("SDSIM refused_write kept_in_ram="));
+    Serial.print(store.in_ram());
+    Serial.print(F(" card_failures="));
+    Serial.print(store.card_failures());
+    Serial.print(F(" dropped="));
+    Serial.println(store.dropped());
+    ok = ok && kept;
     Serial.println(ok ? F("SDSIM RESULT: PASS") : F("SDSIM RESULT: FAIL"));
     Serial.flush();
     cli();

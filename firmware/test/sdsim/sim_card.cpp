@@ -262,6 +262,9 @@ uint8_t Sd2Card::readData(uint32_t block, uint16_t offset, uint16_t count, uint8
 }
 
 uint8_t Sd2Card::writeBlock(uint32_t block, const uint8_t* src, uint8_t) {
+    if (sim::counters.refuse_writes) {
+        return false;
+    }
     uint32_t t0 = sim::cycles();
     ++sim::counters.blocks_written;
     if (sim::is_metadata(block)) {

@@ -24,6 +24,7 @@ struct Counters {
     uint32_t blocks_written;
     uint32_t sim_cycles;  // spent making up blocks: not the library's cost
     bool overflow;        // more metadata blocks written than the simulation keeps
+    bool refuse_writes;   // the card stops confirming writes (pulled out, worn)
 };
 extern Counters counters;
 
