@@ -12,28 +12,13 @@ bool EthernetTransport::open() {
     return client_.connect(ip_, port_) == 1;
 }
 
-bool EthernetTransport::put(const uint8_t* data, uint16_t len) {
-    // The library's send waits for TX space without a time limit; a collector that stops
-    // reading would hold the loop until the watchdog fires. Only write what fits now.
-    uint32_t stalled_since = millis();
-    while (len > 0) {
-        int room = client_.availableForWrite();
-        if (room <= 0) {
-            if (!client_.connected() || millis() - stalled_since >= stall_ms_) {
-                return false;
-            }
-            idle_();
-            continue;
-        }
-        uint16_t n = static_cast<uint16_t>(room) < len ? static_cast<uint16_t>(room) : len;
-        if (client_.write(data, n) != n) {
-            return false;
-        }
-        data += n;
-        len = static_cast<uint16_t>(len - n);
-        stalled_since = millis();
-    }
-    return true;
+uint16_t EthernetTransport::room() {
+    int n = client_.availableForWrite();
+    return n > 0 ? static_cast<uint16_t>(n) : 0;
+}
+
+bool EthernetTransport::write_now(const uint8_t* data, uint16_t len) {
+    return client_.write(data, len) == len;
 }
 
 int16_t EthernetTransport::read_byte() {

@@ -27,10 +27,11 @@ private:
 class EthernetTransport : public em::Transport {
 public:
     EthernetTransport(const uint8_t* ip, uint16_t port, uint16_t stall_ms, void (*idle)())
-        : ip_(ip[0], ip[1], ip[2], ip[3]), port_(port), stall_ms_(stall_ms), idle_(idle) {}
+        : em::Transport(stall_ms), ip_(ip[0], ip[1], ip[2], ip[3]), port_(port), idle_(idle) {}
     void set_connect_timeout(uint16_t ms) { client_.setConnectionTimeout(ms); }
     bool open() override;
-    bool put(const uint8_t* data, uint16_t len) override;
+    uint16_t room() override;
+    bool write_now(const uint8_t* data, uint16_t len) override;
     int16_t read_byte() override;
     bool connected() override;
     void close() override { client_.stop(); }
@@ -41,7 +42,6 @@ private:
     EthernetClient client_;
     IPAddress ip_;
     uint16_t port_;
-    uint16_t stall_ms_;
     void (*idle_)();
 };
 

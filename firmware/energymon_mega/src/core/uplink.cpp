@@ -27,6 +27,28 @@ FlashStr send_result_name(SendResult r) {
     return FlashStr{k_bad};
 }
 
+bool Transport::put(const uint8_t* data, uint16_t len) {
+    uint32_t since = now_ms();
+    while (len > 0) {
+        uint16_t n = room();
+        if (n == 0) {
+            if (!connected() || elapsed(now_ms(), since) >= stall_ms_) {
+                return false;
+            }
+            idle();
+            continue;
+        }
+        n = n < len ? n : len;
+        if (!write_now(data, n)) {
+            return false;
+        }
+        data += n;
+        len = static_cast<uint16_t>(len - n);
+        since = now_ms();
+    }
+    return true;
+}
+
 namespace {
 
 // The readings of a planned batch, read back from the store on each encoding pass.

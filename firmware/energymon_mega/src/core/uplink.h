@@ -13,6 +13,13 @@ namespace em {
 // A TCP connection to the collector. The sketch wraps EthernetClient; tests fake a collector.
 class Transport : public ByteSink {
 public:
+    explicit Transport(uint16_t stall_ms) : stall_ms_(stall_ms) {}
+    // Hands over only what the connection takes at once, waiting (and idling) for room: a
+    // collector that stops reading costs at most the stall time, where the Ethernet library's
+    // own wait for TX space has no limit.
+    bool put(const uint8_t* data, uint16_t len) override;
+    virtual uint16_t room() = 0;                                   // bytes writable now
+    virtual bool write_now(const uint8_t* data, uint16_t len) = 0;  // at most room()
     virtual bool open() = 0;          // connect by IP, bounded by the connect timeout
     virtual int16_t read_byte() = 0;  // -1 when nothing is waiting
     virtual bool connected() = 0;     // still open, or unread bytes remain
@@ -21,6 +28,9 @@ public:
     // Called while waiting for the reply: poll meters, pet the watchdog. The batch in flight
     // must stay valid meanwhile: the store only appends and spills, never reorders.
     virtual void idle() = 0;
+
+private:
+    uint16_t stall_ms_;
 };
 
 struct UplinkConfig {
