@@ -24,7 +24,9 @@ TARGET = re.compile(r"0x([0-9a-f]+)")
 
 
 def disassemble(elf: str) -> tuple[dict[str, list[tuple[str, str]]], dict[int, str]]:
-    out = subprocess.run(["avr-objdump", "-d", elf], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["avr-objdump", "-d", elf], capture_output=True, text=True, check=True
+    ).stdout
     funcs: dict[str, list[tuple[str, str]]] = {}
     starts: dict[int, str] = {}
     current = None
@@ -159,7 +161,9 @@ def main() -> int:
     comp_of = {f: i for i, members in enumerate(components) for f in members}
     # A call chain without recursion visits each function of a cycle at most once, so a cycle
     # (created by the indirect-call assumption) costs at most all its frames and calls together.
-    comp_cost = [sum(frames.get(f, 0) + RET_BYTES for f in members) - RET_BYTES for members in components]
+    comp_cost = [
+        sum(frames.get(f, 0) + RET_BYTES for f in members) - RET_BYTES for members in components
+    ]
     memo: dict[int, tuple[int, list[str]]] = {}
 
     def comp_depth(c: int) -> tuple[int, list[str]]:
@@ -183,7 +187,9 @@ def main() -> int:
     cycles = [members for members in components if len(members) > 1]
     main_depth, main_chain = depth(args.root, ())
     isrs = [f for f in funcs if f.startswith("__vector_")]
-    isr_depth, isr_name = max(((depth(f, ())[0] + RET_BYTES + 1, f) for f in isrs), default=(0, "none"))
+    isr_depth, isr_name = max(
+        ((depth(f, ())[0] + RET_BYTES + 1, f) for f in isrs), default=(0, "none")
+    )
     # The call into main from the start-up code, and the status register an ISR saves.
     total = main_depth + RET_BYTES + isr_depth
     print(f"deepest call chain from {args.root}: {main_depth + RET_BYTES} bytes")
