@@ -121,6 +121,7 @@ def encode_batch(
     *,
     dropped: int = 0,
     meter_errors: Mapping[str, int] | None = None,
+    boot_nonce: int | None = None,
 ) -> bytes:
     """The request body; `meter_errors` iterates in the device's configuration order."""
     parts = [
@@ -128,6 +129,10 @@ def encode_batch(
         encode_name(device),
         b',"boot":',
         _uint("boot", boot, _UINT32_MAX),
+    ]
+    if boot_nonce is not None:
+        parts += [b',"boot_nonce":', _uint("boot_nonce", boot_nonce, _UINT32_MAX)]
+    parts += [
         b',"uptime_ms":',
         _uint("uptime_ms", uptime_ms, _UINT64_MAX),
     ]

@@ -45,6 +45,7 @@ def test_encoder_matches_golden_body(name: str) -> None:
         [_reading(item) for item in case["readings"]],
         dropped=case["dropped"],
         meter_errors=case["meter_errors"],
+        boot_nonce=case.get("boot_nonce"),
     )
     assert encoded == body
 
@@ -55,7 +56,10 @@ def test_golden_body_means_its_input(name: str) -> None:
     case, body = _load(name)
     assert not body.endswith(b"\n")
     parsed = json.loads(body.decode("utf-8"), parse_float=Decimal)
-    expected_keys = ["device", "boot", "uptime_ms"]
+    expected_keys = ["device", "boot"]
+    if "boot_nonce" in case:
+        expected_keys.append("boot_nonce")
+    expected_keys.append("uptime_ms")
     if case["dropped"]:
         expected_keys.append("dropped")
     meter_errors = {s: n for s, n in case["meter_errors"].items() if n}
@@ -70,6 +74,9 @@ def test_golden_body_means_its_input(name: str) -> None:
         case["uptime_ms"],
     )
     assert parsed.get("dropped", 0) == case["dropped"]
+    assert parsed.get("boot_nonce") == case.get("boot_nonce")
+    if "boot_nonce" in case:
+        assert 1 <= case["boot_nonce"] <= 0xFFFFFFFF
     assert len(parsed["readings"]) == len(case["readings"])
     for got, item in zip(parsed["readings"], case["readings"], strict=True):
         assert list(got) == ["seq", "uptime_ms", "sensor", *(f.name for f in FIELDS)]
