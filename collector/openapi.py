@@ -71,6 +71,16 @@ _BATCH = {
             "additionalProperties": _int(0, MAX_SEQ, "failed polls since this boot"),
             "propertyNames": {"maxLength": MAX_NAME_CHARS, "pattern": NAME_PATTERN, "minLength": 1},
         },
+        "reset": {
+            "type": "object",
+            "description": "why the current boot began, as the firmware recorded it",
+            "required": ["cause", "watchdog_resets"],
+            "properties": {
+                "cause": _name("power_on, watchdog, requested or external"),
+                "stage": _name("the loop's stage when the watchdog fired"),
+                "watchdog_resets": _int(0, MAX_BOOT, "watchdog resets since power-on"),
+            },
+        },
         "readings": {
             "type": "array",
             # The served document is the same for every installation: it states the default.

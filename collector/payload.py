@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from collector.submission import Candidate, Submission
+from collector.submission import Candidate, ResetReport, Submission
 from energymon.errors import BodyTooLargeError, MalformedJsonError, PayloadError
 from energymon.lineproto import name_problem
 from energymon.schema import FIELDS, MeasuredField, Measurement
@@ -49,8 +49,9 @@ def parse_submission(document: Any, max_readings: int, arrival_ms: int) -> Submi
         raise BodyTooLargeError(f"{len(readings)} readings in one request; at most {max_readings}")
     dropped = _int(document, "dropped", "", 0, MAX_SEQ) if "dropped" in document else None
     meter_errors = _meter_errors(document.get("meter_errors", {}))
+    reset = _reset(document["reset"]) if "reset" in document else None
     parsed = tuple(_reading(item, i, uptime_ms) for i, item in enumerate(readings))
-    return Submission(device, boot, arrival_ms - uptime_ms, parsed, dropped, meter_errors)
+    return Submission(device, boot, arrival_ms - uptime_ms, parsed, dropped, meter_errors, reset)
 
 
 def _reading(item: Any, index: int, request_uptime_ms: int) -> Candidate:
@@ -195,3 +196,14 @@ def _meter_errors(value: Any) -> dict[str, int]:
             raise PayloadError(f"meter_errors has an invalid sensor name {sensor!r}")
         out[sensor] = _int(value, sensor, "meter_errors.", 0, MAX_SEQ)
     return out
+
+
+def _reset(value: Any) -> ResetReport:
+    """The firmware's account of its last reset. Causes and stages are names, not a closed
+    list, so a newer firmware's new cause is shown rather than refused."""
+    if not isinstance(value, dict):
+        raise PayloadError("reset must be an object")
+    cause = _name(value, "cause", "reset.")
+    stage = _name(value, "stage", "reset.") if "stage" in value else None
+    watchdog_resets = _int(value, "watchdog_resets", "reset.", 0, MAX_BOOT)
+    return ResetReport(cause, stage, watchdog_resets)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from collector.ledger import Ledger
 from collector.spool import Spool, SpoolRow
 from collector.statedb import StateDB
-from collector.submission import Key, Submission
+from collector.submission import Key, ResetReport, Submission
 from energymon import journal
 from energymon.clock import Clock
 from energymon.errors import (
@@ -54,6 +54,7 @@ class DeviceStatus:
     last_contact_ms: int = 0
     dropped: int = 0
     meter_errors: dict[str, int] = field(default_factory=dict)
+    reset: ResetReport | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,4 +389,6 @@ class DurableStore:
                 status.dropped = sub.dropped
             if sub.meter_errors:
                 status.meter_errors = dict(sub.meter_errors)
+            if sub.reset is not None:
+                status.reset = sub.reset
 

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from collector.payload import parse_json, parse_submission
+from collector.submission import ResetReport
 from energymon.errors import EnergymonError, PayloadError
 from energymon.schema import FIELDS, MeasuredField
 from tests.collector.helpers import batch, reading
@@ -103,3 +104,28 @@ def test_an_integer_too_large_for_a_float_is_quarantined() -> None:
     [parsed] = parse_submission(document, 1000, ARRIVAL_MS).readings
     assert parsed.measurement is None
     assert parsed.problem == "voltage_v is too large to be a number"
+
+
+def test_the_firmware_reset_report_is_read() -> None:
+    report = {"cause": "watchdog", "stage": "send", "watchdog_resets": 3}
+    parsed = parse_submission(batch([]) | {"reset": report}, 1000, ARRIVAL_MS)
+    assert parsed.reset == ResetReport("watchdog", "send", 3)
+    power_on = {"cause": "power_on", "watchdog_resets": 0}
+    assert parse_submission(batch([]) | {"reset": power_on}, 1000, ARRIVAL_MS).reset == (
+        ResetReport("power_on", None, 0)
+    )
+    assert parse_submission(batch([]), 1000, ARRIVAL_MS).reset is None
+
+
+@pytest.mark.parametrize(
+    "report",
+    [
+        [],
+        {"cause": "watchdog"},
+        {"cause": "", "watchdog_resets": 0},
+        {"cause": "x", "watchdog_resets": -1},
+    ],
+)
+def test_a_malformed_reset_report_refuses_the_request(report: object) -> None:
+    with pytest.raises(PayloadError, match="reset"):
+        parse_submission(batch([]) | {"reset": report}, 1000, ARRIVAL_MS)
