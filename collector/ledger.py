@@ -66,6 +66,7 @@ class Ledger:
         self._anchors: dict[Key, int] = {
             (d, b): a for d, b, a in db.fetch_all("SELECT device, boot, anchor_ms FROM anchors")
         }
+        self._unstored: set[Key] = set()
         self._seen: dict[Key, SeqSet] = {}
         for device, boot, lo, hi in db.fetch_all("SELECT device, boot, lo, hi FROM seen"):
             self._seen.setdefault((device, boot), SeqSet()).add_range(lo, hi)
@@ -73,17 +74,30 @@ class Ledger:
     def anchor(self, key: Key) -> int | None:
         return self._anchors.get(key)
 
+    def adopt(self, key: Key, anchor_ms: int) -> int:
+        """The anchor of `key`: the one it has, or else `anchor_ms`, adopted now and owed to
+        the disk until `anchors_stored` (see `unstored`)."""
+        known = self._anchors.get(key)
+        if known is not None:
+            return known
+        self._anchors[key] = anchor_ms
+        self._unstored.add(key)
+        return anchor_ms
+
+    def unstored(self, keys: Iterable[Key]) -> dict[Key, int]:
+        """Those of the anchors of `keys` not yet known to be durable: a point placed by one
+        may be written only after a transaction that stores it committed."""
+        return {key: self._anchors[key] for key in keys if key in self._unstored}
+
     def write_anchors(self, conn: sqlite3.Connection, anchors: Mapping[Key, int]) -> None:
-        """Store new anchors inside the caller's durable transaction; `adopt_anchors` once it
-        committed, so no reading is ever placed by an anchor that a crash could forget."""
+        """Store anchors inside the caller's durable transaction; the first stored one wins."""
         conn.executemany(
             "INSERT OR IGNORE INTO anchors (device, boot, anchor_ms) VALUES (?, ?, ?)",
             [(d, b, a) for (d, b), a in anchors.items()],
         )
 
-    def adopt_anchors(self, anchors: Mapping[Key, int]) -> None:
-        for key, anchor_ms in anchors.items():
-            self._anchors.setdefault(key, anchor_ms)
+    def anchors_stored(self, keys: Iterable[Key]) -> None:
+        self._unstored.difference_update(keys)
 
     def is_seen(self, key: Key, seq: int) -> bool:
         seen = self._seen.get(key)

@@ -6,8 +6,9 @@ import argparse
 import json
 from dataclasses import asdict
 
-from collector import modbus
 from collector.pzem import PzemBus
+from energymon import modbus
+from energymon.schema import FIELDS
 
 _DEFAULT_TIMEOUT_S = 0.5
 
@@ -47,15 +48,10 @@ def _read(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"address": args.address, **asdict(measurement), "problem": problem}))
         return 0
-    m = measurement
     print(f"meter {args.address} on {args.port}")
-    print(f"  voltage       {m.voltage_v:.1f} V")
-    print(f"  current       {m.current_a:.3f} A")
-    print(f"  power         {m.power_w:.1f} W")
-    print(f"  energy        {m.energy_wh} Wh")
-    print(f"  frequency     {m.frequency_hz:.1f} Hz")
-    print(f"  power factor  {m.power_factor:.2f}")
-    print(f"  alarm         {'on' if m.alarm else 'off'}")
+    for field, value in zip(FIELDS, measurement.values(), strict=True):
+        shown = ("on" if value else "off") if field.kind is bool else f"{value:.{field.decimals}f}"
+        print(f"  {field.label:<14}{shown} {field.unit}".rstrip())
     if problem:
         print(f"  IMPOSSIBLE: {problem}")
     return 0

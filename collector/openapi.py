@@ -10,6 +10,8 @@ from typing import Any
 
 from collector.payload import MAX_BOOT, MAX_NAME_CHARS, MAX_SEQ, MAX_UPTIME_MS
 from energymon import __version__
+from energymon.schema import FIELDS, MeasuredField
+from energymon.settings import Settings
 
 # Names: no control characters or backslash, no white space at either end.
 NAME_PATTERN = r"^(?!\s)[^\x00-\x1f\x7f\\]*(?<!\s)$"
@@ -29,45 +31,30 @@ def _int(low: int, high: int, description: str) -> dict[str, Any]:
     return {"type": "integer", "minimum": low, "maximum": high, "description": description}
 
 
-_MEASURED = {
-    "voltage_v": ("number", "V, 80-260"),
-    "current_a": ("number", "A, 0-100"),
-    "power_w": ("number", "W, 0-23000"),
-    "energy_wh": ("integer", "Wh counter, 0-9999990"),
-    "frequency_hz": ("number", "Hz, 45-65"),
-    "power_factor": ("number", "0-1"),
-    "alarm": ("boolean", "the meter's power alarm"),
-}
+_JSON_TYPES = {float: "number", int: "integer", bool: "boolean"}
 
 
-def _measured(kind: str, meaning: str) -> dict[str, Any]:
+def _measured(field: MeasuredField) -> dict[str, Any]:
+    meaning = field.label + (f" in {field.unit}" if field.unit else "")
+    if field.valid is not None:
+        meaning += f", {field.valid}"
     # Any JSON value is accepted: a wrong type, NaN or an out-of-range value is acknowledged and
     # quarantined with its reason, so that one bad reading never blocks a device.
     return {
-        "description": f"{kind}, {meaning}; any other value is accepted and quarantined",
+        "description": f"{_JSON_TYPES[field.kind]}, {meaning}; any other value is accepted and "
+        "quarantined",
         "examples": [0],
     }
 
 
 _READING = {
     "type": "object",
-    "required": [
-        "seq",
-        "uptime_ms",
-        "sensor",
-        "voltage_v",
-        "current_a",
-        "power_w",
-        "energy_wh",
-        "frequency_hz",
-        "power_factor",
-        "alarm",
-    ],
+    "required": ["seq", "uptime_ms", "sensor", *(f.name for f in FIELDS)],
     "properties": {
         "seq": _int(1, MAX_SEQ, "1 at each boot, +1 per reading"),
         "uptime_ms": _int(0, MAX_UPTIME_MS, "device uptime when measured"),
         "sensor": _name("the meter's name on this device"),
-        **{name: _measured(kind, meaning) for name, (kind, meaning) in _MEASURED.items()},
+        **{f.name: _measured(f) for f in FIELDS},
     },
 }
 
@@ -84,7 +71,22 @@ _BATCH = {
             "additionalProperties": _int(0, MAX_SEQ, "failed polls since this boot"),
             "propertyNames": {"maxLength": MAX_NAME_CHARS, "pattern": NAME_PATTERN, "minLength": 1},
         },
-        "readings": {"type": "array", "maxItems": 1000, "items": _READING},
+        "reset": {
+            "type": "object",
+            "description": "why the current boot began, as the firmware recorded it",
+            "required": ["cause", "watchdog_resets"],
+            "properties": {
+                "cause": _name("power_on, watchdog, requested or external"),
+                "stage": _name("the loop's stage when the watchdog fired"),
+                "watchdog_resets": _int(0, MAX_BOOT, "watchdog resets since power-on"),
+            },
+        },
+        "readings": {
+            "type": "array",
+            # The served document is the same for every installation: it states the default.
+            "maxItems": Settings.model_fields["max_readings_per_request"].default,
+            "items": _READING,
+        },
     },
 }
 

@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import json
 import math
+import operator
+import sys
+from collections.abc import Callable
 from typing import Any
 
-from collector.submission import Candidate, Submission
+from collector.submission import Candidate, ResetReport, Submission
 from energymon.errors import BodyTooLargeError, MalformedJsonError, PayloadError
 from energymon.lineproto import name_problem
-from energymon.schema import PHYSICAL_RANGES, Measurement
+from energymon.schema import FIELDS, MeasuredField, Measurement
 
 MAX_NAME_CHARS = 64
 # A device cannot have been up for longer than this; it keeps time stamps inside InfluxDB's range.
 MAX_UPTIME_MS = 10 * 365 * 24 * 3600 * 1000
 MAX_BOOT = 2**32 - 1
 MAX_SEQ = 2**53
-_FLOAT_FIELDS = ("voltage_v", "current_a", "power_w", "frequency_hz", "power_factor")
+_FLOAT_MAX = sys.float_info.max
 
 
 def parse_json(body: bytes) -> Any:
@@ -46,8 +49,9 @@ def parse_submission(document: Any, max_readings: int, arrival_ms: int) -> Submi
         raise BodyTooLargeError(f"{len(readings)} readings in one request; at most {max_readings}")
     dropped = _int(document, "dropped", "", 0, MAX_SEQ) if "dropped" in document else None
     meter_errors = _meter_errors(document.get("meter_errors", {}))
+    reset = _reset(document["reset"]) if "reset" in document else None
     parsed = tuple(_reading(item, i, uptime_ms) for i, item in enumerate(readings))
-    return Submission(device, boot, arrival_ms - uptime_ms, parsed, dropped, meter_errors)
+    return Submission(device, boot, arrival_ms - uptime_ms, parsed, dropped, meter_errors, reset)
 
 
 def _reading(item: Any, index: int, request_uptime_ms: int) -> Candidate:
@@ -57,41 +61,46 @@ def _reading(item: Any, index: int, request_uptime_ms: int) -> Candidate:
     seq = _int(item, "seq", where, 1, MAX_SEQ)
     uptime_ms = _int(item, "uptime_ms", where, 0, MAX_UPTIME_MS)
     sensor = _name(item, "sensor", where)
-    missing = [name for name in (*PHYSICAL_RANGES, "alarm") if name not in item]
-    if missing:
-        raise PayloadError(f"{where}{missing[0]} is missing")
-    problem = _value_problem(item)
-    measurement = None
-    if problem is None:
-        measurement = Measurement(
-            voltage_v=float(item["voltage_v"]),
-            current_a=float(item["current_a"]),
-            power_w=float(item["power_w"]),
-            energy_wh=int(item["energy_wh"]),
-            frequency_hz=float(item["frequency_hz"]),
-            power_factor=float(item["power_factor"]),
-            alarm=item["alarm"],
-        )
-        problem = measurement.problem()
-        if problem is not None:
-            measurement = None
+    if not item.keys() >= _MEASURED_KEYS:
+        missing = next(name for name in _MEASURED if name not in item)
+        raise PayloadError(f"{where}{missing} is missing")
+    given = _MEASURED_VALUES(item)
+    measurement: Measurement | None
+    problem: str | None
+    if tuple(map(type, given)) == _CANONICAL_TYPES and _within_ranges(given):
+        # What the firmware sends: every value of its field's JSON type and in range.
+        measurement, problem = Measurement.from_values(given), None
+    else:
+        measurement, problem = _checked_measurement(item)
     if problem is None and uptime_ms > request_uptime_ms:
         problem = f"measured at uptime {uptime_ms} ms, after the request was sent"
         measurement = None
     return Candidate(seq, uptime_ms, sensor, measurement, problem, item)
 
 
-def _value_problem(item: dict[str, Any]) -> str | None:
-    for name in _FLOAT_FIELDS:
-        value = item[name]
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return f"{name} must be a number, got {_json_type(value)}"
-        if isinstance(value, float) and not math.isfinite(value):
-            return f"{name} is {value}, not a finite number"
-    if _as_int(item["energy_wh"]) is None:
-        return f"energy_wh must be an integer, got {_json_type(item['energy_wh'])}"
-    if not isinstance(item["alarm"], bool):
-        return f"alarm must be true or false, got {_json_type(item['alarm'])}"
+def _checked_measurement(item: dict[str, Any]) -> tuple[Measurement | None, str | None]:
+    """Every value converted by its field's type, or the reason one cannot be."""
+    values = [as_kind(item[name]) for name, as_kind in _AS_KIND]
+    if None in values:
+        field = FIELDS[values.index(None)]
+        return None, _value_problem(field, item[field.name])
+    measurement = Measurement.from_values(values)  # type: ignore[arg-type]
+    problem = measurement.problem()
+    return (None, problem) if problem is not None else (measurement, None)
+
+
+def _within_ranges(values: tuple[Any, ...]) -> bool:
+    """Every ranged value within its field's range; NaN and infinities never are."""
+    ranged = _RANGED(values)
+    return all(map(operator.le, _LOWS, ranged)) and all(map(operator.le, ranged, _HIGHS))
+
+
+def _as_float(value: Any) -> float | None:
+    """The finite float a JSON number denotes, or None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) <= _FLOAT_MAX:
+        return float(value)
     return None
 
 
@@ -104,6 +113,36 @@ def _as_int(value: Any) -> int | None:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return None
+
+
+def _as_bool(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+# Precomputed from the schema's table: this runs for every reading.
+_MEASURED = tuple(f.name for f in FIELDS)
+_MEASURED_KEYS = frozenset(_MEASURED)
+_MEASURED_VALUES = operator.itemgetter(*_MEASURED)
+_CANONICAL_TYPES = tuple(f.kind for f in FIELDS)
+_RANGED = operator.itemgetter(*(i for i, f in enumerate(FIELDS) if f.valid is not None))
+_LOWS = tuple(f.valid.low for f in FIELDS if f.valid is not None)
+_HIGHS = tuple(f.valid.high for f in FIELDS if f.valid is not None)
+_AS_KIND: tuple[tuple[str, Callable[[Any], float | int | bool | None]], ...] = tuple(
+    (f.name, {float: _as_float, int: _as_int, bool: _as_bool}[f.kind]) for f in FIELDS
+)
+
+
+def _value_problem(field: MeasuredField, value: Any) -> str:
+    """Why `value` has no meaning as `field`: the reason its conversion gave None."""
+    if field.kind is bool:
+        return f"{field.name} must be true or false, got {_json_type(value)}"
+    if field.kind is int:
+        return f"{field.name} must be an integer, got {_json_type(value)}"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"{field.name} must be a number, got {_json_type(value)}"
+    if isinstance(value, float):
+        return f"{field.name} is {value}, not a finite number"
+    return f"{field.name} is too large to be a number"
 
 
 def _json_type(value: Any) -> str:
@@ -121,6 +160,9 @@ def _json_type(value: Any) -> str:
 
 
 def _int(obj: dict[str, Any], key: str, where: str, low: int, high: int) -> int:
+    value = obj.get(key)
+    if type(value) is int and low <= value <= high:
+        return value
     if key not in obj:
         raise PayloadError(f"{where}{key} is missing")
     value = _as_int(obj[key])
@@ -154,3 +196,14 @@ def _meter_errors(value: Any) -> dict[str, int]:
             raise PayloadError(f"meter_errors has an invalid sensor name {sensor!r}")
         out[sensor] = _int(value, sensor, "meter_errors.", 0, MAX_SEQ)
     return out
+
+
+def _reset(value: Any) -> ResetReport:
+    """The firmware's account of its last reset. Causes and stages are names, not a closed
+    list, so a newer firmware's new cause is shown rather than refused."""
+    if not isinstance(value, dict):
+        raise PayloadError("reset must be an object")
+    cause = _name(value, "cause", "reset.")
+    stage = _name(value, "stage", "reset.") if "stage" in value else None
+    watchdog_resets = _int(value, "watchdog_resets", "reset.", 0, MAX_BOOT)
+    return ResetReport(cause, stage, watchdog_resets)

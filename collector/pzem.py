@@ -12,7 +12,7 @@ from types import TracebackType
 
 import serial
 
-from collector import modbus
+from energymon import modbus
 from energymon.errors import MeterTimeoutError, ModbusError
 from energymon.schema import RawMeasurement
 

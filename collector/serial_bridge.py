@@ -20,14 +20,20 @@ SUBMIT_TIMEOUT_S = 60.0
 class SerialBridge:
     """The poller's sink: submits on the event loop, waits on the polling thread."""
 
-    def __init__(self, committer: GroupCommitter, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        committer: GroupCommitter,
+        loop: asyncio.AbstractEventLoop,
+        timeout_s: float = SUBMIT_TIMEOUT_S,
+    ) -> None:
         self.committer = committer
         self.loop = loop
+        self.timeout_s = timeout_s
 
     def __call__(self, submission: Submission) -> None:
         future = asyncio.run_coroutine_threadsafe(self.committer.submit(submission), self.loop)
         try:
-            future.result(timeout=SUBMIT_TIMEOUT_S)
+            future.result(timeout=self.timeout_s)
         except concurrent.futures.TimeoutError as exc:
             future.cancel()
             raise StoreError("readings were not made durable in time") from exc

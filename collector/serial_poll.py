@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from collector import modbus
 from collector.pzem import PzemBus, SerialLinkError
 from collector.submission import Candidate, Submission
+from energymon import modbus
 from energymon.clock import Clock, SystemClock
 from energymon.errors import ConfigError, EnergymonError
 from energymon.lineproto import name_problem

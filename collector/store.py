@@ -2,10 +2,10 @@
 
 A group commit takes several submissions at once and runs in three stages, so that the group
 committer can overlap them: `prepare` (anchors new boots, drops duplicates, turns readings into
-points, stores the new anchors and the journal entry in one fsynced transaction), `write` (the
-points to InfluxDB: the only stage that may run on another thread, and it touches no state), and
-`finish` (spools or parks what InfluxDB did not take, marks what became durable). `commit` runs
-the three in a row. Every stage but `write` runs on the store's one thread.
+points: work for the CPU), `write` (stores the new anchors and the journal entry in one fsynced
+transaction, then the points in InfluxDB: waiting for disks, on a thread of its own), and `finish`
+(spools or parks what InfluxDB did not take, marks what became durable). `commit` runs the three
+in a row. Every stage but `write` runs on the store's one thread.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from collector.ledger import Ledger
 from collector.spool import Spool, SpoolRow
 from collector.statedb import StateDB
-from collector.submission import Key, Submission
+from collector.submission import Key, ResetReport, Submission
 from energymon import journal
 from energymon.clock import Clock
 from energymon.errors import (
@@ -30,7 +30,7 @@ from energymon.errors import (
     StoreError,
 )
 from energymon.influx import InfluxClient
-from energymon.schema import QuarantinedReading, Reading
+from energymon.schema import QuarantinedReading, reading_line, reading_series
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,7 @@ class DeviceStatus:
     last_contact_ms: int = 0
     dropped: int = 0
     meter_errors: dict[str, int] = field(default_factory=dict)
+    reset: ResetReport | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,9 +89,12 @@ class PreparedGroup:
     outcomes: list[Outcome]
     batch: _PointBatch
     body: bytes
-    # True when the points are journalled and wait for the write stage; False when there are
-    # none, or they already went to the spool.
+    # True when the points wait for the write stage; False when there are none, or they
+    # already went to the spool.
     to_write: bool
+    # Anchors the points depend on that must be made durable before they are written.
+    anchors: dict[Key, int]
+    prepared_ms: int
 
     @property
     def points(self) -> int:
@@ -140,40 +144,41 @@ class DurableStore:
         return [r for r in results if isinstance(r, Outcome)]
 
     def prepare(self, submissions: list[Submission]) -> PreparedGroup:
-        """Points formatted, anchors and journal entry durable; nothing written yet."""
+        """Points formatted and claimed; nothing durable or written yet, unless InfluxDB is
+        behind the spool, where they go at once."""
         now_ms = self.clock.now_ms()
-        new_anchors: dict[Key, int] = {}
         for sub in submissions:
-            if self.ledger.anchor(sub.key) is None:
-                new_anchors.setdefault(sub.key, sub.anchor_ms)
+            self.ledger.adopt(sub.key, sub.anchor_ms)
         batch = _PointBatch()
-        outcomes = [
-            self._add_points(i, sub, now_ms, batch, new_anchors)
-            for i, sub in enumerate(submissions)
-        ]
+        outcomes = [self._add_points(i, sub, now_ms, batch) for i, sub in enumerate(submissions)]
         body = "\n".join(batch.lines).encode("utf-8")
+        anchors = self.ledger.unstored({sub.key for sub in submissions})
         to_write = bool(batch.lines) and self.spool.empty
-        if to_write or new_anchors:
+        if batch.lines and not to_write:
+            # Queued behind what the spool holds, so InfluxDB gets the readings in order.
+            self._store_anchors(anchors)
+            anchors = {}
+            self._spool(body, len(batch.lines), min(batch.times), max(batch.times), now_ms)
+        self._in_flight |= batch.claimed
+        return PreparedGroup(submissions, outcomes, batch, body, to_write, anchors, now_ms)
+
+    def write(self, prepared: PreparedGroup) -> InfluxError | None:
+        """Make the anchors and the journal entry durable (one fsync), then send the points to
+        InfluxDB; the error InfluxDB answered with, or None. Runs on its own thread while the
+        store's thread prepares the next group: it touches the state database, under its lock,
+        and nothing else of the store's."""
+        if prepared.anchors or prepared.to_write:
+            batch = prepared.batch
             with self.db.transaction() as conn:
-                self.ledger.write_anchors(conn, new_anchors)
-                if to_write:
+                self.ledger.write_anchors(conn, prepared.anchors)
+                if prepared.to_write:
                     journal.record(
                         conn,
-                        recorded_ms=now_ms,
+                        recorded_ms=prepared.prepared_ms,
                         min_time_ms=min(batch.times),
                         max_time_ms=max(batch.times),
                         points=len(batch.lines),
                     )
-            self.ledger.adopt_anchors(new_anchors)
-        if batch.lines and not to_write:
-            # Queued behind what the spool holds, so InfluxDB gets the readings in order.
-            self._spool(body, len(batch.lines), min(batch.times), max(batch.times), now_ms)
-        self._in_flight |= batch.claimed
-        return PreparedGroup(submissions, outcomes, batch, body, to_write)
-
-    def write(self, prepared: PreparedGroup) -> InfluxError | None:
-        """Send the points to InfluxDB; the error InfluxDB answered with, or None. Safe on
-        another thread while the store's own thread prepares or finishes other groups."""
         if not prepared.to_write:
             return None
         try:
@@ -189,6 +194,7 @@ class DurableStore:
         submission, its outcome, or the error that kept its readings from being durable."""
         batch = prepared.batch
         self._in_flight -= batch.claimed
+        self.ledger.anchors_stored(prepared.anchors)
         if prepared.to_write:
             self._settle_write(prepared, error)
         self.ledger.mark_seen(batch.marks)
@@ -218,17 +224,8 @@ class DurableStore:
             now_ms = self.clock.now_ms()
             self._spool(prepared.body, prepared.points, min(batch.times), max(batch.times), now_ms)
 
-    def _add_points(
-        self,
-        index: int,
-        sub: Submission,
-        now_ms: int,
-        batch: _PointBatch,
-        new_anchors: dict[Key, int],
-    ) -> Outcome:
-        anchor = self.ledger.anchor(sub.key)
-        if anchor is None:
-            anchor = new_anchors[sub.key]
+    def _add_points(self, index: int, sub: Submission, now_ms: int, batch: _PointBatch) -> Outcome:
+        anchor = self.ledger.adopt(sub.key, sub.anchor_ms)
         accepted = duplicates = 0
         rejected: list[tuple[int, str]] = []
         taken_times: set[tuple[str, int]] = set()
@@ -249,8 +246,8 @@ class DurableStore:
             if problem is None and (r.sensor, r.offset_ms) in taken_times:
                 problem = "another reading of this sensor has the same uptime_ms"
             if problem is None and r.measurement is not None:
-                reading = Reading(sub.device, r.sensor, sub.boot, r.seq, time_ms, r.measurement)
-                batch.lines.append(reading.to_line(self.home))
+                series = reading_series(self.home, sub.device, r.sensor)
+                batch.lines.append(reading_line(series, r.measurement, sub.boot, r.seq, time_ms))
                 taken_times.add((r.sensor, r.offset_ms))
                 accepted += 1
             else:
@@ -289,6 +286,12 @@ class DurableStore:
                 self._set_reachable(True)
                 return
         self._spool(body, len(lines), time_ms, time_ms, now_ms)
+
+    def _store_anchors(self, anchors: dict[Key, int]) -> None:
+        if anchors:
+            with self.db.transaction() as conn:
+                self.ledger.write_anchors(conn, anchors)
+            self.ledger.anchors_stored(anchors)
 
     def _spool(
         self, body: bytes, points: int, min_time_ms: int, max_time_ms: int, now_ms: int
@@ -386,4 +389,6 @@ class DurableStore:
                 status.dropped = sub.dropped
             if sub.meter_errors:
                 status.meter_errors = dict(sub.meter_errors)
+            if sub.reset is not None:
+                status.reset = sub.reset
 

@@ -46,6 +46,16 @@ class Candidate:
 
 
 @dataclass(frozen=True, slots=True)
+class ResetReport:
+    """Why the device's current boot began, as its firmware recorded it across the reset."""
+
+    cause: str
+    # Where the firmware's loop was when the watchdog fired; None for other causes.
+    stage: str | None
+    watchdog_resets: int
+
+
+@dataclass(frozen=True, slots=True)
 class Submission:
     """Candidates of one (device, boot), with what the source reports about itself."""
 
@@ -56,6 +66,7 @@ class Submission:
     readings: tuple[Candidate, ...]
     dropped: int | None = None
     meter_errors: Mapping[str, int] = field(default_factory=dict)
+    reset: ResetReport | None = None
 
     @property
     def key(self) -> Key:

@@ -97,7 +97,6 @@ class InfluxClient:
         token: str = "",
         timeout_s: float = 10.0,
         ca_file: Path | None = None,
-        retention_policy: str = "",
         compress_responses: bool = True,
         allow_http_credentials: bool = False,
     ) -> None:
@@ -121,7 +120,6 @@ class InfluxClient:
         self.url = url.rstrip("/")
         self.database = database
         self.timeout_s = timeout_s
-        self.retention_policy = retention_policy
         self._verify: bool | str = str(ca_file) if ca_file is not None else True
         self._session = requests.Session()
         # Nothing from the environment decides whom we trust (see the module's docstring).
@@ -182,10 +180,7 @@ class InfluxClient:
         raise self._write_error(response)
 
     def _write_params(self) -> dict[str, str]:
-        params = {"db": self.database, "precision": "ms"}
-        if self.retention_policy:
-            params["rp"] = self.retention_policy
-        return params
+        return {"db": self.database, "precision": "ms"}
 
     def write_stream(self, body: Iterable[bytes], *, timeout_s: float | None = None) -> None:
         """Write line protocol produced while it is sent (chunked transfer encoding), so the

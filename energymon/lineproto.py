@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
+from typing import Any
 
 from energymon.errors import LineProtocolError
 
@@ -73,23 +74,55 @@ def _escaped_key(name: str) -> str:
     return _checked(name, "name").translate(_KEY_ESCAPES)
 
 
+def _format_bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _format_float(value: float) -> str:
+    value = float(value)
+    if not math.isfinite(value):
+        raise LineProtocolError(f"float {value} is not finite")
+    return repr(value)
+
+
+def _format_int(value: int) -> str:
+    value = int(value)
+    if not _INT64_MIN <= value <= _INT64_MAX:
+        raise LineProtocolError(f"integer {value} does not fit in 64 bits")
+    return f"{value}i"
+
+
+def _format_str(value: str) -> str:
+    if _FORBIDDEN_IN_STRING.search(value):
+        raise LineProtocolError("string field values must not contain control characters")
+    return '"' + value.translate(_STRING_ESCAPES) + '"'
+
+
+# By declared type; each converts its value to that type first, so an int declared a float is
+# written as a float and can never change the field's type in InfluxDB.
+_FORMAT_AS: dict[type, Callable[[Any], str]] = {
+    bool: _format_bool,
+    float: _format_float,
+    int: _format_int,
+    str: _format_str,
+}
+
+
 def format_field_value(value: FieldValue) -> str:
     # bool before int: it is a subclass of int. Floats first of the rest: most fields are.
     if isinstance(value, bool):
-        return "true" if value else "false"
+        return _format_bool(value)
     if isinstance(value, float):
-        if not math.isfinite(value):
-            raise LineProtocolError(f"float {value} is not finite")
-        return repr(value)
+        return _format_float(value)
     if isinstance(value, int):
-        if not _INT64_MIN <= value <= _INT64_MAX:
-            raise LineProtocolError(f"integer {value} does not fit in 64 bits")
-        return f"{value}i"
+        return _format_int(value)
     if isinstance(value, str):
-        if _FORBIDDEN_IN_STRING.search(value):
-            raise LineProtocolError("string field values must not contain control characters")
-        return '"' + value.translate(_STRING_ESCAPES) + '"'
+        return _format_str(value)
     raise LineProtocolError(f"unsupported field type {type(value).__name__}")
+
+
+def _tag_set(tags: Mapping[str, str]) -> str:
+    return "".join([f",{escape_key(key)}={escape_key(tags[key])}" for key in sorted(tags)])
 
 
 def format_line(
@@ -103,6 +136,62 @@ def format_line(
     if not fields:
         raise LineProtocolError("a point needs at least one field")
     name = escape_measurement(measurement)
-    tag_set = "".join([f",{escape_key(key)}={escape_key(tags[key])}" for key in sorted(tags)])
     field_set = ",".join([f"{escape_key(k)}={format_field_value(v)}" for k, v in fields.items()])
-    return f"{name}{tag_set} {field_set} {int(time_ms)}"
+    return f"{name}{_tag_set(tags)} {field_set} {int(time_ms)}"
+
+
+class PointFormat:
+    """Points of one measurement whose fields are known in advance: the names are checked and
+    escaped once, and each value is written as its declared type without being inspected.
+
+    A layout of numbers and booleans only (a reading's) is written by one %-template; the
+    series (measurement and tags) can be escaped once by the caller and reused for every point.
+    """
+
+    def __init__(self, measurement: str, fields: Sequence[tuple[str, type[FieldValue]]]) -> None:
+        if not fields:
+            raise LineProtocolError("a point needs at least one field")
+        self._name = escape_measurement(measurement)
+        self._fields = tuple((f"{escape_key(key)}=", _FORMAT_AS[kind]) for key, kind in fields)
+        kinds = [kind for _, kind in fields]
+        self._template: str | None = None
+        if all(kind in _TEMPLATE_SPEC for kind in kinds):
+            keys = [key for key, _ in self._fields]
+            specs = [_TEMPLATE_SPEC[kind] for kind in kinds]
+            self._template = ",".join(map(str.__add__, keys, specs))
+        self._floats = tuple(i for i, kind in enumerate(kinds) if kind is float)
+        self._ints = tuple(i for i, kind in enumerate(kinds) if kind is int)
+        self._bools = tuple(i for i, kind in enumerate(kinds) if kind is bool)
+
+    def format(self, tags: Mapping[str, str], values: Sequence[FieldValue], time_ms: int) -> str:
+        """One point; `values` in the order of the fields."""
+        return self.format_in(self.series(tags), values, time_ms)
+
+    def series(self, tags: Mapping[str, str]) -> str:
+        """The escaped measurement and tag set, for `format_in`."""
+        return f"{self._name}{_tag_set(tags)}"
+
+    def format_in(self, series: str, values: Sequence[FieldValue], time_ms: int) -> str:
+        """One point of a series made by `series()`; `values` in the order of the fields."""
+        if len(values) != len(self._fields):
+            raise ValueError(f"zip: {len(values)} values for {len(self._fields)} fields")
+        if self._template is None:
+            pairs = zip(self._fields, values, strict=True)
+            field_set = ",".join([key + as_type(value) for (key, as_type), value in pairs])
+            return f"{series} {field_set} {int(time_ms)}"
+        typed: list[Any] = list(values)
+        for i in self._floats:
+            value = typed[i] = float(typed[i])
+            if not math.isfinite(value):
+                raise LineProtocolError(f"float {value} is not finite")
+        for i in self._ints:
+            value = typed[i] = int(typed[i])
+            if not _INT64_MIN <= value <= _INT64_MAX:
+                raise LineProtocolError(f"integer {value} does not fit in 64 bits")
+        for i in self._bools:
+            typed[i] = "true" if typed[i] else "false"
+        return f"{series} {self._template % tuple(typed)} {int(time_ms)}"
+
+
+# %r of a float is its repr, as `_format_float` writes it.
+_TEMPLATE_SPEC: dict[type, str] = {float: "%r", int: "%di", bool: "%s"}

@@ -57,7 +57,6 @@ class MeterSource(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class _Attempt:
-    boot: int
     sent: tuple[DeviceReading, ...]
     status: int | None
     outcome: SendOutcome
@@ -270,7 +269,7 @@ class FakeDevice:
         # With nothing to send, an empty batch now and then still reports health (meter errors).
         heartbeat_due = self._uptime_s() >= self._last_request_uptime_s + self._heartbeat_s
         if (not batch and not heartbeat_due) or now < self._send_not_before:
-            return _Attempt(boot, (), None, SendOutcome.IDLE)
+            return _Attempt((), None, SendOutcome.IDLE)
         self._last_request_uptime_s = self._uptime_s()
         if boot == self.boot:
             uptime_ms = round(self._uptime_s() * 1000)
@@ -291,31 +290,30 @@ class FakeDevice:
             status, reply_headers, reply = self._transport.post(self.url, body, headers)
         except TransportError:
             self._stats["transport_errors"] += 1
-            return self._back_off(now, _Attempt(boot, batch, None, SendOutcome.BACKOFF))
-        attempt = _Attempt(boot, batch, status, SendOutcome.BACKOFF)
+            return self._back_off(now, _Attempt(batch, None, SendOutcome.BACKOFF))
+        attempt = _Attempt(batch, status, SendOutcome.BACKOFF)
         if status == 200:
             ack = parse_ack(reply)
             if ack is not None and self._acknowledge(boot, batch, ack):
-                return _Attempt(boot, batch, status, SendOutcome.ACKED, ack)
-            self._stats["server_errors"] += 1  # a 200 that is not the contract's reply
+                return _Attempt(batch, status, SendOutcome.ACKED, ack)
+            # A 200 that is not the contract's reply.
             return self._back_off(now, attempt)
         if status == 413 and len(batch) > 1:
             self._batch_limit = max(1, len(batch) // 2)
             self._stats["splits"] += 1
-            return _Attempt(boot, batch, status, SendOutcome.SPLIT)
+            return _Attempt(batch, status, SendOutcome.SPLIT)
         if 400 <= status < 500:
             self._stats["client_errors"] += 1
             log.warning(
                 "%s: the collector refused a batch of boot %d with %d (a bug on one side): %s",
                 self.device, boot, status, reply[:300].decode("utf-8", "replace"),
             )  # fmt: skip
-            return self._back_off(now, _Attempt(boot, batch, status, SendOutcome.CLIENT_ERROR))
-        self._stats["server_errors"] += 1
+            return self._back_off(now, _Attempt(batch, status, SendOutcome.CLIENT_ERROR))
         wait_s = retry_after_s(reply_headers, self._clock.now_ms()) if status == 503 else None
         if wait_s is None:
             return self._back_off(now, attempt)
         self._send_not_before = now + wait_s
-        return _Attempt(boot, batch, status, SendOutcome.RETRY_AFTER)
+        return _Attempt(batch, status, SendOutcome.RETRY_AFTER)
 
     def _back_off(self, now: float, attempt: _Attempt) -> _Attempt:
         self._failures += 1
@@ -345,13 +343,7 @@ class FakeDevice:
                 self._journal.append({"forget": [boot, batch[forgotten - 1].seq]})
         self._anchored.add(boot)
         self._failures = 0
-        for name, value in (
-            ("acked_readings", forgotten),
-            ("accepted", ack.accepted),
-            ("duplicates", ack.duplicates),
-            ("rejected", ack.rejected),
-        ):
-            self._stats[name] += value
+        self._stats["acked_readings"] += forgotten
         return True
 
     # --- the loop ------------------------------------------------------------------------------
@@ -371,7 +363,6 @@ class FakeDevice:
         return DeviceStep(
             uptime_ms=round(self._uptime_s() * 1000),
             polled=tuple(polled),
-            sent_boot=attempt.boot if attempt.sent else None,
             sent=attempt.sent,
             status=attempt.status,
             outcome=attempt.outcome,

@@ -30,7 +30,6 @@ class DeviceEvent(enum.Enum):
 class DeviceStep:
     uptime_ms: int
     polled: tuple[DeviceReading, ...]
-    sent_boot: int | None
     sent: tuple[DeviceReading, ...]
     status: int | None  # HTTP status of this step's request; None without a response
     outcome: SendOutcome
@@ -46,11 +45,7 @@ class DeviceStep:
 class DeviceStats:
     requests: int
     acked_readings: int
-    accepted: int
-    duplicates: int
-    rejected: int
     client_errors: int
-    server_errors: int
     transport_errors: int
     splits: int
     dropped: int

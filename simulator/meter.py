@@ -19,7 +19,7 @@ from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
 
-from collector import modbus
+from energymon import modbus
 from energymon.clock import Clock, SystemClock
 from energymon.errors import ConfigError, ModbusError
 from energymon.schema import RawMeasurement

@@ -70,13 +70,10 @@ class SdCardLog:
 
 
 def reading_entry(boot: int, r: DeviceReading) -> dict[str, Any]:
-    m = r.raw
-    return {
-        "r": [boot, r.seq, r.uptime_ms, r.sensor, m.voltage_dv, m.current_ma, m.power_dw,
-              m.energy_wh, m.frequency_dhz, m.power_factor_centi, m.alarm]
-    }  # fmt: skip
+    # The register values in the order of the schema's fields; `entry_reading` reads them back.
+    return {"r": [boot, r.seq, r.uptime_ms, r.sensor, *r.raw.values()]}
 
 
 def entry_reading(values: list[Any]) -> tuple[int, DeviceReading]:
     boot, seq, uptime_ms, sensor, *raw = values
-    return boot, DeviceReading(seq, uptime_ms, sensor, RawMeasurement(*raw))
+    return boot, DeviceReading(seq, uptime_ms, sensor, RawMeasurement.from_values(raw))

@@ -50,7 +50,6 @@ class Ack:
     seq: int | None
     accepted: int
     duplicates: int
-    rejected: int
 
 
 def retry_after_s(headers: Mapping[str, str], now_ms: int) -> float | None:
@@ -62,13 +61,11 @@ def retry_after_s(headers: Mapping[str, str], now_ms: int) -> float | None:
 def parse_ack(body: bytes) -> Ack | None:
     try:
         reply = json.loads(body)
-        ack = Ack(
-            seq=reply["ack"],
-            accepted=reply["accepted"],
-            duplicates=reply["duplicates"],
-            rejected=len(reply["rejected"]),
-        )
+        ack = Ack(seq=reply["ack"], accepted=reply["accepted"], duplicates=reply["duplicates"])
+        rejected = reply["rejected"]
     except (ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(rejected, list):
         return None
     counts = (
         (ack.accepted, ack.duplicates)

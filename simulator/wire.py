@@ -7,28 +7,18 @@ integer registers, so no float ever decides a digit.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import call
 
 from energymon.errors import EnergymonError
-from energymon.schema import RawMeasurement
+from energymon.schema import FIELDS, MeasuredField, RawMeasurement
 
-_UINT16_MAX = 0xFFFF
 _UINT32_MAX = 0xFFFF_FFFF
 _UINT64_MAX = 0xFFFF_FFFF_FFFF_FFFF
 # JSON's two-character escapes, which the firmware uses where one exists (as json.dumps does).
 _SHORT_ESCAPES = {0x22: b'\\"', 0x5C: b"\\\\", 0x0A: b"\\n", 0x0D: b"\\r", 0x09: b"\\t",
                   0x08: b"\\b", 0x0C: b"\\f"}  # fmt: skip
-
-# Register widths of the PZEM-004T v3; the firmware holds them, and counters, in these C types.
-_REGISTER_MAX = {
-    "voltage_dv": _UINT16_MAX,
-    "current_ma": _UINT32_MAX,
-    "power_dw": _UINT32_MAX,
-    "energy_wh": _UINT32_MAX,
-    "frequency_dhz": _UINT16_MAX,
-    "power_factor_centi": _UINT16_MAX,
-}
 
 
 class WireEncodingError(EnergymonError):
@@ -78,40 +68,48 @@ def _uint(name: str, value: int, maximum: int | None = None) -> bytes:
     return b"%d" % value
 
 
-def _decimal(name: str, raw: int, decimals: int) -> bytes:
-    _uint(name, raw, _REGISTER_MAX[name])
-    scale = 10**decimals
-    return b"%d.%0*d" % (raw // scale, decimals, raw % scale)
+def _field_encoder(field: MeasuredField) -> Callable[[int | bool], bytes]:
+    """The field's key and value as the firmware prints it from the register value, which it
+    holds in a C type as wide as the field's registers."""
+    name, maximum = field.raw_name, field.raw_max
+    key = b',"%s":' % field.name.encode("ascii")
+
+    if field.kind is bool:
+
+        def boolean(value: int | bool) -> bytes:
+            if not isinstance(value, bool):
+                raise WireEncodingError(f"{name} must be a bool, got {value!r}")
+            return key + (b"true" if value else b"false")
+
+        return boolean
+
+    scale = field.scale
+    # Integer division and remainder print the exact decimal; the remainder keeps its zeros.
+    pattern = key + (b"%%d.%%0%dd" % field.decimals if field.decimals else b"%d")
+
+    def number(value: int | bool) -> bytes:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
+            _uint(name, value, maximum)  # raises, saying why
+        return pattern % divmod(value, scale) if scale > 1 else pattern % value
+
+    return number
+
+
+_ENCODERS = tuple(_field_encoder(f) for f in FIELDS)
 
 
 def _encode_reading(reading: DeviceReading) -> bytes:
-    raw = reading.raw
-    if not isinstance(raw.alarm, bool):
-        raise WireEncodingError(f"alarm must be a bool, got {raw.alarm!r}")
     return b"".join(
-        (
+        [
             b'{"seq":',
             _uint("seq", reading.seq, _UINT32_MAX),
             b',"uptime_ms":',
             _uint("uptime_ms", reading.uptime_ms, _UINT64_MAX),
             b',"sensor":',
             encode_name(reading.sensor),
-            b',"voltage_v":',
-            _decimal("voltage_dv", raw.voltage_dv, 1),
-            b',"current_a":',
-            _decimal("current_ma", raw.current_ma, 3),
-            b',"power_w":',
-            _decimal("power_dw", raw.power_dw, 1),
-            b',"energy_wh":',
-            _uint("energy_wh", raw.energy_wh, _REGISTER_MAX["energy_wh"]),
-            b',"frequency_hz":',
-            _decimal("frequency_dhz", raw.frequency_dhz, 1),
-            b',"power_factor":',
-            _decimal("power_factor_centi", raw.power_factor_centi, 2),
-            b',"alarm":',
-            b"true" if raw.alarm else b"false",
+            *map(call, _ENCODERS, reading.raw.values()),
             b"}",
-        )
+        ]
     )
 
 
@@ -123,6 +121,7 @@ def encode_batch(
     *,
     dropped: int = 0,
     meter_errors: Mapping[str, int] | None = None,
+    boot_nonce: int | None = None,
 ) -> bytes:
     """The request body; `meter_errors` iterates in the device's configuration order."""
     parts = [
@@ -130,6 +129,10 @@ def encode_batch(
         encode_name(device),
         b',"boot":',
         _uint("boot", boot, _UINT32_MAX),
+    ]
+    if boot_nonce is not None:
+        parts += [b',"boot_nonce":', _uint("boot_nonce", boot_nonce, _UINT32_MAX)]
+    parts += [
         b',"uptime_ms":',
         _uint("uptime_ms", uptime_ms, _UINT64_MAX),
     ]

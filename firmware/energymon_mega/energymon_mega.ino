@@ -6,13 +6,18 @@
 #include <Arduino.h>
 #include <Ethernet.h>
 #include <SD.h>
+#include <avr/interrupt.h>
 #include <avr/wdt.h>
 
 #include "arduino_glue.h"
 #include "config.h"
 #include "src/core/diag.h"
 #include "src/core/names.h"
+#include "src/core/network.h"
+#include "src/core/nonce.h"
 #include "src/core/poller.h"
+#include "src/core/reset_cause.h"
+#include "src/core/segment_media.h"
 #include "src/core/store.h"
 #include "src/core/timing.h"
 #include "src/core/uplink.h"
@@ -33,6 +38,9 @@ static_assert(EM_METER3_PORT >= 1 && EM_METER3_PORT <= 3, "meter ports are Seria
 static_assert(EM_RING_READINGS >= EM_SPILL_CHUNK && EM_SPILL_CHUNK >= 1, "ring holds a chunk");
 static_assert(EM_BATCH_MAX >= 1 && EM_BATCH_MAX <= 1000, "the collector takes 1000 at most");
 static_assert(EM_POLL_INTERVAL_MS >= 200, "the PZEM refreshes about once a second");
+static_assert(EM_DHCP_TIMEOUT_MS + 2UL * EM_DHCP_RESPONSE_MS <= 5000UL,
+              "a lease request must end well inside the watchdog's window");
+static_assert(EM_SEGMENT_READINGS >= EM_BATCH_MAX, "a segment holds a batch");
 
 // ---- constant data, in flash ---------------------------------------------------------------
 static const char DEVICE_NAME[] PROGMEM = EM_DEVICE_NAME;
@@ -54,7 +62,7 @@ static const em::FlashStr SENSOR_NAMES[EM_METER_COUNT] = {
     {METER3_NAME},
 #endif
 };
-static const em::MeterDef METERS[EM_METER_COUNT] = {
+static constexpr em::MeterDef METERS[EM_METER_COUNT] = {
     {EM_METER1_PORT - 1, EM_METER1_ADDRESS},
 #if EM_METER_COUNT >= 2
     {EM_METER2_PORT - 1, EM_METER2_ADDRESS},
@@ -63,49 +71,111 @@ static const em::MeterDef METERS[EM_METER_COUNT] = {
     {EM_METER3_PORT - 1, EM_METER3_ADDRESS},
 #endif
 };
+static_assert(em::no_broadcast_address(METERS, EM_METER_COUNT),
+              "address 0x00 is the broadcast address: no meter answers it");
+static_assert(em::address_in_range(METERS, EM_METER_COUNT), "meter addresses end at 0xF8");
+static_assert(em::distinct_addresses_per_bus(METERS, EM_METER_COUNT),
+              "two meters on one port have the same address");
+static_assert(em::general_address_alone(METERS, EM_METER_COUNT),
+              "0xF8 (every module answers it) only for a meter alone on its port");
+
 static uint8_t MAC[6] = {EM_MAC};
 static const uint8_t COLLECTOR_IP[4] = {EM_COLLECTOR_IP};
 
-// ---- state -----------------------------------------------------------------------------------
-// The reset cause, read before anything can clear it; and the watchdog stopped before the
-// bootloader's or setup's delays can trip it again.
-uint8_t g_reset_flags __attribute__((section(".noinit")));
+// ---- reset cause -----------------------------------------------------------------------------
+// MCUSR as the bootloader left it (the stock one clears it), and the marker that survives a reset.
+uint8_t g_mcusr __attribute__((section(".noinit")));
+em::ResetMarker g_marker __attribute__((section(".noinit")));
 void early_init() __attribute__((naked, used, section(".init3")));
 void early_init() {
-    g_reset_flags = MCUSR;
+    g_mcusr = MCUSR;
     MCUSR = 0;
     wdt_disable();
 }
 
+// Set while the boot nonce is gathered: the watchdog then only ticks, and each tick samples the
+// crystal-clocked timer against the watchdog's own free-running oscillator.
+static volatile bool g_gathering = false;
+static volatile uint16_t g_jitter = 0;
+static volatile bool g_jitter_ready = false;
+
+// The watchdog first interrupts, then resets: the interrupt records what it cut short.
+ISR(WDT_vect) {
+    if (g_gathering) {
+        g_jitter = TCNT1 ^ (static_cast<uint16_t>(TCNT0) << 8);
+        g_jitter_ready = true;
+        return;
+    }
+    em::reset_marker_expect(g_marker, em::RESET_WATCHDOG);
+    wdt_enable(WDTO_15MS);
+    for (;;) {
+    }
+}
+
+static void watchdog_start() {
+    wdt_enable(WDTO_8S);
+    WDTCSR |= _BV(WDIE);
+}
+
+static void stage(em::Stage s) {
+    em::reset_marker_stage(g_marker, s);
+}
+
+// ---- state -----------------------------------------------------------------------------------
 static uint8_t g_ring_memory[EM_RING_READINGS * em::RECORD_LEN];
 static uint8_t g_chunk[256];
 
 static AvrEeprom g_eeprom;
 static em::BootBook g_boots(g_eeprom);
-static SdMedia g_card;
-static em::SpillLog g_log(g_card);
+static SdSegments g_files(EM_SD_CS_PIN);
+static em::SegmentedMedia g_media(g_files, EM_SEGMENT_READINGS * em::RECORD_LEN);
+static em::SpillLog g_log(g_media);
 static em::RecordRing g_ring(g_ring_memory, EM_RING_READINGS);
 static em::Store* g_store = nullptr;
 static em::Uplink* g_uplink = nullptr;
 static em::Uptime g_uptime;
+static em::ResetCause g_reset_cause = em::RESET_POWER_ON;
+static uint8_t g_reset_stage = 0;
+static uint32_t g_boot_nonce = 0;
 
 static HardwareLink g_link1(Serial1);
 static HardwareLink g_link2(Serial2);
 static HardwareLink g_link3(Serial3);
 static em::SerialLink* const LINKS[em::MAX_BUSES] = {&g_link1, &g_link2, &g_link3};
-static const em::PollTiming POLL_TIMING = {EM_METER_TIMEOUT_MS * 1000UL, 3646UL};
+static const em::PollTiming POLL_TIMING = {
+    EM_METER_TIMEOUT_MS * 1000UL, em::modbus_gap_us(9600, 10),
+    em::wire_time_us(em::REQUEST_LEN + em::PZEM_REPLY_LEN, 9600, 10)};
 static em::MeterPoller g_poller(METERS, EM_METER_COUNT, LINKS, POLL_TIMING);
+static em::PollClock g_poll_clock(EM_POLL_INTERVAL_MS);
 
 static uint32_t g_seq = 0;
 static uint32_t g_meter_errors[EM_METER_COUNT];
+static uint32_t g_missed_polls = 0;
 static bool g_meter_ok[EM_METER_COUNT];
-static uint32_t g_next_poll_ms = 0;
-static bool g_network_up = false;
-static uint32_t g_next_network_try_ms = 0;
 static em::SendResult g_last_result = em::SEND_IDLE;
+static uint64_t g_card_tried_ms = 0;
+static uint32_t g_card_wait_ms = EM_CARD_RETRY_MS;
 
 static void service_meters();
-static EthernetTransport g_transport(COLLECTOR_IP, EM_COLLECTOR_PORT, service_meters);
+static EthernetTransport g_transport(COLLECTOR_IP, EM_COLLECTOR_PORT, EM_SEND_STALL_MS,
+                                     service_meters);
+static const NicSettings NIC = {
+    MAC,
+    EM_USE_DHCP != 0,
+    IPAddress(EM_STATIC_IP),
+    IPAddress(EM_STATIC_DNS),
+    IPAddress(EM_STATIC_GATEWAY),
+    IPAddress(EM_STATIC_SUBNET),
+    EM_DHCP_TIMEOUT_MS,
+    EM_DHCP_RESPONSE_MS,
+    EM_RETRANSMISSION_MS,
+    EM_RETRANSMISSIONS,
+    EM_CONNECT_TIMEOUT_MS,
+};
+static W5100Nic g_nic(NIC, g_transport);
+static const em::NetworkConfig NETWORK = {
+    EM_USE_DHCP != 0, EM_LEASE_RETRY_MS, EM_REINIT_AFTER_MS, EM_LAST_RESORT_MS};
+static em::Network g_network(g_nic, NETWORK);
 
 static const em::UplinkConfig UPLINK = {
     {{EM_COLLECTOR_IP}, EM_COLLECTOR_PORT, {DEVICE_KEY}},
@@ -120,9 +190,17 @@ static const em::UplinkConfig UPLINK = {
     EM_BACKOFF_MAX_MS,
 };
 
+static uint64_t uptime() {
+    return g_uptime.update(millis());
+}
+
 // ---- console ---------------------------------------------------------------------------------
 static void print_flash(em::FlashStr s) {
     Serial.print(reinterpret_cast<const __FlashStringHelper*>(s.p));
+}
+
+static void print_flash(const char* s) {
+    Serial.print(reinterpret_cast<const __FlashStringHelper*>(s));
 }
 
 static void stamp() {
@@ -135,6 +213,8 @@ static void print_status() {
     stamp();
     Serial.print(F("boot "));
     Serial.print(g_boots.boot());
+    Serial.print(F(" nonce "));
+    Serial.print(g_boot_nonce);
     Serial.print(F(" seq "));
     Serial.print(g_seq);
     Serial.print(F(" ram "));
@@ -144,19 +224,34 @@ static void print_status() {
     Serial.print(F(" card "));
     if (g_store->card_usable()) {
         Serial.print(g_store->on_card());
+        Serial.print(F(" in "));
+        Serial.print(g_media.segments());
+        Serial.print(F(" files"));
     } else {
         Serial.print(F("none"));
     }
+    Serial.print(F(" card failures "));
+    Serial.print(g_store->card_failures());
     Serial.print(F(" dropped "));
     Serial.print(g_store->dropped());
+    Serial.print(F(" missed polls "));
+    Serial.print(g_missed_polls);
     Serial.print(F(" ip "));
     Serial.print(Ethernet.localIP());
+    Serial.print(F(" lease requests "));
+    Serial.print(g_network.lease_requests());
+    Serial.print(F(" chip resets "));
+    Serial.print(g_network.reinits());
     Serial.print(F(" collector "));
     print_flash(em::send_result_name(g_last_result));
     Serial.print(F(" http "));
     Serial.print(g_uplink->status());
     Serial.print(F(" failures "));
     Serial.print(g_uplink->failures());
+    Serial.print(F(" watchdog resets "));
+    Serial.print(g_marker.watchdog_total);
+    Serial.print('/');
+    Serial.print(g_marker.watchdog_streak);
     for (uint8_t i = 0; i < EM_METER_COUNT; ++i) {
         Serial.print(' ');
         print_flash(SENSOR_NAMES[i]);
@@ -169,11 +264,11 @@ static void print_status() {
 // ---- meters ----------------------------------------------------------------------------------
 class Readings : public em::PollListener {
 public:
-    void on_measurement(uint8_t meter, const em::Measurement& m) override {
+    void on_measurement(uint8_t meter, const em::Measurement& m, uint32_t age_us) override {
         em::Reading r;
         r.boot = g_boots.boot();
         r.seq = ++g_seq;
-        r.uptime_ms = g_uptime.update(millis());
+        r.uptime_ms = uptime() - age_us / 1000u;
         r.sensor = meter;
         r.m = m;
         g_store->add(r);
@@ -203,83 +298,156 @@ public:
 static Readings g_readings;
 
 // Polls on schedule; also called while waiting for the collector, so polling never stalls on it.
+// Polls a blocking call made impossible are counted as errors of every meter.
 static void service_meters() {
     wdt_reset();
-    uint32_t now = millis();
-    g_uptime.update(now);
-    if (em::reached(now, g_next_poll_ms) && !g_poller.busy()) {
+    uint32_t missed = 0;
+    if (!g_poller.busy() && g_poll_clock.due(uptime(), &missed)) {
         g_poller.start_cycle(micros());
-        g_next_poll_ms += EM_POLL_INTERVAL_MS;
-        // After a long block (DHCP, a dead connection) start afresh rather than catch up.
-        if (em::reached(now, g_next_poll_ms)) {
-            g_next_poll_ms = now + EM_POLL_INTERVAL_MS;
+        if (missed > 0) {
+            g_missed_polls += missed;
+            for (uint8_t i = 0; i < EM_METER_COUNT; ++i) {
+                g_meter_errors[i] += missed;
+            }
         }
     }
     g_poller.service(micros(), g_readings);
 }
 
-// ---- network ---------------------------------------------------------------------------------
-static void start_network() {
-    Ethernet.init(EM_ETHERNET_CS_PIN);
-#if EM_USE_DHCP
-    stamp();
-    Serial.println(F("DHCP..."));
-    // Bounded below the watchdog's 8 s.
-    g_network_up = Ethernet.begin(MAC, 6000UL, 2000UL) == 1;
-#else
-    Ethernet.begin(MAC, IPAddress(EM_STATIC_IP), IPAddress(EM_STATIC_DNS),
-                   IPAddress(EM_STATIC_GATEWAY), IPAddress(EM_STATIC_SUBNET));
-    g_network_up = Ethernet.hardwareStatus() != EthernetNoHardware;
-#endif
-    wdt_reset();
-    // Fewer retransmissions than the library's default (8): a dead collector costs less time.
-    Ethernet.setRetransmissionTimeout(200);
-    Ethernet.setRetransmissionCount(3);
-    g_transport.set_connect_timeout(EM_CONNECT_TIMEOUT_MS);
-    stamp();
-    if (Ethernet.hardwareStatus() == EthernetNoHardware) {
-        Serial.println(F("no Ethernet shield found"));
-        g_network_up = false;
-        return;
-    }
-    Serial.print(g_network_up ? F("network up, ip ") : F("network not up, ip "));
-    Serial.println(Ethernet.localIP());
-}
-
+// ---- network, card, recovery -----------------------------------------------------------------
 static void service_network() {
-    bool link = Ethernet.linkStatus() != LinkOFF && Ethernet.hardwareStatus() != EthernetNoHardware;
-#if EM_USE_DHCP
-    if (!g_network_up) {
-        // DHCP blocks for seconds: retried every half minute, not every pass.
-        if (!link || !em::reached(millis(), g_next_network_try_ms)) {
-            return;
-        }
-        g_next_network_try_ms = millis() + 30000UL;
-        g_network_up = Ethernet.begin(MAC, 6000UL, 2000UL) == 1;
-        wdt_reset();
-        if (g_network_up) {
-            stamp();
-            Serial.print(F("network up, ip "));
-            Serial.println(Ethernet.localIP());
-        }
+    bool was_up = g_network.up();
+    stage(em::STAGE_DHCP);
+    bool up = g_network.service(uptime());
+    stage(em::STAGE_NETWORK);
+    if (up != was_up) {
+        stamp();
+        Serial.print(up ? F("network up, ip ") : F("network down, ip "));
+        Serial.println(Ethernet.localIP());
+    }
+    if (!up) {
         return;
     }
-    uint8_t m = Ethernet.maintain();
-    if (m == 1 || m == 3) {  // renew or rebind failed
-        stamp();
-        Serial.println(F("DHCP lease lost"));
-        g_network_up = false;
+    stage(em::STAGE_SEND);
+    uint64_t now = uptime();
+    em::SendResult r = g_uplink->step(g_transport, now, g_meter_errors,
+                                      static_cast<uint16_t>(random(0x10000L)));
+    stage(em::STAGE_NETWORK);
+    if (r == em::SEND_IDLE) {
         return;
     }
-#endif
-    if (link != g_network_up) {
-        stamp();
-        Serial.println(link ? F("link up") : F("link down"));
+    // Any HTTP answer shows the network and the chip work, whatever the collector said; a card
+    // that could not be read says nothing about the network.
+    if (r != em::SEND_STORE_FAILED) {
+        g_network.collector_result(uptime(), r == em::SEND_ACKED || r == em::SEND_HEARTBEAT ||
+                                                 r == em::SEND_REFUSED || r == em::SEND_BAD_REPLY);
     }
-    g_network_up = link;
+    bool was_ok = g_last_result == em::SEND_ACKED || g_last_result == em::SEND_HEARTBEAT;
+    bool ok = r == em::SEND_ACKED || r == em::SEND_HEARTBEAT;
+    if (ok != was_ok) {
+        stamp();
+        Serial.print(F("collector: "));
+        print_flash(em::send_result_name(r));
+        if (r == em::SEND_REFUSED) {
+            Serial.print(F(" HTTP "));
+            Serial.print(g_uplink->status());
+        }
+        Serial.println();
+    }
+    g_last_result = r;
 }
 
-// ---- setup and loop --------------------------------------------------------------------------
+static bool start_card() {
+    stage(em::STAGE_CARD);
+    bool ok = g_files.begin() && g_media.begin() && g_log.open();
+    wdt_reset();
+    stage(em::STAGE_IDLE);
+    return ok;
+}
+
+// A card that failed (pulled, worn, a write the card did not confirm) is started again after a
+// back-off, so one bad moment does not leave the device without its buffer until a reboot.
+static void service_card() {
+#if EM_USE_SD
+    uint64_t now = uptime();
+    if (g_log.usable() || now - g_card_tried_ms < g_card_wait_ms) {
+        return;
+    }
+    g_card_tried_ms = now;
+    bool ok = start_card();
+    stamp();
+    Serial.print(F("SD card "));
+    Serial.println(ok ? F("back") : F("still failing"));
+    g_card_wait_ms = ok ? EM_CARD_RETRY_MS
+                        : (g_card_wait_ms < EM_CARD_RETRY_MAX_MS / 2 ? g_card_wait_ms * 2u
+                                                                     : EM_CARD_RETRY_MAX_MS);
+#endif
+}
+
+static void service_recovery() {
+    uint64_t now = uptime();
+    if (now >= EM_HEALTHY_AFTER_MS && g_uplink->failures() == 0 && g_network.up()) {
+        em::reset_marker_healthy(g_marker);
+    }
+    // The last resort, only when it loses nothing: the boot is anchored, so its readings on the
+    // card stay sendable after the reset.
+    if (g_network.wants_board_reset(now) && g_uplink->anchored() && g_store->card_usable() &&
+        g_store->flush_to_card()) {
+        stamp();
+        Serial.println(F("network still wedged after chip resets: resetting the board"));
+        Serial.flush();
+        em::reset_marker_expect(g_marker, em::RESET_REQUESTED);
+        wdt_disable();
+        wdt_enable(WDTO_15MS);
+        for (;;) {
+        }
+    }
+}
+
+// ---- start-up --------------------------------------------------------------------------------
+// The boot nonce from what an AVR has of noise: the watchdog's RC oscillator drifts against the
+// crystal, so the timer read at each watchdog tick varies in its low bits; floating analog inputs
+// add their conversion noise.
+static uint32_t gather_nonce() {
+    em::EntropyPool pool;
+    cli();
+    wdt_reset();
+    WDTCSR = _BV(WDCE) | _BV(WDE);
+    WDTCSR = _BV(WDIE);
+    g_gathering = true;
+    sei();
+    while (pool.samples() < 64) {
+        if (g_jitter_ready) {
+            g_jitter_ready = false;
+            pool.add(g_jitter);
+            pool.add(static_cast<uint16_t>(analogRead(A15)));
+        }
+    }
+    cli();
+    g_gathering = false;
+    wdt_reset();
+    WDTCSR = _BV(WDCE) | _BV(WDE);
+    WDTCSR = 0;
+    sei();
+    pool.add(static_cast<uint16_t>(micros()));
+    return pool.nonce();
+}
+
+static void wait_after_watchdog_loop() {
+    uint32_t wait = em::watchdog_backoff_ms(g_marker.watchdog_streak);
+    if (wait == 0) {
+        return;
+    }
+    Serial.print(F("repeated watchdog resets: waiting "));
+    Serial.print(wait / 1000u);
+    Serial.println(F(" s before starting"));
+    uint32_t from = millis();
+    while (millis() - from < wait) {
+        wdt_reset();
+        digitalWrite(EM_LED_PIN, (millis() / 100u) % 2u == 0 ? HIGH : LOW);
+    }
+}
+
 void setup() {
     Serial.begin(EM_CONSOLE_BAUD);
     pinMode(EM_LED_PIN, OUTPUT);
@@ -291,26 +459,37 @@ void setup() {
     pinMode(EM_ETHERNET_CS_PIN, OUTPUT);
     digitalWrite(EM_ETHERNET_CS_PIN, HIGH);
 
-    uint32_t boot = g_boots.begin();
+    g_reset_cause = em::reset_cause_at_boot(g_marker, g_mcusr, &g_reset_stage);
     Serial.print(F("energymon firmware, device "));
     print_flash(em::FlashStr{DEVICE_NAME});
-    Serial.print(F(", boot "));
-    Serial.print(boot);
-    Serial.print(F(", reset by"));
-    if (g_reset_flags & _BV(WDRF)) Serial.print(F(" watchdog"));
-    if (g_reset_flags & _BV(BORF)) Serial.print(F(" brown-out"));
-    if (g_reset_flags & _BV(EXTRF)) Serial.print(F(" reset button"));
-    if (g_reset_flags & _BV(PORF)) Serial.print(F(" power-on"));
+    Serial.print(F(", reset by "));
+    print_flash(em::reset_cause_name(g_reset_cause));
+    if (g_reset_cause == em::RESET_WATCHDOG) {
+        Serial.print(F(" in stage "));
+        Serial.print(g_reset_stage);
+    }
+    Serial.print(F(", watchdog resets "));
+    Serial.print(g_marker.watchdog_total);
     Serial.println();
-    wdt_enable(WDTO_8S);
+    watchdog_start();
+    wait_after_watchdog_loop();
+
+    g_boot_nonce = gather_nonce();
+    watchdog_start();
+    uint32_t boot = g_boots.begin();
+    stamp();
+    Serial.print(F("boot "));
+    Serial.print(boot);
+    Serial.print(F(", nonce "));
+    Serial.println(g_boot_nonce);
 
     bool card = false;
 #if EM_USE_SD
-    card = SD.begin(EM_SD_CS_PIN) && g_card.begin() && g_log.open();
+    card = start_card();
 #endif
-    wdt_reset();
-    static em::Store store(g_ring, card ? &g_log : nullptr, boot, g_boots, EM_SPILL_CHUNK);
+    static em::Store store(g_ring, EM_USE_SD ? &g_log : nullptr, boot, g_boots, EM_SPILL_CHUNK);
     static em::Uplink uplink(UPLINK, store, g_boots, g_chunk, sizeof(g_chunk));
+    uplink.set_boot_nonce(g_boot_nonce);
     g_store = &store;
     g_uplink = &uplink;
     stamp();
@@ -329,36 +508,24 @@ void setup() {
     Serial1.begin(9600);
     Serial2.begin(9600);
     Serial3.begin(9600);
-    start_network();
-    randomSeed(micros() ^ (static_cast<uint32_t>(MAC[5]) << 16) ^ analogRead(A0));
-    g_next_poll_ms = millis();
+    stage(em::STAGE_NETWORK);
+    g_nic.begin();
+    wdt_reset();
+    stamp();
+    Serial.println(g_nic.present() ? F("Ethernet shield found") : F("no Ethernet shield found"));
+    randomSeed(g_boot_nonce);
 }
 
 void loop() {
+    stage(em::STAGE_METERS);
     service_meters();
     // The network waits while a poll cycle runs, so the cycle keeps its wire timing.
     if (!g_poller.busy()) {
         service_network();
-        if (g_network_up) {
-            em::SendResult r = g_uplink->step(g_transport, g_uptime.update(millis()),
-                                              g_meter_errors, static_cast<uint16_t>(random(0x10000L)));
-            if (r != em::SEND_IDLE) {
-                bool was_ok = g_last_result == em::SEND_ACKED || g_last_result == em::SEND_HEARTBEAT;
-                bool ok = r == em::SEND_ACKED || r == em::SEND_HEARTBEAT;
-                if (ok != was_ok) {
-                    stamp();
-                    Serial.print(F("collector: "));
-                    print_flash(em::send_result_name(r));
-                    if (r == em::SEND_REFUSED) {
-                        Serial.print(F(" HTTP "));
-                        Serial.print(g_uplink->status());
-                    }
-                    Serial.println();
-                }
-                g_last_result = r;
-            }
-        }
+        service_card();
+        service_recovery();
     }
+    stage(em::STAGE_IDLE);
     if (Serial.available() > 0 && Serial.read() == 's') {
         print_status();
     }
@@ -368,7 +535,7 @@ void loop() {
     }
     bool collector_ok = g_uplink->failures() == 0;
     digitalWrite(EM_LED_PIN,
-                 em::led_on(em::overall_health(g_network_up, collector_ok, meters_ok), millis())
+                 em::led_on(em::overall_health(g_network.up(), collector_ok, meters_ok), millis())
                      ? HIGH
                      : LOW);
 }

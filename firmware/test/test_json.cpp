@@ -77,6 +77,7 @@ struct Loaded {
         }
         h.device = FlashStr{c.device};
         h.boot = c.boot;
+        h.boot_nonce = c.boot_nonce;
         h.uptime_ms = c.uptime_ms;
         h.dropped = c.dropped;
         h.meter_errors = errors;

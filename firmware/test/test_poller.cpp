@@ -12,19 +12,21 @@ namespace {
 
 const uint32_t LOOP_US = 200;         // how often the simulated loop services the poller
 const uint32_t TURNAROUND_US = 2000;  // as in the budget
-const PollTiming TIMING = {100000UL, 3646UL};
+const PollTiming TIMING = {100000UL, 3646UL, 34376UL};
 
 struct Results : PollListener {
     Results() { memset(this->got, 0, sizeof(got)); memset(failures, 0, sizeof(failures)); }
-    void on_measurement(uint8_t meter, const Measurement& m) override {
+    void on_measurement(uint8_t meter, const Measurement& m, uint32_t age_us) override {
         got[meter] = true;
         values[meter] = m;
+        ages[meter] = age_us;
     }
     void on_failure(uint8_t meter, ReplyStatus why, uint8_t) override {
         failures[meter] = why;
     }
     bool got[MAX_METERS];
     Measurement values[MAX_METERS];
+    uint32_t ages[MAX_METERS];
     uint8_t failures[MAX_METERS];
 };
 
@@ -153,4 +155,52 @@ TEST(cycle_across_the_micros_wrap) {
     uint32_t took = run_cycle(poller, clock, out);
     CHECK(out.got[0] && out.got[1]);
     CHECK(took < 100000UL);
+}
+
+TEST(reading_is_dated_when_the_reply_arrived_not_when_processed) {
+    uint32_t clock = 5000;
+    fake::Bus bus(&clock);
+    bus.add_meter(1, meter_value(0));
+    SerialLink* links[MAX_BUSES] = {&bus, nullptr, nullptr};
+    const MeterDef meters[1] = {{0, 1}};
+    MeterPoller poller(meters, 1, links, TIMING);
+    Results out;
+    poller.start_cycle(clock);
+    poller.service(clock, out);
+    // A blocking library call holds the loop for six seconds while the reply comes in.
+    clock += 6000000UL;
+    poller.service(clock, out);
+    CHECK(out.got[0]);
+    // Measured about one wire time after the request, so six seconds before it was processed.
+    CHECK(out.ages[0] >= 6000000UL - 40000UL && out.ages[0] <= 6000000UL - 30000UL);
+
+    clock += 4000;
+    poller.service(clock, out);
+    Results prompt;
+    uint32_t took = run_cycle(poller, clock, prompt);
+    CHECK(prompt.got[0] && took < 100000UL);
+    CHECK(prompt.ages[0] < 5000UL);
+}
+
+// The sketch's static_asserts on its meter table, each rule shown to reject what it must.
+constexpr MeterDef ALONE_GENERAL[3] = {{0, GENERAL_ADDRESS}, {1, GENERAL_ADDRESS}, {2, GENERAL_ADDRESS}};
+constexpr MeterDef SHARED_DISTINCT[3] = {{0, 0x01}, {0, 0x02}, {1, GENERAL_ADDRESS}};
+constexpr MeterDef BROADCAST[2] = {{0, 0x00}, {1, 0x01}};
+constexpr MeterDef DUPLICATE[3] = {{0, 0x05}, {1, 0x05}, {0, 0x05}};
+constexpr MeterDef GENERAL_SHARED[2] = {{2, 0x01}, {2, GENERAL_ADDRESS}};
+constexpr MeterDef BEYOND_GENERAL[1] = {{0, 0xF9}};
+
+TEST(meter_address_rules_checked_at_compile_time) {
+    static_assert(no_broadcast_address(ALONE_GENERAL, 3) && distinct_addresses_per_bus(ALONE_GENERAL, 3) &&
+                      general_address_alone(ALONE_GENERAL, 3) && address_in_range(ALONE_GENERAL, 3),
+                  "the default: one meter per port, each on the general address");
+    static_assert(no_broadcast_address(SHARED_DISTINCT, 3) && distinct_addresses_per_bus(SHARED_DISTINCT, 3) &&
+                      general_address_alone(SHARED_DISTINCT, 3),
+                  "two meters sharing a port with their own addresses");
+    static_assert(!no_broadcast_address(BROADCAST, 2), "0x00 is rejected");
+    static_assert(!distinct_addresses_per_bus(DUPLICATE, 3), "a duplicate on one port is rejected");
+    static_assert(distinct_addresses_per_bus(DUPLICATE, 2), "the same address on two ports is fine");
+    static_assert(!general_address_alone(GENERAL_SHARED, 2), "0xF8 on a shared port is rejected");
+    static_assert(!address_in_range(BEYOND_GENERAL, 1), "above 0xF8 is rejected");
+    CHECK(general_address_alone(ALONE_GENERAL, 3));
 }

@@ -365,7 +365,7 @@ TEST(boot_counter_and_anchor_window) {
     CHECK(!second.was_anchored(3));
     CHECK(!second.was_anchored(0));
     // A torn write of the newest slot falls back to the previous count.
-    eeprom.mem[BootBook::BASE + 0 * BootBook::SLOT_LEN + 3] ^= 0x55;
+    eeprom.mem[BootBook::slot_address(2) + 3] ^= 0x55;
     BootBook third(eeprom);
     CHECK_EQ(third.begin(), 2);
     // Boots older than the window are not trusted, even if their bit was set.
@@ -394,6 +394,33 @@ TEST(boot_counter_beyond_sixteen_bits) {
     CHECK_EQ(book.begin(), 0x10000UL);
     BootBook next(eeprom);
     CHECK_EQ(next.begin(), 0x10001UL);
+}
+
+TEST(boot_slots_are_wear_levelled) {
+    fake::Eeprom eeprom;
+    uint32_t boots = 0;
+    const uint16_t N = 20 * BootBook::SLOTS;
+    for (uint16_t i = 0; i < N; ++i) {
+        BootBook book(eeprom);
+        boots = book.begin();
+    }
+    CHECK_EQ(boots, N);
+    // Each slot byte changes at most once per visit, one visit per SLOTS boots.
+    uint8_t worst = 0;
+    for (uint8_t slot = 0; slot < BootBook::SLOTS; ++slot) {
+        for (uint8_t i = 0; i < BootBook::SLOT_LEN; ++i) {
+            uint8_t w = eeprom.writes_at[BootBook::slot_address(slot) + i];
+            worst = w > worst ? w : worst;
+        }
+    }
+    CHECK(worst <= N / BootBook::SLOTS);
+    // A count left by earlier firmware in its two slots is carried on.
+    fake::Eeprom old;
+    BootBook first(old);
+    first.begin();
+    memset(old.mem + BootBook::MORE_SLOTS_AT, 0xFF, BootBook::END - BootBook::MORE_SLOTS_AT);
+    BootBook upgraded(old);
+    CHECK_EQ(upgraded.begin(), 2);
 }
 
 #include "../energymon_mega/src/core/crc16.h"

@@ -30,7 +30,7 @@ const char BUSY[] EM_FLASH =
     "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 20\r\ncontent-length: 2\r\n\r\n{}";
 const char TOO_LARGE[] EM_FLASH = "HTTP/1.1 413 Payload Too Large\r\ncontent-length: 2\r\n\r\n{}";
 
-enum Mode : uint8_t { UP, DOWN, SILENT, BUSY_503, LIMIT_413 };
+enum Mode : uint8_t { UP, DOWN, SILENT, BUSY_503, LIMIT_413, STALLED };
 
 // Streams one JSON body and keeps what the tests look at.
 struct BodyScan {
@@ -41,6 +41,7 @@ struct BodyScan {
         have_num = false;
         num = 0;
         boot = 0;
+        nonce = 0;
         uptime = 0;
         dropped = 0;
         readings = 0;
@@ -62,6 +63,8 @@ struct BodyScan {
         } else if (key_is("uptime_ms") && !saw_uptime) {
             uptime = num;
             saw_uptime = true;
+        } else if (key_is("boot_nonce")) {
+            nonce = static_cast<uint32_t>(num);
         } else if (key_is("dropped")) {
             dropped = static_cast<uint32_t>(num);
         } else if (key_is("seq")) {
@@ -102,6 +105,7 @@ struct BodyScan {
     bool have_num;
     uint64_t num;
     uint32_t boot;
+    uint32_t nonce;
     uint64_t uptime;
     uint32_t dropped;
     uint16_t readings;
@@ -114,7 +118,8 @@ struct BodyScan {
 
 class FakeCollector : public Transport {
 public:
-    FakeCollector() : mode(UP), clock(0), requests(0), largest_write(0), limit(1000), idles(0) {
+    FakeCollector()
+        : Transport(2000), mode(UP), clock(0), requests(0), largest_write(0), limit(1000), idles(0) {
         memset(seen, 0, sizeof(seen));
     }
     bool open() override {
@@ -135,7 +140,10 @@ public:
         ++requests;
         return true;
     }
-    bool put(const uint8_t* d, uint16_t n) override {
+    // A W5100's TX buffer, as seen through the Ethernet library; a stalled collector reads the
+    // head and then nothing more.
+    uint16_t room() override { return mode == STALLED && head_done ? 0 : 2048; }
+    bool write_now(const uint8_t* d, uint16_t n) override {
         largest_write = n > largest_write ? n : largest_write;
         for (uint16_t i = 0; i < n; ++i) {
             take(d[i]);
@@ -147,14 +155,14 @@ public:
     }
     bool connected() override { return mode == SILENT || reply_pos < reply_len || !replied; }
     void close() override {}
-    uint32_t now_ms() override { return clock; }
+    uint32_t now_ms() override { return static_cast<uint32_t>(clock); }
     void idle() override {
         clock += 10;
         ++idles;
     }
 
     Mode mode;
-    uint32_t clock;
+    uint64_t clock;  // the device's uptime; now_ms() is its 32-bit millis()
     uint16_t requests;
     uint16_t largest_write;
     uint16_t limit;
@@ -325,8 +333,8 @@ struct Rig {
     // One simulated second: three readings, then whatever sending is due.
     void second() {
         measure(3);
-        uint32_t end = collector.clock + 1000;
-        while (static_cast<int32_t>(collector.clock - end) < 0) {
+        uint64_t end = collector.clock + 1000;
+        while (collector.clock < end) {
             if (step() == SEND_IDLE) {
                 collector.clock += 50;
             }
@@ -445,17 +453,45 @@ TEST(previous_boot_backlog_is_sent_with_its_own_boot) {
     Store store(ring, &log, 2, boots, 4);
     UplinkConfig cfg = config();
     Uplink uplink(cfg, store, boots, g_chunk, CHUNK);
+    uplink.set_boot_nonce(0xC0FFEE01UL);
     FakeCollector c;
     c.clock = 500;
     uint32_t errors[3] = {7, 0, 0};
     CHECK_EQ(uplink.step(c, c.clock, errors, 0), SEND_HEARTBEAT);
     CHECK_EQ(c.scan.boot, 2);
+    CHECK_EQ(c.scan.nonce, 0xC0FFEE01UL);
     CHECK_EQ(uplink.step(c, c.clock, errors, 0), SEND_ACKED);
     CHECK_EQ(c.scan.boot, 1);
+    CHECK_EQ(c.scan.nonce, 0);  // boot 1's nonce is not known any more: not sent
     CHECK_EQ(c.scan.readings, on_card < cfg.batch_max ? on_card : cfg.batch_max);
     CHECK(!c.scan.meter_errors);  // boot 2's counters are not boot 1's
     CHECK(c.scan.uptime >= 1000);  // the last reading's uptime, not boot 2's 500 ms
     CHECK_EQ(store.dropped(), 0);
+}
+
+TEST(collector_that_stops_reading_costs_the_stall_time_not_the_watchdog) {
+    Rig rig(false);
+    rig.step();
+    rig.measure(5);
+    rig.collector.mode = STALLED;
+    rig.collector.clock += 1000;
+    uint64_t from = rig.collector.clock;
+    uint32_t idles = rig.collector.idles;
+    CHECK_EQ(rig.step(), SEND_WRITE_FAILED);
+    CHECK(rig.collector.clock - from >= 2000 && rig.collector.clock - from <= 2100);
+    CHECK(rig.collector.idles - idles >= 190);  // the meters were polled meanwhile
+    CHECK_EQ(rig.store.in_ram(), 5);
+}
+
+TEST(boot_nonce_goes_with_every_request_of_the_boot) {
+    Rig rig(true);
+    rig.uplink.set_boot_nonce(4294967295UL);
+    for (uint8_t i = 0; i < 3; ++i) {
+        rig.second();
+        CHECK_EQ(rig.collector.scan.boot, 1);
+        CHECK_EQ(rig.collector.scan.nonce, 4294967295UL);
+    }
+    CHECK(rig.collector.requests >= 3);
 }
 
 TEST(long_outage_with_card_loses_nothing) {
@@ -514,4 +550,70 @@ TEST(outage_without_card_counts_every_drop_and_reports_it) {
         missing += rig.collector.was_seen(s) ? 0 : 1;
     }
     CHECK_EQ(missing, rig.store.dropped());
+}
+
+namespace {
+
+const uint64_t DAY_MS = 86400000ULL;
+const uint16_t PARK_DAYS[4] = {25, 26, 40, 50};
+
+// Steps every 50 ms until something is sent successfully; returns how long that took.
+uint64_t until_delivered(Rig& rig) {
+    uint64_t from = rig.collector.clock;
+    while (rig.collector.clock - from < 120000ULL) {
+        SendResult r = rig.step();
+        if (r == SEND_ACKED || r == SEND_HEARTBEAT) {
+            break;
+        }
+        rig.collector.clock += 50;
+    }
+    return rig.collector.clock - from;
+}
+
+}  // namespace
+
+TEST(uplink_down_for_weeks_sends_as_soon_as_the_network_returns) {
+    for (uint8_t i = 0; i < 4; ++i) {
+        Rig rig(true);
+        rig.collector.clock = 3 * DAY_MS;
+        rig.second();
+        // A failure arms the back-off; then the network goes away and nothing is attempted.
+        rig.collector.mode = DOWN;
+        rig.measure(3);
+        CHECK_EQ(rig.step(), SEND_CONNECT_FAILED);
+        rig.collector.clock += PARK_DAYS[i] * DAY_MS;
+        rig.collector.mode = UP;
+        CHECK(until_delivered(rig) <= 50);
+        CHECK(rig.collector.was_seen(rig.seq));
+    }
+}
+
+TEST(collector_refusing_for_weeks_is_retried_within_the_backoff_cap) {
+    const Mode refusals[2] = {BUSY_503, DOWN};
+    for (uint8_t m = 0; m < 2; ++m) {
+        for (uint8_t i = 0; i < 4; ++i) {
+            Rig rig(true);
+            rig.collector.clock = 24 * DAY_MS;
+            rig.second();
+            rig.collector.mode = refusals[m];
+            uint64_t end = rig.collector.clock + PARK_DAYS[i] * DAY_MS;
+            uint32_t attempts = 0;
+            // The loop is held up for an hour at a time: every attempt is due and refused.
+            for (uint32_t hour = 0; rig.collector.clock < end; ++hour) {
+                if (hour % 24 == 0) {
+                    rig.measure(1);
+                }
+                attempts += rig.step() != SEND_IDLE ? 1u : 0u;
+                rig.collector.clock += 3600000ULL;
+            }
+            CHECK_EQ(attempts, PARK_DAYS[i] * 24UL);
+            rig.collector.mode = UP;
+            CHECK(until_delivered(rig) <= 600000ULL);
+            for (uint16_t n = 0; rig.store.pending() && n < 200; ++n) {
+                until_delivered(rig);
+            }
+            CHECK(rig.collector.was_seen(rig.seq));
+            CHECK_EQ(rig.store.dropped(), 0);
+        }
+    }
 }

@@ -106,6 +106,7 @@ def main() -> None:
         "    const char* name;",
         "    const char* device;",
         "    uint32_t boot;",
+        "    uint32_t boot_nonce;",
         "    uint64_t uptime_ms;",
         "    uint32_t dropped;",
         "    uint8_t sensor_count;",
@@ -127,7 +128,8 @@ def main() -> None:
         names = [f"g{i}_s{j}" for j in range(len(sensors))] + ["nullptr"] * MAX_SENSORS
         readings = f"g{i}_readings" if case["readings"] else "nullptr"
         table.append(
-            f"    {{g{i}_name, g{i}_device, {case['boot']}UL, {case['uptime_ms']}ULL, "
+            f"    {{g{i}_name, g{i}_device, {case['boot']}UL, {case.get('boot_nonce', 0)}UL, "
+            f"{case['uptime_ms']}ULL, "
             f"{case['dropped']}UL, {len(sensors)}, {{{', '.join(names[:MAX_SENSORS])}}}, "
             f"g{i}_errors, {len(case['readings'])}, {readings}, g{i}_body, {len(body)}}}"
         )

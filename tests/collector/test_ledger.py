@@ -61,7 +61,10 @@ def test_first_anchor_wins(tmp_path: Path) -> None:
 
 
 def add_anchors(db: StateDB, ledger: Ledger, anchors: dict[tuple[str, int], int]) -> None:
-    """As the store does: stored in a durable transaction, adopted once it committed."""
+    """As the store does: adopted, then stored in a durable transaction."""
+    for key, anchor_ms in anchors.items():
+        ledger.adopt(key, anchor_ms)
+    unstored = ledger.unstored(anchors)
     with db.transaction() as conn:
-        ledger.write_anchors(conn, anchors)
-    ledger.adopt_anchors(anchors)
+        ledger.write_anchors(conn, unstored)
+    ledger.anchors_stored(unstored)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from collector.payload import parse_json, parse_submission
+from collector.submission import ResetReport
 from energymon.errors import EnergymonError, PayloadError
+from energymon.schema import FIELDS, MeasuredField
 from tests.collector.helpers import batch, reading
 
 ARRIVAL_MS = 1_700_000_000_000
@@ -85,3 +88,44 @@ def test_the_anchor_is_arrival_minus_the_request_uptime() -> None:
     parsed = parse_submission(document, 1000, ARRIVAL_MS)
     assert parsed.anchor_ms == ARRIVAL_MS - 5000
     assert [c.offset_ms for c in parsed.readings] == [4000]
+
+
+@pytest.mark.parametrize("field", FIELDS, ids=lambda f: f.name)
+def test_a_wrongly_typed_value_is_quarantined_with_its_field(field: MeasuredField) -> None:
+    document = batch([]) | {"readings": [reading(1, 1000, **{field.name: "7"})]}
+    [parsed] = parse_submission(document, 1000, ARRIVAL_MS).readings
+    assert parsed.measurement is None
+    assert parsed.problem is not None and parsed.problem.startswith(f"{field.name} must be ")
+    assert parsed.problem.endswith("got a string")
+
+
+def test_an_integer_too_large_for_a_float_is_quarantined() -> None:
+    document = batch([]) | {"readings": [reading(1, 1000, voltage_v=10**400)]}
+    [parsed] = parse_submission(document, 1000, ARRIVAL_MS).readings
+    assert parsed.measurement is None
+    assert parsed.problem == "voltage_v is too large to be a number"
+
+
+def test_the_firmware_reset_report_is_read() -> None:
+    report = {"cause": "watchdog", "stage": "send", "watchdog_resets": 3}
+    parsed = parse_submission(batch([]) | {"reset": report}, 1000, ARRIVAL_MS)
+    assert parsed.reset == ResetReport("watchdog", "send", 3)
+    power_on = {"cause": "power_on", "watchdog_resets": 0}
+    assert parse_submission(batch([]) | {"reset": power_on}, 1000, ARRIVAL_MS).reset == (
+        ResetReport("power_on", None, 0)
+    )
+    assert parse_submission(batch([]), 1000, ARRIVAL_MS).reset is None
+
+
+@pytest.mark.parametrize(
+    "report",
+    [
+        [],
+        {"cause": "watchdog"},
+        {"cause": "", "watchdog_resets": 0},
+        {"cause": "x", "watchdog_resets": -1},
+    ],
+)
+def test_a_malformed_reset_report_refuses_the_request(report: object) -> None:
+    with pytest.raises(PayloadError, match="reset"):
+        parse_submission(batch([]) | {"reset": report}, 1000, ARRIVAL_MS)

@@ -10,11 +10,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from collector import modbus
-from collector.modbus import CrcMismatchError, V1ProtocolError
 from collector.pzem import PzemBus, SerialLinkError
+from energymon import modbus
 from energymon.clock import ManualClock
 from energymon.errors import MeterTimeoutError
+from energymon.modbus import CrcMismatchError, V1ProtocolError
 from simulator.meter import Fault, FaultKind, PtyServer, PzemEmulator
 
 TIMEOUT_S = 0.05

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 
-from energymon.schema import RawMeasurement
+from energymon.schema import FIELDS, RawMeasurement
 from harness.influxd import InfluxServer
 from simulator.device import FakeDevice
 from simulator.transport import RequestsTransport, TransportError
@@ -25,33 +25,15 @@ from tests.conftest import RunningCollector
 GOLDEN = Path(__file__).parent / "golden"
 CASES = sorted(p.name.removesuffix(".input.json") for p in GOLDEN.glob("*.input.json"))
 KEY = "golden-key"
-RAW_FIELDS = (
-    "voltage_dv",
-    "current_ma",
-    "power_dw",
-    "energy_wh",
-    "frequency_dhz",
-    "power_factor_centi",
-    "alarm",
-)
 
 
 def _raw(item: Mapping[str, Any]) -> RawMeasurement:
-    return RawMeasurement(*(item[f] for f in RAW_FIELDS))
+    return RawMeasurement(*(item[f.raw_name] for f in FIELDS))
 
 
 def _stored(raw: RawMeasurement) -> dict[str, Any]:
     """What InfluxDB must return for these registers."""
-    m = raw.to_measurement()
-    return {
-        "voltage_v": m.voltage_v,
-        "current_a": m.current_a,
-        "power_w": m.power_w,
-        "energy_wh": m.energy_wh,
-        "frequency_hz": m.frequency_hz,
-        "power_factor": m.power_factor,
-        "alarm": m.alarm,
-    }
+    return dict(zip((f.name for f in FIELDS), raw.to_measurement().values(), strict=True))
 
 
 def _rows(c: RunningCollector) -> list[dict[str, Any]]:

@@ -9,20 +9,14 @@ from typing import Any
 
 import pytest
 
-from energymon.schema import RawMeasurement
+from energymon.schema import FIELDS, RawMeasurement
 from simulator.wire import DeviceReading, encode_batch
 
 GOLDEN = Path(__file__).parent / "golden"
 CASES = sorted(p.name.removesuffix(".input.json") for p in GOLDEN.glob("*.input.json"))
 
-# Field of the body, field of the input, decimals.
-SCALED = (
-    ("voltage_v", "voltage_dv", 1),
-    ("current_a", "current_ma", 3),
-    ("power_w", "power_dw", 1),
-    ("frequency_hz", "frequency_dhz", 1),
-    ("power_factor", "power_factor_centi", 2),
-)
+SCALED = [f for f in FIELDS if f.decimals]
+UNSCALED = [f for f in FIELDS if not f.decimals]
 
 
 def _load(name: str) -> tuple[dict[str, Any], bytes]:
@@ -31,15 +25,7 @@ def _load(name: str) -> tuple[dict[str, Any], bytes]:
 
 
 def _reading(item: dict[str, Any]) -> DeviceReading:
-    raw = RawMeasurement(
-        voltage_dv=item["voltage_dv"],
-        current_ma=item["current_ma"],
-        power_dw=item["power_dw"],
-        energy_wh=item["energy_wh"],
-        frequency_dhz=item["frequency_dhz"],
-        power_factor_centi=item["power_factor_centi"],
-        alarm=item["alarm"],
-    )
+    raw = RawMeasurement(*(item[f.raw_name] for f in FIELDS))
     return DeviceReading(item["seq"], item["uptime_ms"], item["sensor"], raw)
 
 
@@ -59,6 +45,7 @@ def test_encoder_matches_golden_body(name: str) -> None:
         [_reading(item) for item in case["readings"]],
         dropped=case["dropped"],
         meter_errors=case["meter_errors"],
+        boot_nonce=case.get("boot_nonce"),
     )
     assert encoded == body
 
@@ -69,7 +56,10 @@ def test_golden_body_means_its_input(name: str) -> None:
     case, body = _load(name)
     assert not body.endswith(b"\n")
     parsed = json.loads(body.decode("utf-8"), parse_float=Decimal)
-    expected_keys = ["device", "boot", "uptime_ms"]
+    expected_keys = ["device", "boot"]
+    if "boot_nonce" in case:
+        expected_keys.append("boot_nonce")
+    expected_keys.append("uptime_ms")
     if case["dropped"]:
         expected_keys.append("dropped")
     meter_errors = {s: n for s, n in case["meter_errors"].items() if n}
@@ -84,18 +74,20 @@ def test_golden_body_means_its_input(name: str) -> None:
         case["uptime_ms"],
     )
     assert parsed.get("dropped", 0) == case["dropped"]
+    assert parsed.get("boot_nonce") == case.get("boot_nonce")
+    if "boot_nonce" in case:
+        assert 1 <= case["boot_nonce"] <= 0xFFFFFFFF
     assert len(parsed["readings"]) == len(case["readings"])
     for got, item in zip(parsed["readings"], case["readings"], strict=True):
-        assert list(got) == [
-            "seq", "uptime_ms", "sensor", "voltage_v", "current_a", "power_w", "energy_wh",
-            "frequency_hz", "power_factor", "alarm",
-        ]  # fmt: skip
-        for field in ("seq", "uptime_ms", "sensor", "energy_wh", "alarm"):
+        assert list(got) == ["seq", "uptime_ms", "sensor", *(f.name for f in FIELDS)]
+        for field in ("seq", "uptime_ms", "sensor"):
             assert got[field] == item[field]
-        for field, raw_field, decimals in SCALED:
-            assert isinstance(got[field], Decimal)
-            assert got[field].as_tuple().exponent == -decimals
-            assert got[field] == Decimal(item[raw_field]).scaleb(-decimals)
+        for f in UNSCALED:
+            assert got[f.name] == item[f.raw_name]
+        for f in SCALED:
+            assert isinstance(got[f.name], Decimal)
+            assert got[f.name].as_tuple().exponent == -f.decimals
+            assert got[f.name] == Decimal(item[f.raw_name]).scaleb(-f.decimals)
     # Non-ASCII characters travel as their UTF-8 bytes, never as \u escapes.
     names = {case["device"], *case["meter_errors"], *(r["sensor"] for r in case["readings"])}
     for text in names:

@@ -7,6 +7,7 @@ with exactly the tags and fields written.
 from __future__ import annotations
 
 import itertools
+import math
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 
 from energymon.errors import LineProtocolError
 from energymon.influx import InfluxClient
-from energymon.lineproto import format_field_value, format_line, name_problem
+from energymon.lineproto import PointFormat, format_field_value, format_line, name_problem
 
 _times = itertools.count(1_600_000_000_000, 1000)
 
@@ -80,3 +81,34 @@ def test_field_values() -> None:
     for bad in (float("nan"), float("inf"), 2**63, "a\nb"):
         with pytest.raises(LineProtocolError):
             format_field_value(bad)
+
+
+point_values = st.tuples(
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.integers(-(2**63), 2**63 - 1),
+    st.booleans(),
+    st.text().filter(lambda t: not any(ord(c) < 32 or ord(c) == 127 for c in t)),
+)
+
+
+@given(values=point_values, device=hostile_names)
+def test_a_point_format_writes_what_format_line_writes(
+    values: tuple[float, int, bool, str], device: str
+) -> None:
+    keys = ("power w", "energy,wh", "alarm=", "note")
+    layout = PointFormat("elec tricity", list(zip(keys, (float, int, bool, str), strict=True)))
+    tags = {"home": "h", "device": device}
+    expected = format_line("elec tricity", tags, dict(zip(keys, values, strict=True)), 5)
+    assert layout.format(tags, values, 5) == expected
+
+
+def test_a_point_format_writes_each_value_as_its_declared_type() -> None:
+    layout = PointFormat("m", [("f", float), ("i", int), ("b", bool)])
+    assert layout.format({}, (230, True, 1), 0) == "m f=230.0,i=1i,b=true 0"
+    for bad in ((math.nan, 1, True), (1.0, 2**63, True)):
+        with pytest.raises(LineProtocolError):
+            layout.format({}, bad, 0)
+    with pytest.raises(ValueError, match="zip"):
+        layout.format({}, (1.0, 1), 0)
+    with pytest.raises(LineProtocolError):
+        PointFormat("m", [("bad\nkey", float)])

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from collector import modbus
 from collector.pzem import PzemBus
+from energymon import modbus
 from energymon.clock import ManualClock
 from energymon.errors import ConfigError, ModbusError
 from simulator import meter_cli

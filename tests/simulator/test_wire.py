@@ -10,34 +10,22 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from energymon.schema import RawMeasurement
+from energymon.schema import FIELDS, RawMeasurement
 from simulator.wire import DeviceReading, WireEncodingError, encode_batch, encode_name
 
-U16 = st.integers(0, 0xFFFF)
 U32 = st.integers(0, 0xFFFF_FFFF)
 U64 = st.integers(0, 2**64 - 1)
 
+# Every value each field's registers can hold.
 raw_measurements = st.builds(
     RawMeasurement,
-    voltage_dv=U16,
-    current_ma=U32,
-    power_dw=U32,
-    energy_wh=U32,
-    frequency_dhz=U16,
-    power_factor_centi=U16,
-    alarm=st.booleans(),
+    *(st.booleans() if f.kind is bool else st.integers(0, f.raw_max) for f in FIELDS),
 )
 # Any string that has a UTF-8 form: lone surrogates are the only ones without.
 names = st.text(st.characters(codec="utf-8"), max_size=80)
 readings = st.builds(DeviceReading, seq=U32, uptime_ms=U64, sensor=names, raw=raw_measurements)
 
-SCALED = (
-    ("voltage_v", "voltage_dv", 1),
-    ("current_a", "current_ma", 3),
-    ("power_w", "power_dw", 1),
-    ("frequency_hz", "frequency_dhz", 1),
-    ("power_factor", "power_factor_centi", 2),
-)
+SCALED = [f for f in FIELDS if f.decimals]
 
 
 def _raw(**fields: int | bool) -> RawMeasurement:
@@ -90,11 +78,11 @@ def test_batch_parses_to_the_exact_raw_values(
         )
         assert got["energy_wh"] == reading.raw.energy_wh
         assert got["alarm"] is reading.raw.alarm
-        for field, raw_field, decimals in SCALED:
-            value = got[field]
+        for f in SCALED:
+            value = got[f.name]
             assert isinstance(value, Decimal)
-            assert value.as_tuple().exponent == -decimals
-            assert value == Decimal(getattr(reading.raw, raw_field)).scaleb(-decimals)
+            assert value.as_tuple().exponent == -f.decimals
+            assert value == Decimal(getattr(reading.raw, f.raw_name)).scaleb(-f.decimals)
 
 
 @given(names)

@@ -7,7 +7,7 @@ namespace em {
 bool BootBook::read_slot(uint8_t slot, uint32_t* boot) {
     uint8_t s[SLOT_LEN];
     for (uint8_t i = 0; i < SLOT_LEN; ++i) {
-        s[i] = eeprom_.read(static_cast<uint16_t>(BASE + slot * SLOT_LEN + i));
+        s[i] = eeprom_.read(static_cast<uint16_t>(slot_address(slot) + i));
     }
     if (s[0] != 'B' || s[1] != '7' || get_u16(s + 6) != crc16_modbus(s, 6)) {
         return false;
@@ -18,7 +18,7 @@ bool BootBook::read_slot(uint8_t slot, uint32_t* boot) {
 
 uint32_t BootBook::begin() {
     uint32_t last = 0;
-    for (uint8_t slot = 0; slot < 2; ++slot) {
+    for (uint8_t slot = 0; slot < SLOTS; ++slot) {
         uint32_t b = 0;
         if (read_slot(slot, &b) && b > last) {
             last = b;
@@ -32,8 +32,8 @@ uint32_t BootBook::begin() {
     s[1] = '7';
     put_u32(s + 2, boot_);
     put_u16(s + 6, crc16_modbus(s, 6));
-    // Alternate slots: a power cut mid-write leaves the previous count readable.
-    uint16_t at = static_cast<uint16_t>(BASE + (boot_ & 1u) * SLOT_LEN);
+    // Never the slot of the previous count: a power cut mid-write leaves that one readable.
+    uint16_t at = slot_address(static_cast<uint8_t>(boot_ % SLOTS));
     for (uint8_t i = 0; i < SLOT_LEN; ++i) {
         eeprom_.write(static_cast<uint16_t>(at + i), s[i]);
     }

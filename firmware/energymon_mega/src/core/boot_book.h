@@ -25,8 +25,18 @@ public:
     static const uint16_t WINDOW = 512;
     static const uint16_t BASE = 0;
     static const uint8_t SLOT_LEN = 8;  // 'B' '7' boot CRC
+    // The count rotates through this many slots, so each is written once per SLOTS boots and a
+    // board stuck in a reset loop wears its EEPROM that much more slowly. The first two slots
+    // are where earlier firmware kept its count, so an upgraded board keeps counting up.
+    static const uint8_t SLOTS = 32;
     static const uint16_t BITMAP_AT = BASE + 2 * SLOT_LEN;
-    static const uint16_t END = BITMAP_AT + WINDOW / 8;  // first EEPROM byte not used
+    static const uint16_t MORE_SLOTS_AT = BITMAP_AT + WINDOW / 8;
+    static const uint16_t END = MORE_SLOTS_AT + (SLOTS - 2) * SLOT_LEN;  // first byte not used
+
+    static uint16_t slot_address(uint8_t slot) {
+        return slot < 2 ? static_cast<uint16_t>(BASE + slot * SLOT_LEN)
+                        : static_cast<uint16_t>(MORE_SLOTS_AT + (slot - 2) * SLOT_LEN);
+    }
 
     explicit BootBook(Eeprom& eeprom) : eeprom_(eeprom), boot_(0) {}
 

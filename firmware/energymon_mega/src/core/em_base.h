@@ -61,14 +61,10 @@ struct Reading {
     Measurement m;
 };
 
-// Interval arithmetic that stays right when a 32-bit millis()/micros() counter wraps.
+// Interval arithmetic that stays right when a 32-bit millis()/micros() counter wraps. Waits
+// longer than a wrap period run on the 64-bit uptime instead (timing.h).
 inline uint32_t elapsed(uint32_t now, uint32_t since) {
     return static_cast<uint32_t>(now - since);
-}
-
-inline bool reached(uint32_t now, uint32_t deadline) {
-    // True once `now` is at or past `deadline`, for deadlines less than 2^31 ticks away.
-    return static_cast<int32_t>(static_cast<uint32_t>(now - deadline)) >= 0;
 }
 
 // Little-endian field access for the on-card record and the EEPROM layout.

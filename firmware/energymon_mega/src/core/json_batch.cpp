@@ -4,6 +4,7 @@ namespace em {
 
 static const char k_device[] EM_FLASH = "{\"device\":";
 static const char k_boot[] EM_FLASH = ",\"boot\":";
+static const char k_boot_nonce[] EM_FLASH = ",\"boot_nonce\":";
 static const char k_uptime[] EM_FLASH = ",\"uptime_ms\":";
 static const char k_dropped[] EM_FLASH = ",\"dropped\":";
 static const char k_meter_errors[] EM_FLASH = ",\"meter_errors\":{";
@@ -149,6 +150,10 @@ bool encode_batch(ByteSink& out, const BatchHeader& h, ReadingSource& readings) 
     p.json_string(h.device);
     p.flash(FlashStr{k_boot});
     p.u32(h.boot);
+    if (h.boot_nonce != 0) {
+        p.flash(FlashStr{k_boot_nonce});
+        p.u32(h.boot_nonce);
+    }
     p.flash(FlashStr{k_uptime});
     p.u64(h.uptime_ms);
     if (h.dropped != 0) {

@@ -1,6 +1,6 @@
 // The canonical JSON body of POST /api/v1/readings (docs/api.md, "Canonical encoding"): no white
-// space, keys in contract order, `dropped` and `meter_errors` only when non-zero, every number
-// printed from the meter's raw integers. Byte for byte what the Python fake device sends.
+// space, keys in contract order, `boot_nonce`, `dropped` and `meter_errors` only when non-zero,
+// every number printed from the meter's raw integers. Byte for byte what the Python fake device sends.
 #ifndef EM_JSON_BATCH_H
 #define EM_JSON_BATCH_H
 
@@ -11,6 +11,7 @@ namespace em {
 struct BatchHeader {
     FlashStr device;
     uint32_t boot;
+    uint32_t boot_nonce;  // 0: not sent
     uint64_t uptime_ms;
     uint32_t dropped;
     const uint32_t* meter_errors;  // per sensor, or null

@@ -78,7 +78,9 @@ void MeterPoller::receive(uint8_t b, uint32_t now_us, PollListener& out) {
                                                         FC_READ_INPUT, PZEM_REGISTERS, &code)
                               : (bus.len == 0 ? REPLY_TIMEOUT : REPLY_INCOMPLETE);
     if (st == REPLY_OK) {
-        out.on_measurement(bus.meter, pzem_decode(bus.rx));
+        uint32_t waited = elapsed(now_us, bus.since_us);
+        uint32_t age = waited > timing_.reply_wire_us ? waited - timing_.reply_wire_us : 0;
+        out.on_measurement(bus.meter, pzem_decode(bus.rx), age);
     } else {
         out.on_failure(bus.meter, st, code);
     }

@@ -13,11 +13,17 @@ static bool slot_decode(const uint8_t* s, uint32_t* generation, uint32_t* cursor
     return true;
 }
 
+bool SpillLog::failed() {
+    usable_ = false;
+    ++failures_;
+    return false;
+}
+
 bool SpillLog::open() {
     usable_ = false;
     uint8_t meta[META_LEN];
     if (!media_.read_meta(meta, META_LEN)) {
-        return false;
+        return failed();
     }
     // Two slots written alternately: a cut during one write leaves the other intact.
     bool found = false;
@@ -41,7 +47,7 @@ bool SpillLog::open() {
         uint8_t pad[RECORD_LEN];
         memset(pad, 0, sizeof(pad));
         if (!media_.append(pad, static_cast<uint16_t>(RECORD_LEN - torn)) || !media_.sync()) {
-            return false;
+            return failed();
         }
         end_ = media_.size();
     }
@@ -50,7 +56,8 @@ bool SpillLog::open() {
         // The log was deleted after the cursor was last written, or the cursor is not ours.
         return write_cursor(0);
     }
-    return true;
+    // A power cut may have come between a cursor write and the release it allowed.
+    return media_.release(cursor_) || failed();
 }
 
 bool SpillLog::write_cursor(uint32_t cursor) {
@@ -62,8 +69,7 @@ bool SpillLog::write_cursor(uint32_t cursor) {
     put_u32(s + 6, cursor);
     put_u16(s + 10, crc16_modbus(s, 10));
     if (!media_.write_meta(static_cast<uint8_t>((g & 1u) * META_SLOT_LEN), s, META_SLOT_LEN)) {
-        usable_ = false;
-        return false;
+        return failed();
     }
     generation_ = g;
     cursor_ = cursor;
@@ -75,9 +81,13 @@ bool SpillLog::append(const uint8_t* records, uint16_t count) {
         return false;
     }
     uint16_t len = static_cast<uint16_t>(count * RECORD_LEN);
-    if (!media_.append(records, len) || !media_.sync()) {
-        usable_ = false;
+    // A full log (offsets are 32-bit, and the medium may set its own limit) takes nothing more
+    // until the collector drains it, and the card stays usable for that.
+    if (end_ > MAX_END - len || !media_.has_room(len)) {
         return false;
+    }
+    if (!media_.append(records, len) || !media_.sync()) {
+        return failed();
     }
     end_ += len;
     return true;
@@ -85,9 +95,12 @@ bool SpillLog::append(const uint8_t* records, uint16_t count) {
 
 bool SpillLog::read(uint32_t offset, Reading& r, bool& intact) {
     uint8_t raw[RECORD_LEN];
-    if (!usable_ || offset + RECORD_LEN > end_ || !media_.read(offset, raw, RECORD_LEN)) {
+    if (!usable_ || offset + RECORD_LEN > end_) {
         usable_ = false;
         return false;
+    }
+    if (!media_.read(offset, raw, RECORD_LEN)) {
+        return failed();
     }
     intact = record_decode(raw, r);
     return true;
@@ -101,13 +114,12 @@ bool SpillLog::advance(uint32_t offset) {
         // Everything is acknowledged: delete the log so the card never fills with old records.
         // If power fails between the two steps, open() finds the cursor past the end and resets.
         if (!media_.erase()) {
-            usable_ = false;
-            return false;
+            return failed();
         }
         end_ = 0;
         return write_cursor(0);
     }
-    return write_cursor(offset);
+    return write_cursor(offset) && (media_.release(offset) || failed());
 }
 
 }  // namespace em

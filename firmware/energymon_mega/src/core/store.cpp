@@ -47,10 +47,25 @@ void Store::add(const Reading& r) {
     ring_.push(r);
 }
 
+bool Store::flush_to_card() {
+    while (!ring_.empty()) {
+        if (!spill()) {
+            return false;
+        }
+    }
+    return true;
+}
+
 bool Store::skip_unsendable() {
     bool skipped = false;
     uint32_t offset = log_->cursor();
-    while (offset < log_->end()) {
+    // A long run of unsendable records is skipped a slice per plan, so no single call outlasts
+    // the watchdog however large the backlog is.
+    for (uint16_t n = 0; offset < log_->end(); ++n) {
+        if (n == SKIP_SLICE) {
+            log_->advance(offset);
+            return false;
+        }
         Reading r;
         bool intact = false;
         if (!log_->read(offset, r, intact)) {

@@ -31,6 +31,8 @@ public:
           uint16_t spill_chunk);
 
     void add(const Reading& r);
+    // Move every reading in RAM to the card (before a deliberate reset); false if some stay.
+    bool flush_to_card();
 
     // The oldest sendable readings, at most `max` of them. Readings of an earlier boot the
     // collector never anchored cannot be placed in time: they are dropped here and counted.
@@ -44,6 +46,9 @@ public:
     uint16_t in_ram() const { return ring_.size(); }
     uint32_t on_card() const { return log_ != nullptr ? log_->pending_records() : 0; }
     bool card_usable() const { return log_ != nullptr && log_->usable(); }
+    uint32_t card_failures() const { return log_ != nullptr ? log_->failures() : 0; }
+    // Records of boots the collector cannot place, skipped at most this many per plan.
+    static const uint16_t SKIP_SLICE = 64;
     bool pending() { return !ring_.empty() || on_card() > 0; }
 
 private:

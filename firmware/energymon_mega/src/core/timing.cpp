@@ -12,6 +12,26 @@ uint64_t Uptime::update(uint32_t counter_ms) {
     return now();
 }
 
+bool PollClock::due(uint64_t uptime_ms, uint32_t* missed) {
+    *missed = 0;
+    if (next_ms_ == 0) {
+        next_ms_ = uptime_ms + interval_ms_;
+        return true;
+    }
+    if (uptime_ms < next_ms_) {
+        return false;
+    }
+    uint64_t late = uptime_ms - next_ms_;
+    if (late < interval_ms_) {
+        next_ms_ += interval_ms_;
+        return true;
+    }
+    uint64_t skipped = late / interval_ms_;
+    *missed = skipped > 0xFFFFFFFFull ? 0xFFFFFFFFul : static_cast<uint32_t>(skipped);
+    next_ms_ = uptime_ms + interval_ms_;
+    return true;
+}
+
 static uint32_t ceil_div(uint64_t a, uint64_t b) {
     return static_cast<uint32_t>((a + b - 1) / b);
 }

@@ -22,6 +22,20 @@ private:
     uint32_t wraps_;
 };
 
+// The poll schedule on the 64-bit uptime: one cycle per interval. After a loop held up for longer
+// (a blocking library call) the schedule starts afresh and reports how many cycles were missed,
+// so they are counted instead of silently skipped.
+class PollClock {
+public:
+    explicit PollClock(uint32_t interval_ms) : interval_ms_(interval_ms), next_ms_(0) {}
+    // True when a cycle is due now; `missed` is set to the cycles skipped before it.
+    bool due(uint64_t uptime_ms, uint32_t* missed);
+
+private:
+    uint32_t interval_ms_;
+    uint64_t next_ms_;
+};
+
 // Wire time of `chars` characters of `bits_per_char` bits each (start + data + parity + stop),
 // rounded up to the microsecond.
 uint32_t wire_time_us(uint32_t chars, uint32_t baud, uint8_t bits_per_char);

@@ -27,6 +27,28 @@ FlashStr send_result_name(SendResult r) {
     return FlashStr{k_bad};
 }
 
+bool Transport::put(const uint8_t* data, uint16_t len) {
+    uint32_t since = now_ms();
+    while (len > 0) {
+        uint16_t n = room();
+        if (n == 0) {
+            if (!connected() || elapsed(now_ms(), since) >= stall_ms_) {
+                return false;
+            }
+            idle();
+            continue;
+        }
+        n = n < len ? n : len;
+        if (!write_now(data, n)) {
+            return false;
+        }
+        data += n;
+        len = static_cast<uint16_t>(len - n);
+        since = now_ms();
+    }
+    return true;
+}
+
 namespace {
 
 // The readings of a planned batch, read back from the store on each encoding pass.
@@ -54,24 +76,29 @@ Uplink::Uplink(const UplinkConfig& config, Store& store, BootBook& boots, uint8_
       anchored_(false),
       status_(0),
       batch_max_(config.batch_max),
-      next_at_ms_(0),
-      last_contact_ms_(0),
-      retry_after_s_(0) {}
+      last_attempt_ms_(0),
+      wait_ms_(0),
+      retry_after_s_(0),
+      boot_nonce_(0) {}
 
-void Uplink::schedule(uint32_t now_ms, uint32_t wait_ms) {
-    next_at_ms_ = now_ms + wait_ms;
+void Uplink::schedule(uint64_t uptime_ms, uint32_t wait_ms) {
+    last_attempt_ms_ = uptime_ms;
+    wait_ms_ = wait_ms;
 }
 
-uint32_t Uplink::next_in_ms(uint32_t now_ms) const {
-    return reached(now_ms, next_at_ms_) ? 0 : next_at_ms_ - now_ms;
+uint32_t Uplink::next_in_ms(uint64_t uptime_ms) const {
+    uint64_t since = uptime_ms - last_attempt_ms_;
+    return since >= wait_ms_ ? 0 : static_cast<uint32_t>(wait_ms_ - since);
 }
 
-bool Uplink::due(uint32_t now_ms) {
-    if (!reached(now_ms, next_at_ms_)) {
+bool Uplink::due(uint64_t uptime_ms) {
+    if (next_in_ms(uptime_ms) > 0) {
         return false;
     }
+    // Every attempt, answered or not, restarts the wait; an idle device sends a heartbeat once
+    // the heartbeat interval has passed since the last one.
     return !anchored_ || store_.pending() ||
-           elapsed(now_ms, last_contact_ms_) >= config_.heartbeat_ms;
+           uptime_ms - last_attempt_ms_ >= config_.heartbeat_ms;
 }
 
 SendResult Uplink::attempt(Transport& t, const BatchHeader& h, ReadingSource& src, uint32_t* ack,
@@ -122,8 +149,7 @@ SendResult Uplink::attempt(Transport& t, const BatchHeader& h, ReadingSource& sr
 
 SendResult Uplink::step(Transport& t, uint64_t uptime_ms, const uint32_t* meter_errors,
                         uint16_t random) {
-    uint32_t now = t.now_ms();
-    if (!due(now)) {
+    if (!due(uptime_ms)) {
         return SEND_IDLE;
     }
     Batch batch;
@@ -140,6 +166,8 @@ SendResult Uplink::step(Transport& t, uint64_t uptime_ms, const uint32_t* meter_
     h.sensor_count = config_.sensor_count;
     bool current = batch.count == 0 || batch.boot == boots_.boot();
     h.boot = current ? boots_.boot() : batch.boot;
+    // The nonce names this boot of this board; a past boot's is not known any more.
+    h.boot_nonce = current ? boot_nonce_ : 0;
     // A past boot's batch: its readings were all measured before its last reading, and its
     // counters belong to it, not to this boot.
     h.uptime_ms = current ? uptime_ms : batch.last_uptime_ms;
@@ -149,8 +177,10 @@ SendResult Uplink::step(Transport& t, uint64_t uptime_ms, const uint32_t* meter_
     BatchReadings src(store_, batch);
     uint32_t ack = 0;
     bool got_ack = false;
+    uint32_t started = t.now_ms();
     SendResult r = attempt(t, h, src, &ack, &got_ack);
-    now = t.now_ms();
+    // The attempt's own duration counts: the wait runs from its end.
+    uint64_t now = uptime_ms + elapsed(t.now_ms(), started);
     if (r == SEND_ACKED && batch.count > 0 && !got_ack) {
         r = SEND_BAD_REPLY;
     }
@@ -162,7 +192,6 @@ SendResult Uplink::step(Transport& t, uint64_t uptime_ms, const uint32_t* meter_
         return r;
     }
     backoff_.succeeded();
-    last_contact_ms_ = now;
     if (h.boot == boots_.boot() && !anchored_) {
         boots_.mark_anchored();
         anchored_ = true;

@@ -13,6 +13,13 @@ namespace em {
 // A TCP connection to the collector. The sketch wraps EthernetClient; tests fake a collector.
 class Transport : public ByteSink {
 public:
+    explicit Transport(uint16_t stall_ms) : stall_ms_(stall_ms) {}
+    // Hands over only what the connection takes at once, waiting (and idling) for room: a
+    // collector that stops reading costs at most the stall time, where the Ethernet library's
+    // own wait for TX space has no limit.
+    bool put(const uint8_t* data, uint16_t len) override;
+    virtual uint16_t room() = 0;                                   // bytes writable now
+    virtual bool write_now(const uint8_t* data, uint16_t len) = 0;  // at most room()
     virtual bool open() = 0;          // connect by IP, bounded by the connect timeout
     virtual int16_t read_byte() = 0;  // -1 when nothing is waiting
     virtual bool connected() = 0;     // still open, or unread bytes remain
@@ -21,6 +28,9 @@ public:
     // Called while waiting for the reply: poll meters, pet the watchdog. The batch in flight
     // must stay valid meanwhile: the store only appends and spills, never reorders.
     virtual void idle() = 0;
+
+private:
+    uint16_t stall_ms_;
 };
 
 struct UplinkConfig {
@@ -55,7 +65,9 @@ public:
     Uplink(const UplinkConfig& config, Store& store, BootBook& boots, uint8_t* chunk_buffer,
            uint16_t chunk_capacity);
 
-    bool due(uint32_t now_ms);
+    // Scheduling runs on the 64-bit uptime, so a wait that nobody looked at for weeks (the
+    // network was down) is simply over, never mistaken for one in the future.
+    bool due(uint64_t uptime_ms);
     // One attempt if due: `uptime_ms` is the device's uptime now, `meter_errors` per sensor.
     SendResult step(Transport& t, uint64_t uptime_ms, const uint32_t* meter_errors,
                     uint16_t random);
@@ -64,12 +76,14 @@ public:
     uint16_t status() const { return status_; }
     uint16_t failures() const { return backoff_.failures(); }
     uint16_t batch_max() const { return batch_max_; }
-    uint32_t next_in_ms(uint32_t now_ms) const;
+    uint32_t next_in_ms(uint64_t uptime_ms) const;
+    // The boot's nonce, sent beside `boot` in every request (0: not sent).
+    void set_boot_nonce(uint32_t nonce) { boot_nonce_ = nonce; }
 
 private:
     SendResult attempt(Transport& t, const BatchHeader& h, ReadingSource& src, uint32_t* ack,
                        bool* got_ack);
-    void schedule(uint32_t now_ms, uint32_t wait_ms);
+    void schedule(uint64_t uptime_ms, uint32_t wait_ms);
 
     const UplinkConfig& config_;
     Store& store_;
@@ -80,9 +94,10 @@ private:
     bool anchored_;
     uint16_t status_;
     uint16_t batch_max_;
-    uint32_t next_at_ms_;
-    uint32_t last_contact_ms_;
+    uint64_t last_attempt_ms_;
+    uint32_t wait_ms_;
     uint32_t retry_after_s_;
+    uint32_t boot_nonce_;
 };
 
 }  // namespace em

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from energymon.errors import ModbusError
-from energymon.schema import RawMeasurement
+from energymon.schema import FIELDS, MeasuredField, RawMeasurement
 
 READ_HOLDING = 0x03
 READ_INPUT = 0x04
@@ -24,7 +24,7 @@ MAX_ADDRESS = 0xF7
 GENERAL_ADDRESS = 0xF8
 
 # Input registers of one measurement, and the PZEM's holding registers.
-MEASUREMENT_REGISTERS = 10
+MEASUREMENT_REGISTERS = 1 + max(r for f in FIELDS for r in f.registers)
 ALARM_THRESHOLD_REGISTER = 0x0001
 ADDRESS_REGISTER = 0x0002
 ALARM_ON = 0xFFFF
@@ -39,6 +39,7 @@ EXCEPTION_NAMES = {
 _CRC_LEN = 2
 _EXCEPTION_LEN = 5
 _WORD_MAX = 0xFFFF
+_WORD_BITS = 16
 _V1_LEN = 7
 _V1_REPLY_CODES = range(0xA0, 0xA6)
 
@@ -237,10 +238,21 @@ def decode_read_reply(frame: bytes, request: bytes) -> tuple[int, ...]:
 # --- the measurement registers -------------------------------------------------------------
 
 
-def _u32(registers: Sequence[int], low: int) -> int:
+def _field_value(field: MeasuredField, registers: Sequence[int]) -> int | bool:
+    if field.kind is bool:
+        return registers[field.registers[0]] != 0
     # The PZEM sends the LOW word first: reading it as the high word breaks every value
     # above one register.
-    return registers[low] | (registers[low + 1] << 16)
+    return sum(registers[r] << (_WORD_BITS * i) for i, r in enumerate(field.registers))
+
+
+def _field_registers(field: MeasuredField, value: int | bool) -> tuple[int, ...]:
+    if field.kind is bool:
+        return (ALARM_ON if value else 0,)
+    if not 0 <= value <= field.raw_max:
+        raise ValueError(f"{field.raw_name} {value} is outside its registers' 0..{field.raw_max}")
+    shifts = range(0, _WORD_BITS * len(field.registers), _WORD_BITS)
+    return tuple((value >> shift) & _WORD_MAX for shift in shifts)
 
 
 def decode_measurement(registers: Sequence[int]) -> RawMeasurement:
@@ -248,31 +260,13 @@ def decode_measurement(registers: Sequence[int]) -> RawMeasurement:
         raise UnexpectedReplyError(
             f"a measurement has {MEASUREMENT_REGISTERS} registers, got {len(registers)}"
         )
-    return RawMeasurement(
-        voltage_dv=registers[0],
-        current_ma=_u32(registers, 1),
-        power_dw=_u32(registers, 3),
-        energy_wh=_u32(registers, 5),
-        frequency_dhz=registers[7],
-        power_factor_centi=registers[8],
-        alarm=registers[9] != 0,
-    )
+    return RawMeasurement.from_values(_field_value(f, registers) for f in FIELDS)
 
 
 def encode_measurement(raw: RawMeasurement) -> tuple[int, ...]:
     """The registers a meter sends for `raw` (the emulator's side)."""
-
-    def split(value: int, what: str) -> tuple[int, int]:
-        if not 0 <= value <= 0xFFFF_FFFF:
-            raise ValueError(f"{what} {value} does not fit two registers")
-        return value & _WORD_MAX, value >> 16
-
-    return (
-        raw.voltage_dv,
-        *split(raw.current_ma, "current_ma"),
-        *split(raw.power_dw, "power_dw"),
-        *split(raw.energy_wh, "energy_wh"),
-        raw.frequency_dhz,
-        raw.power_factor_centi,
-        ALARM_ON if raw.alarm else 0,
-    )
+    registers = [0] * MEASUREMENT_REGISTERS
+    for field, value in zip(FIELDS, raw.values(), strict=True):
+        for register, word in zip(field.registers, _field_registers(field, value), strict=True):
+            registers[register] = word
+    return tuple(registers)

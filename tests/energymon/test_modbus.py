@@ -8,14 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from collector import modbus
-from collector.modbus import (
+from energymon import modbus
+from energymon.errors import ModbusError
+from energymon.modbus import (
     CrcMismatchError,
     ModbusExceptionReplyError,
     UnexpectedReplyError,
     V1ProtocolError,
 )
-from energymon.errors import ModbusError
 from energymon.schema import RawMeasurement
 
 
