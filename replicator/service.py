@@ -148,13 +148,20 @@ class ReplicatorService:
         ):
             # A fresh verdict deserves a fresh record.
             self.health_record.run_in(0)
+        self.run_due_duties()
+        if result is None:
+            return self.replication.wait_s()
+        return self.config.poll_interval_s if caught_up else 0.0
+
+    def run_due_duties(self) -> float:
+        """The dead-letter replay and the health record, if due; returns the seconds until the
+        next of them is due. Also run while replication backs off, so that the health record
+        keeps its pace however long the back-off."""
         if self.dead_letter_replay.due():
             self.dead_letter_replay.run(self._replay_dead_letters)
         if self.health_record.due():
             self.health_record.run(self._report_health)
-        if result is None:
-            return self.replication.wait_s()
-        return self.config.poll_interval_s if caught_up else 0.0
+        return min(self.dead_letter_replay.wait_s(), self.health_record.wait_s())
 
     def _verify(self) -> VerifySummary | None:
         state = self.replicator.state
@@ -257,9 +264,10 @@ class ReplicatorService:
 
     def run_forever(self, stop: threading.Event) -> None:
         while not stop.is_set():
-            delay = self.run_once()
-            if delay > 0:
-                stop.wait(delay)
+            next_step = self.clock.monotonic() + self.run_once()
+            while not stop.is_set() and (wait := next_step - self.clock.monotonic()) > 0:
+                # Sleep until the next step, or until another duty is due before it.
+                stop.wait(min(wait, self.run_due_duties()))
         self.replicator.save()
 
     def close(self) -> None:

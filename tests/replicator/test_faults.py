@@ -5,6 +5,7 @@ nothing is lost, nothing becomes a dead letter that should not, the process neve
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,7 @@ from email.utils import format_datetime
 import pytest
 
 from energymon.backoff import Backoff
+from energymon.clock import SystemClock
 from energymon.influx import InfluxClient
 from energymon.lineproto import format_line
 from harness import faultproxy
@@ -250,3 +252,30 @@ def test_every_character_influxdb_stores_in_a_string_replicates(rig: Rig) -> Non
     stored = points(rig.local, "energymon_quarantine")
     assert len(stored) == len(texts)
     assert points(rig.cloud, "energymon_quarantine") == stored
+
+
+def test_the_health_record_keeps_its_pace_while_replication_backs_off(
+    rig: Rig, proxy: FaultProxy
+) -> None:
+    _readings(rig, 1, 50)
+    proxy.set(faultproxy.status(503, headers=[("Retry-After", "120")]))
+    service = ReplicatorService(
+        replicator=rig.replicator(_via(proxy, rig)),
+        backoff=Backoff(1.0, 60.0),
+        clock=SystemClock(),
+        config=ServiceConfig(HOME, proxy.url, poll_interval_s=0.5, verify_interval_s=86400,
+                             verify_days=1, verify_repair=True, health_interval_s=0.5),
+    )  # fmt: skip
+    stop = threading.Event()
+    runner = threading.Thread(target=service.run_forever, args=(stop,))
+    runner.start()
+    try:
+        time.sleep(3)
+    finally:
+        stop.set()
+        runner.join()
+    assert service.replication.failures == 1  # the cloud asked for two minutes' rest
+    series = rig.local.query("SELECT replication_ok FROM energymon_health")
+    records = [row for s in series for row in s.values]
+    assert len(records) >= 4
+    assert all(row[1] is False for row in records)
