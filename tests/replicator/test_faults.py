@@ -155,9 +155,7 @@ def test_retry_after_as_a_date_sets_the_back_off(rig: Rig, proxy: FaultProxy) ->
     assert rig.dead_letters().count() == 0
 
 
-def test_a_trickling_cloud_is_cut_at_the_deadline_and_reported(
-    rig: Rig, proxy: FaultProxy
-) -> None:
+def test_a_trickling_cloud_is_cut_at_the_deadline_and_reported(rig: Rig, proxy: FaultProxy) -> None:
     service = _service(rig, _via(proxy, rig, timeout_s=1.0))
     _readings(rig, 1, 50)
     service.run_once()
