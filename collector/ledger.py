@@ -1,121 +1,478 @@
-"""Per (device, boot): the time anchor, and which sequence numbers are already durable.
+"""What the collector knows of each device's boots: where their readings lie in time, and which
+are already durable. `docs/api.md` states the rules for devices; this module enforces them.
 
-The anchor maps a device's uptime to wall-clock time; it is fixed the first time the collector
-hears from that boot and persisted before any reading of it is written, so a re-sent reading
-always lands on the same point. The seen-set is a list of closed intervals, so out-of-order and
-late batches are stored while re-sends are recognised as duplicates.
+Identity. A boot is a *life*: (device, boot, nonce). The nonce is the random number the firmware
+draws at each boot (0 when a device sends none). A board whose EEPROM was erased starts at boot 1
+again with another nonce: a new life, not a re-send. Without a nonce, a request whose uptime is
+below a reading already stored for its boot can only come from a new life, since uptime never
+goes back within one: it gets the next unused negative nonce.
+
+Time. A life's readings are placed by segments: from `first_seq` on, time = anchor + offset. The
+first segment's anchor is the one the life's first request proposed (arrival minus uptime), but
+never before the last time stored for the device plus one millisecond, so two boots never share a
+time stamp. When the device's current life proposes an anchor that differs from its segment's
+by more than a resonator's drift explains (the Pi's clock was wrong at first contact, or stepped
+since) and the proposed place is free, readings from the next seq on are placed by the new
+proposal: a new segment. Back in time only for an error of an hour or more, since the next
+readings then land on the boot's own latest ones (quarantined) until real time catches up.
+Every segment records the time range its points cover, and a reading whose time falls within
+another segment's range is quarantined, never written over that segment's points.
+
+Order. Within a life, uptime grows with seq. Each run of durable seqs records the offsets of its
+first and last reading, and readings prepared but not yet durable are held as pending, so a new
+reading must lie strictly between the offsets of its neighbours: two readings of one life never
+share a time stamp. One that does not fit is quarantined.
+
+Bounds. A life keeps at most `MAX_RUNS` runs, whatever the history of gaps: when more are open,
+the oldest are given up, and a reading that arrives for a given-up seq is quarantined (kept and
+acknowledged, but not placed, since whether it was stored before can no longer be told).
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right, insort
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 from collector.statedb import StateDB
-from collector.submission import Key
+
+log = logging.getLogger(__name__)
+
+LifeKey = tuple[str, int, int]
+SegmentRow = tuple[str, int, int, int, int, int, int | None, int | None]
+MAX_RUNS = 64
+# Beyond this disagreement between a device's proposed anchor and its segment's, the anchor is
+# wrong, not the resonator: a floor for short uptimes, a share of the uptime for long ones.
+REANCHOR_MIN_MS = 60_000
+REANCHOR_DRIFT = 0.01
+# Moving a boot back in time puts its next readings on its own latest ones until real time
+# catches up, and those are quarantined: worth it only to undo a large error.
+REANCHOR_BACK_MIN_MS = 3_600_000
+
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS lives (
+        device TEXT NOT NULL, boot INTEGER NOT NULL, nonce INTEGER NOT NULL,
+        adopted INTEGER NOT NULL, floor_seq INTEGER NOT NULL DEFAULT 0, floor_off INTEGER,
+        PRIMARY KEY (device, boot, nonce))""",
+    """CREATE TABLE IF NOT EXISTS segments (
+        device TEXT NOT NULL, boot INTEGER NOT NULL, nonce INTEGER NOT NULL,
+        first_seq INTEGER NOT NULL, anchor_ms INTEGER NOT NULL, proposed_ms INTEGER NOT NULL,
+        t_min INTEGER, t_max INTEGER, PRIMARY KEY (device, boot, nonce, first_seq))""",
+    """CREATE TABLE IF NOT EXISTS runs (
+        device TEXT NOT NULL, boot INTEGER NOT NULL, nonce INTEGER NOT NULL,
+        lo INTEGER NOT NULL, hi INTEGER NOT NULL, lo_off INTEGER, hi_off INTEGER,
+        PRIMARY KEY (device, boot, nonce, lo))""",
+)
 
 
-class SeqSet:
-    """A set of positive integers kept as sorted, disjoint, non-adjacent closed intervals."""
+class Runs:
+    """The durable seqs of one life: sorted, disjoint, non-adjacent runs, each with the offsets
+    of its first and last reading (None where unknown, for state kept by older versions)."""
 
-    __slots__ = ("ends", "starts")
+    __slots__ = ("end_offs", "ends", "floor_off", "floor_seq", "start_offs", "starts")
 
-    def __init__(self, intervals: Iterable[tuple[int, int]] = ()) -> None:
+    def __init__(self) -> None:
         self.starts: list[int] = []
         self.ends: list[int] = []
-        for lo, hi in sorted(intervals):
-            self.add_range(lo, hi)
+        self.start_offs: list[int | None] = []
+        self.end_offs: list[int | None] = []
+        # Seqs up to here that are in no run were given up (see MAX_RUNS).
+        self.floor_seq = 0
+        self.floor_off: int | None = None
 
     def __contains__(self, seq: int) -> bool:
         i = bisect_right(self.starts, seq) - 1
         return i >= 0 and seq <= self.ends[i]
 
-    def add_range(self, lo: int, hi: int) -> None:
-        i = bisect_left(self.ends, lo - 1)
-        j = bisect_right(self.starts, hi + 1)
-        if i < j:
-            lo = min(lo, self.starts[i])
-            hi = max(hi, self.ends[j - 1])
-        self.starts[i:j] = [lo]
-        self.ends[i:j] = [hi]
-
-    def add_all(self, seqs: Iterable[int]) -> None:
-        run_lo = run_hi = None
-        for seq in sorted(seqs):
-            if run_hi is not None and seq <= run_hi + 1:
-                run_hi = max(run_hi, seq)
-                continue
-            if run_lo is not None and run_hi is not None:
-                self.add_range(run_lo, run_hi)
-            run_lo = run_hi = seq
-        if run_lo is not None and run_hi is not None:
-            self.add_range(run_lo, run_hi)
-
-    def intervals(self) -> list[tuple[int, int]]:
-        return list(zip(self.starts, self.ends, strict=True))
+    def __len__(self) -> int:
+        return len(self.starts)
 
     @property
     def highest(self) -> int | None:
         return self.ends[-1] if self.ends else None
 
+    def neighbours(self, seq: int) -> tuple[int | None, int | None]:
+        """Offsets of the nearest durable readings below and above `seq` (not in a run)."""
+        i = bisect_right(self.starts, seq)
+        below = self.end_offs[i - 1] if i > 0 else self.floor_off
+        above = self.start_offs[i] if i < len(self.starts) else None
+        return below, above
+
+    def add(self, seq: int, offset: int | None) -> None:
+        i = bisect_right(self.starts, seq)
+        joins_left = i > 0 and self.ends[i - 1] == seq - 1
+        joins_right = i < len(self.starts) and self.starts[i] == seq + 1
+        # A run's end offsets are those of its outermost readings with a known offset: a
+        # quarantined reading (None) extends the run without moving them.
+        if joins_left and joins_right:
+            self.ends[i - 1] = self.ends[i]
+            self.end_offs[i - 1] = _known(self.end_offs[i], offset, self.end_offs[i - 1])
+            del self.starts[i], self.ends[i], self.start_offs[i], self.end_offs[i]
+        elif joins_left:
+            self.ends[i - 1] = seq
+            self.end_offs[i - 1] = _known(offset, self.end_offs[i - 1])
+        elif joins_right:
+            self.starts[i] = seq
+            self.start_offs[i] = _known(offset, self.start_offs[i])
+        else:
+            self.starts.insert(i, seq)
+            self.ends.insert(i, seq)
+            self.start_offs.insert(i, offset)
+            self.end_offs.insert(i, offset)
+
+    def give_up_oldest(self) -> None:
+        """Forget the oldest run: its seqs, and the gap above it, fall below the floor."""
+        self.floor_seq = self.ends[0]
+        self.floor_off = self.end_offs[0]
+        del self.starts[0], self.ends[0], self.start_offs[0], self.end_offs[0]
+
+    def rows(self) -> list[tuple[int, int, int | None, int | None]]:
+        return list(zip(self.starts, self.ends, self.start_offs, self.end_offs, strict=True))
+
+
+def _known(*offsets: int | None) -> int | None:
+    return next((o for o in offsets if o is not None), None)
+
+
+@dataclass(slots=True)
+class Segment:
+    """From `first_seq` on, a life's readings lie at `anchor_ms` + offset."""
+
+    life: LifeKey
+    first_seq: int
+    anchor_ms: int
+    # What the device proposed: differs from the anchor when it was moved after the device's
+    # last stored time, and is what later proposals are compared with.
+    proposed_ms: int
+    t_min: int | None = None
+    t_max: int | None = None
+
+    def covers(self, time_ms: int) -> bool:
+        return self.t_min is not None and self.t_max is not None and (
+            self.t_min <= time_ms <= self.t_max
+        )
+
+    def row(self) -> SegmentRow:
+        device, boot, nonce = self.life
+        return (device, boot, nonce, self.first_seq, self.anchor_ms, self.proposed_ms,
+                self.t_min, self.t_max)  # fmt: skip
+
+
+@dataclass(slots=True)
+class Life:
+    key: LifeKey
+    adopted: int
+    runs: Runs = field(default_factory=Runs)
+    segments: list[Segment] = field(default_factory=list)
+    # Prepared but not yet durable: seq -> offset, and their seqs sorted.
+    pending: dict[int, int] = field(default_factory=dict)
+    pending_seqs: list[int] = field(default_factory=list)
+
+    def segment_for(self, seq: int) -> Segment:
+        i = bisect_right([s.first_seq for s in self.segments], seq) - 1
+        return self.segments[max(i, 0)]
+
+    @property
+    def highest_seq(self) -> int:
+        return max(self.runs.highest or 0, self.pending_seqs[-1] if self.pending_seqs else 0)
+
+    @property
+    def highest_offset(self) -> int | None:
+        """The largest offset of a stored or pending reading, where known."""
+        offsets = [o for o in (*self.runs.end_offs, *self.pending.values()) if o is not None]
+        return max(offsets, default=None)
+
+    def neighbours(self, seq: int) -> tuple[int | None, int | None]:
+        below, above = self.runs.neighbours(seq)
+        i = bisect_right(self.pending_seqs, seq)
+        if i > 0:
+            pending_below = self.pending[self.pending_seqs[i - 1]]
+            below = pending_below if below is None else max(below, pending_below)
+        if i < len(self.pending_seqs):
+            pending_above = self.pending[self.pending_seqs[i]]
+            above = pending_above if above is None else min(above, pending_above)
+        return below, above
+
+    def hold(self, seq: int, offset: int) -> None:
+        self.pending[seq] = offset
+        insort(self.pending_seqs, seq)
+
+    def release(self, seq: int) -> None:
+        if self.pending.pop(seq, None) is not None:
+            del self.pending_seqs[bisect_right(self.pending_seqs, seq) - 1]
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerRows:
+    """Lives and segments as they were when a group was prepared (its write stage stores them
+    on another thread while the next group changes the segments)."""
+
+    lives: list[tuple[LifeKey, int]]
+    segments: list[SegmentRow]
+
+    def __bool__(self) -> bool:
+        return bool(self.lives or self.segments)
+
 
 class Ledger:
     def __init__(self, db: StateDB) -> None:
         self._db = db
-        self._anchors: dict[Key, int] = {
-            (d, b): a for d, b, a in db.fetch_all("SELECT device, boot, anchor_ms FROM anchors")
-        }
-        self._unstored: set[Key] = set()
-        self._seen: dict[Key, SeqSet] = {}
-        for device, boot, lo, hi in db.fetch_all("SELECT device, boot, lo, hi FROM seen"):
-            self._seen.setdefault((device, boot), SeqSet()).add_range(lo, hi)
+        with db.transaction() as conn:
+            for statement in SCHEMA:
+                conn.execute(statement)
+            _migrate(conn)
+        self._lives: dict[LifeKey, Life] = {}
+        self._by_device: dict[str, list[Life]] = {}
+        self._adopted = 0
+        for device, boot, nonce, adopted, floor_seq, floor_off in db.fetch_all(
+            "SELECT device, boot, nonce, adopted, floor_seq, floor_off FROM lives ORDER BY adopted"
+        ):
+            life = self._add_life((device, boot, nonce), adopted)
+            life.runs.floor_seq, life.runs.floor_off = floor_seq, floor_off
+        for device, boot, nonce, first, anchor, proposed, t_min, t_max in db.fetch_all(
+            "SELECT device, boot, nonce, first_seq, anchor_ms, proposed_ms, t_min, t_max "
+            "FROM segments ORDER BY first_seq"
+        ):
+            key = (device, boot, nonce)
+            self._lives[key].segments.append(Segment(key, first, anchor, proposed, t_min, t_max))
+        for device, boot, nonce, lo, hi, lo_off, hi_off in db.fetch_all(
+            "SELECT device, boot, nonce, lo, hi, lo_off, hi_off FROM runs ORDER BY lo"
+        ):
+            runs = self._lives[(device, boot, nonce)].runs
+            runs.starts.append(lo)
+            runs.ends.append(hi)
+            runs.start_offs.append(lo_off)
+            runs.end_offs.append(hi_off)
+        # Lives and segments adopted in memory whose rows are not yet durable.
+        self._unstored: dict[LifeKey, Life] = {}
+        self._changed_segments: dict[tuple[LifeKey, int], Segment] = {}
 
-    def anchor(self, key: Key) -> int | None:
-        return self._anchors.get(key)
+    def _add_life(self, key: LifeKey, adopted: int) -> Life:
+        life = Life(key, adopted)
+        self._lives[key] = life
+        self._by_device.setdefault(key[0], []).append(life)
+        self._adopted = max(self._adopted, adopted)
+        return life
 
-    def adopt(self, key: Key, anchor_ms: int) -> int:
-        """The anchor of `key`: the one it has, or else `anchor_ms`, adopted now and owed to
-        the disk until `anchors_stored` (see `unstored`)."""
-        known = self._anchors.get(key)
-        if known is not None:
-            return known
-        self._anchors[key] = anchor_ms
-        self._unstored.add(key)
-        return anchor_ms
+    # --- identity ------------------------------------------------------------------------------
 
-    def unstored(self, keys: Iterable[Key]) -> dict[Key, int]:
-        """Those of the anchors of `keys` not yet known to be durable: a point placed by one
-        may be written only after a transaction that stores it committed."""
-        return {key: self._anchors[key] for key in keys if key in self._unstored}
+    def life_of(
+        self, device: str, boot: int, nonce: int | None, proposed_ms: int, uptime_ms: int
+    ) -> Life:
+        """The life a request belongs to, adopted now when it is new."""
+        if nonce is None:
+            # Older firmware sends no nonce, and newer firmware none with an earlier boot's
+            # batches (it kept no nonce with them): the newest life of that boot is meant.
+            life = self._newest_of_boot(device, boot)
+            if life is None:
+                return self._adopt((device, boot, 0), proposed_ms)
+            highest = life.highest_offset
+            if highest is not None and uptime_ms < highest:
+                fresh = min(n for (d, b, n) in self._lives if (d, b) == (device, boot)) - 1
+                fresh = min(fresh, -1)
+                log.warning(
+                    "device %s: boot %d again, with an uptime (%d ms) below its readings "
+                    "(%d ms): a new life of the device (erased EEPROM or new board)",
+                    device, boot, uptime_ms, highest,
+                )  # fmt: skip
+                return self._adopt((device, boot, fresh), proposed_ms)
+            return life
+        life = self._lives.get((device, boot, nonce))
+        return life if life is not None else self._adopt((device, boot, nonce), proposed_ms)
 
-    def write_anchors(self, conn: sqlite3.Connection, anchors: Mapping[Key, int]) -> None:
-        """Store anchors inside the caller's durable transaction; the first stored one wins."""
+    def _newest_of_boot(self, device: str, boot: int) -> Life | None:
+        lives = [lv for lv in self._by_device.get(device, ()) if lv.key[1] == boot]
+        return max(lives, key=lambda lv: lv.adopted, default=None)
+
+    def _adopt(self, key: LifeKey, proposed_ms: int) -> Life:
+        floor = self.device_floor(key[0])
+        anchor = proposed_ms if floor is None else max(proposed_ms, floor + 1)
+        if anchor != proposed_ms:
+            log.info(
+                "device %s boot %d: placed %d ms later than proposed, after the device's last "
+                "stored reading (its previous boot's clock ran ahead, or the Pi's stepped back)",
+                key[0], key[1], anchor - proposed_ms,
+            )  # fmt: skip
+        life = self._add_life(key, self._adopted + 1)
+        segment = Segment(key, 1, anchor, proposed_ms)
+        life.segments.append(segment)
+        self._unstored[key] = life
+        self._changed_segments[(key, 1)] = segment
+        return life
+
+    def is_current(self, life: Life) -> bool:
+        """The device's newest life: the only one whose requests carry a meaningful uptime."""
+        return max(self._by_device[life.key[0]], key=lambda lv: lv.adopted) is life
+
+    def reanchor_if_wrong(self, life: Life, proposed_ms: int, uptime_ms: int) -> None:
+        """A new segment from the next seq when the device's proposal and its segment's anchor
+        disagree by more than drift explains, and the proposed place is free."""
+        segment = life.segments[-1]
+        drift_ms = uptime_ms * REANCHOR_DRIFT
+        shift_ms = proposed_ms - segment.anchor_ms
+        if shift_ms >= 0 and shift_ms <= max(REANCHOR_MIN_MS, drift_ms):
+            return
+        if shift_ms < 0 and -shift_ms <= max(REANCHOR_BACK_MIN_MS, drift_ms):
+            return
+        following = proposed_ms + (life.highest_offset or 0) + 1
+        segments = [s for lv in self._by_device[life.key[0]] for s in lv.segments]
+        if any(s.covers(following) for s in segments):
+            # Moved after a previous boot's readings: it stays there, rather than have its
+            # readings quarantined for landing on that boot's.
+            return
+        first = life.highest_seq + 1
+        device, boot, _ = life.key
+        log.warning(
+            "device %s boot %d: its uptime puts the boot %d ms from where it was anchored (the "
+            "Pi's clock was wrong, or stepped); readings from seq %d on are placed anew",
+            device, boot, proposed_ms - segment.anchor_ms, first,
+        )  # fmt: skip
+        if segment.first_seq == first:
+            life.segments.pop()
+        fresh = Segment(life.key, first, proposed_ms, proposed_ms)
+        life.segments.append(fresh)
+        self._changed_segments[(life.key, first)] = fresh
+
+    def device_floor(self, device: str) -> int | None:
+        """The latest time taken by any of the device's readings, stored or prepared."""
+        ends = [s.t_max for lv in self._by_device.get(device, ()) for s in lv.segments]
+        return max((t for t in ends if t is not None), default=None)
+
+    # --- placing a reading ---------------------------------------------------------------------
+
+    def place(self, life: Life, seq: int, offset: int) -> int | str:
+        """The time of a new reading, held as pending; or why it cannot be placed."""
+        if seq <= life.runs.floor_seq and seq not in life.runs:
+            return "arrived after the collector stopped waiting for its seq"
+        below, above = life.neighbours(seq)
+        if (below is not None and offset <= below) or (above is not None and offset >= above):
+            return "uptime_ms does not grow with seq: the device's clock went back"
+        segment = life.segment_for(seq)
+        time_ms = segment.anchor_ms + offset
+        problem = self._overlap(life, segment, seq, time_ms)
+        if problem is not None:
+            return problem
+        segment = life.segment_for(seq)
+        if segment.t_min is None or segment.t_max is None:
+            segment.t_min = segment.t_max = time_ms
+        else:
+            segment.t_min = min(segment.t_min, time_ms)
+            segment.t_max = max(segment.t_max, time_ms)
+        self._changed_segments[(life.key, segment.first_seq)] = segment
+        life.hold(seq, offset)
+        return time_ms
+
+    def _overlap(self, life: Life, segment: Segment, seq: int, time_ms: int) -> str | None:
+        others = [s for lv in self._by_device[life.key[0]] for s in lv.segments if s is not segment]
+        for other in others:
+            if other.covers(time_ms):
+                return f"its time is taken by readings of boot {other.life[1]}"
+        if segment.t_min is None or segment.t_max is None:
+            return None
+        low, high = min(segment.t_min, time_ms), max(segment.t_max, time_ms)
+        between = [o for o in others if o.t_min is not None and low <= o.t_min <= high]
+        if not between:
+            return None
+        if time_ms > segment.t_max and segment is life.segments[-1] and seq > life.highest_seq:
+            # Past another segment's readings: go on beyond them, with the same anchor.
+            fresh = Segment(life.key, seq, segment.anchor_ms, segment.proposed_ms)
+            life.segments.append(fresh)
+            self._changed_segments[(life.key, seq)] = fresh
+            return None
+        return f"its time lies beyond readings of boot {between[0].life[1]}"
+
+    # --- durability ----------------------------------------------------------------------------
+
+    def unstored(self) -> LedgerRows:
+        """Rows of lives and segments changed since the last call: to be stored, in the
+        transaction that precedes the points placed by them."""
+        rows = LedgerRows(
+            [(key, life.adopted) for key, life in self._unstored.items()],
+            [s.row() for s in self._changed_segments.values()],
+        )
+        self._unstored.clear()
+        self._changed_segments.clear()
+        return rows
+
+    def requeue(self, rows: LedgerRows) -> None:
+        """Rows a failed group did not store: owed by the next one."""
+        for key, _ in rows.lives:
+            self._unstored[key] = self._lives[key]
+        for row in rows.segments:
+            key, first = (row[0], row[1], row[2]), row[3]
+            for segment in self._lives[key].segments:
+                if segment.first_seq == first:
+                    self._changed_segments[(key, first)] = segment
+
+    @staticmethod
+    def write_rows(conn: sqlite3.Connection, rows: LedgerRows) -> None:
         conn.executemany(
-            "INSERT OR IGNORE INTO anchors (device, boot, anchor_ms) VALUES (?, ?, ?)",
-            [(d, b, a) for (d, b), a in anchors.items()],
+            "INSERT OR IGNORE INTO lives (device, boot, nonce, adopted) VALUES (?, ?, ?, ?)",
+            [(*key, adopted) for key, adopted in rows.lives],
+        )
+        conn.executemany(
+            "INSERT OR REPLACE INTO segments (device, boot, nonce, first_seq, anchor_ms, "
+            "proposed_ms, t_min, t_max) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            rows.segments,
         )
 
-    def anchors_stored(self, keys: Iterable[Key]) -> None:
-        self._unstored.difference_update(keys)
+    def is_seen(self, life: Life, seq: int) -> bool:
+        return seq in life.runs
 
-    def is_seen(self, key: Key, seq: int) -> bool:
-        seen = self._seen.get(key)
-        return seen is not None and seq in seen
+    def release(self, life: Life, seqs: Iterable[int]) -> None:
+        for seq in seqs:
+            life.release(seq)
 
-    def mark_seen(self, marks: Mapping[Key, Iterable[int]]) -> None:
-        """Record seqs made durable. Written without an fsync: losing this record costs only
-        an idempotent re-write of the same points, never a lost or moved reading."""
+    def mark_seen(self, marks: Mapping[LifeKey, list[int]]) -> None:
+        """Pending readings made durable. Written without an fsync: losing this record costs
+        only an idempotent re-write of the same points, never a lost or moved reading."""
         for key, seqs in marks.items():
-            self._seen.setdefault(key, SeqSet()).add_all(seqs)
+            life = self._lives[key]
+            for seq in sorted(seqs):
+                life.runs.add(seq, life.pending.get(seq))
+                life.release(seq)
+            while len(life.runs) > MAX_RUNS:
+                life.runs.give_up_oldest()
         with self._db.transaction(durable=False) as conn:
-            for device, boot in marks:
-                conn.execute("DELETE FROM seen WHERE device = ? AND boot = ?", (device, boot))
+            for key in marks:
+                runs = self._lives[key].runs
+                conn.execute("DELETE FROM runs WHERE device = ? AND boot = ? AND nonce = ?", key)
                 conn.executemany(
-                    "INSERT INTO seen (device, boot, lo, hi) VALUES (?, ?, ?, ?)",
-                    [(device, boot, lo, hi) for lo, hi in self._seen[(device, boot)].intervals()],
+                    "INSERT INTO runs (device, boot, nonce, lo, hi, lo_off, hi_off) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(*key, *row) for row in runs.rows()],
+                )
+                conn.execute(
+                    "UPDATE lives SET floor_seq = ?, floor_off = ? "
+                    "WHERE device = ? AND boot = ? AND nonce = ?",
+                    (runs.floor_seq, runs.floor_off, *key),
                 )
 
-    def highest_seen(self, key: Key) -> int | None:
-        seen = self._seen.get(key)
-        return None if seen is None else seen.highest
+    def life(self, key: LifeKey) -> Life:
+        return self._lives[key]
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Anchors and seen-sets kept by versions without lives become lives with unknown offsets;
+    each segment takes the whole span from its anchor to now, so that nothing new lands on it."""
+    if conn.execute("SELECT count(*) FROM lives").fetchone()[0]:
+        return
+    if not conn.execute("SELECT name FROM sqlite_master WHERE name = 'anchors'").fetchone():
+        return
+    rows = conn.execute("SELECT device, boot, anchor_ms FROM anchors ORDER BY rowid").fetchall()
+    for adopted, (device, boot, anchor) in enumerate(rows, start=1):
+        conn.execute(
+            "INSERT INTO lives (device, boot, nonce, adopted) VALUES (?, ?, 0, ?)",
+            (device, boot, adopted),
+        )
+        conn.execute(
+            "INSERT INTO segments (device, boot, nonce, first_seq, anchor_ms, proposed_ms, "
+            "t_min, t_max) VALUES (?, ?, 0, 1, ?, ?, ?, "
+            "(SELECT max(max_time_ms) FROM write_journal))",
+            (device, boot, anchor, anchor, anchor),
+        )
+    conn.execute(
+        "INSERT INTO runs (device, boot, nonce, lo, hi) SELECT device, boot, 0, lo, hi FROM seen"
+    )

@@ -50,8 +50,11 @@ def parse_submission(document: Any, max_readings: int, arrival_ms: int) -> Submi
     dropped = _int(document, "dropped", "", 0, MAX_SEQ) if "dropped" in document else None
     meter_errors = _meter_errors(document.get("meter_errors", {}))
     reset = _reset(document["reset"]) if "reset" in document else None
+    nonce = _int(document, "boot_nonce", "", 1, MAX_BOOT) if "boot_nonce" in document else None
     parsed = tuple(_reading(item, i, uptime_ms) for i, item in enumerate(readings))
-    return Submission(device, boot, arrival_ms - uptime_ms, parsed, dropped, meter_errors, reset)
+    return Submission(
+        device, boot, arrival_ms - uptime_ms, parsed, dropped, meter_errors, reset, nonce, uptime_ms
+    )
 
 
 def _reading(item: Any, index: int, request_uptime_ms: int) -> Candidate:

@@ -8,6 +8,7 @@ kept, up to a bound, and offered again first on the next poll.
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -26,6 +27,7 @@ from energymon.settings import Settings
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_PENDING = 3600
+_NONCE_LIMIT = 2**32
 
 # Returns once the submission is durable; raises an EnergymonError when it cannot be made so.
 Sink = Callable[[Submission], None]
@@ -156,6 +158,15 @@ class SerialPoller:
         self._failing: dict[str, int] = {}
         self._meter_errors: Counter[str] = Counter()
         self._dropped = 0
+        # The Pi's meters are timed as a device times its own: an uptime from the monotonic
+        # clock, and the wall clock only in the anchor each submission proposes, so a step of
+        # the wall clock can never reorder or collide readings.
+        self._start_ms = self._clock.now_ms()
+        self._start_monotonic = self._clock.monotonic()
+        self._last_offset_ms = -1
+        # Drawn at each start, as the firmware draws one at each boot: the collector then tells
+        # this run's readings from another's by identity, never by guessing from uptimes.
+        self._nonce = secrets.randbelow(_NONCE_LIMIT - 1) + 1
 
     @classmethod
     def from_settings(
@@ -220,14 +231,20 @@ class SerialPoller:
             self._buses[port] = bus
         return bus
 
+    def _uptime_ms(self) -> int:
+        return round((self._clock.monotonic() - self._start_monotonic) * 1000)
+
     def _reading(self, meter: SerialMeter, raw: RawMeasurement) -> Reading:
+        # Uptime grows with seq at the collector's check, also for meters read in one tick.
+        offset_ms = max(self._uptime_ms(), self._last_offset_ms + 1)
+        self._last_offset_ms = offset_ms
         # Out-of-range values are handed on as they are: the pipeline quarantines them.
         reading = Reading(
             device=self._device,
             sensor=meter.sensor,
             boot=self._boot,
             seq=self._next_seq,
-            time_ms=self._clock.now_ms(),
+            time_ms=self._start_ms + offset_ms,
             measurement=raw.to_measurement(),
         )
         self._next_seq += 1
@@ -262,10 +279,19 @@ class SerialPoller:
         errors, so a bus whose every meter is silent shows in health."""
         batch = [*self._pending, *readings]
         candidates = tuple(
-            Candidate.of_measurement(r.seq, r.time_ms, r.sensor, r.measurement) for r in batch
+            Candidate.of_measurement(r.seq, r.time_ms - self._start_ms, r.sensor, r.measurement)
+            for r in batch
         )
+        uptime_ms = max(self._uptime_ms(), self._last_offset_ms)
         submission = Submission(
-            self._device, self._boot, 0, candidates, self._dropped, self.meter_errors
+            self._device,
+            self._boot,
+            self._clock.now_ms() - uptime_ms,
+            candidates,
+            self._dropped,
+            self.meter_errors,
+            boot_nonce=self._nonce,
+            uptime_ms=uptime_ms,
         )
         try:
             self._sink(submission)

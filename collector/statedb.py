@@ -8,6 +8,7 @@ Transactions, durability and errors are `energymon.sqlitedb`'s.
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from energymon import journal
@@ -37,6 +38,15 @@ class StateDB(SQLiteDB):
 
     def __init__(self, data_dir: Path) -> None:
         super().__init__(data_dir / journal.STATE_DB_NAME, schema=_SCHEMA)
+
+    def meta(self, key: str) -> int | None:
+        rows = self.fetch_all("SELECT value FROM meta WHERE key = ?", (key,))
+        return int(rows[0][0]) if rows else None
+
+    @staticmethod
+    def set_meta(conn: sqlite3.Connection, key: str, value: int) -> None:
+        """Inside the caller's transaction."""
+        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
     def next_counter(self, key: str) -> int:
         """Increment and return a persistent counter (the serial meters' boot number)."""

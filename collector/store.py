@@ -15,10 +15,10 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from collector.ledger import Ledger
+from collector.ledger import Ledger, LedgerRows, Life, LifeKey
 from collector.spool import Spool, SpoolRow
 from collector.statedb import StateDB
-from collector.submission import Key, ResetReport, Submission
+from collector.submission import Candidate, ResetReport, Submission
 from energymon import journal
 from energymon.clock import Clock
 from energymon.errors import (
@@ -34,8 +34,6 @@ from energymon.schema import QuarantinedReading, reading_line, reading_series
 
 log = logging.getLogger(__name__)
 
-# A time stamp further ahead than this means the device's uptime disagrees with its anchor.
-FUTURE_TOLERANCE_MS = 24 * 3600 * 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +47,7 @@ class Outcome:
 @dataclass(slots=True)
 class DeviceStatus:
     boot: int
+    life: LifeKey
     last_seq: int | None = None
     last_reading_ms: int | None = None
     last_contact_ms: int = 0
@@ -65,7 +64,7 @@ class DrainResult:
     error: str | None = None
 
 
-Claim = tuple[str, int, int]
+Claim = tuple[LifeKey, int]
 
 
 @dataclass(slots=True)
@@ -74,11 +73,14 @@ class _PointBatch:
 
     lines: list[str] = field(default_factory=list)
     times: list[int] = field(default_factory=list)
-    marks: dict[Key, list[int]] = field(default_factory=lambda: defaultdict(list))
+    marks: dict[LifeKey, list[int]] = field(default_factory=lambda: defaultdict(list))
     claimed: set[Claim] = field(default_factory=set)
     # Counted as duplicates because an earlier group still in flight claimed them: (submission
     # index, claim). If that group fails, these were not made durable after all.
     borrowed: list[tuple[int, Claim]] = field(default_factory=list)
+    # Per submission: its life, and the latest time it placed a reading at.
+    lives: list[Life] = field(default_factory=list)
+    latest: list[int | None] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -92,9 +94,11 @@ class PreparedGroup:
     # True when the points wait for the write stage; False when there are none, or they
     # already went to the spool.
     to_write: bool
-    # Anchors the points depend on that must be made durable before they are written.
-    anchors: dict[Key, int]
+    # Lives and segments the points depend on, to be made durable before they are written.
+    rows: LedgerRows
     prepared_ms: int
+    # The quarantine's clock after this group, to be made durable with the rows.
+    quarantine_ms: int
 
     @property
     def points(self) -> int:
@@ -132,6 +136,9 @@ class DurableStore:
         self.influx_reachable: bool | None = None
         # Readings of groups prepared but not finished: a later group must not store them again.
         self._in_flight: set[Claim] = set()
+        # Quarantined points are stamped by this clock, which never repeats a millisecond, so
+        # no quarantined reading can replace another, whatever their own times.
+        self._quarantine_ms = int(db.meta("quarantine_clock") or 0)
 
     def commit(self, submissions: list[Submission]) -> list[Outcome]:
         """Make every reading of every submission durable, or raise; the stages in a row."""
@@ -144,33 +151,38 @@ class DurableStore:
         return [r for r in results if isinstance(r, Outcome)]
 
     def prepare(self, submissions: list[Submission]) -> PreparedGroup:
-        """Points formatted and claimed; nothing durable or written yet, unless InfluxDB is
-        behind the spool, where they go at once."""
+        """Points placed, formatted and claimed; nothing durable or written yet, unless
+        InfluxDB is behind the spool, where they go at once."""
         now_ms = self.clock.now_ms()
-        for sub in submissions:
-            self.ledger.adopt(sub.key, sub.anchor_ms)
         batch = _PointBatch()
         outcomes = [self._add_points(i, sub, now_ms, batch) for i, sub in enumerate(submissions)]
         body = "\n".join(batch.lines).encode("utf-8")
-        anchors = self.ledger.unstored({sub.key for sub in submissions})
+        rows = self.ledger.unstored()
         to_write = bool(batch.lines) and self.spool.empty
         if batch.lines and not to_write:
             # Queued behind what the spool holds, so InfluxDB gets the readings in order.
-            self._store_anchors(anchors)
-            anchors = {}
-            self._spool(body, len(batch.lines), min(batch.times), max(batch.times), now_ms)
+            try:
+                self._store_rows(rows, self._quarantine_ms)
+                self._spool(body, len(batch.lines), min(batch.times), max(batch.times), now_ms)
+            except BaseException:
+                self._unprepare(batch, rows)
+                raise
+            rows = LedgerRows([], [])
         self._in_flight |= batch.claimed
-        return PreparedGroup(submissions, outcomes, batch, body, to_write, anchors, now_ms)
+        return PreparedGroup(
+            submissions, outcomes, batch, body, to_write, rows, now_ms, self._quarantine_ms
+        )
 
     def write(self, prepared: PreparedGroup) -> InfluxError | None:
         """Make the anchors and the journal entry durable (one fsync), then send the points to
         InfluxDB; the error InfluxDB answered with, or None. Runs on its own thread while the
         store's thread prepares the next group: it touches the state database, under its lock,
         and nothing else of the store's."""
-        if prepared.anchors or prepared.to_write:
+        if prepared.rows or prepared.to_write:
             batch = prepared.batch
             with self.db.transaction() as conn:
-                self.ledger.write_anchors(conn, prepared.anchors)
+                self.ledger.write_rows(conn, prepared.rows)
+                self.db.set_meta(conn, "quarantine_clock", prepared.quarantine_ms)
                 if prepared.to_write:
                     journal.record(
                         conn,
@@ -194,23 +206,36 @@ class DurableStore:
         submission, its outcome, or the error that kept its readings from being durable."""
         batch = prepared.batch
         self._in_flight -= batch.claimed
-        self.ledger.anchors_stored(prepared.anchors)
         if prepared.to_write:
-            self._settle_write(prepared, error)
+            try:
+                self._settle_write(prepared, error)
+            except BaseException:
+                self._release(batch)
+                raise
         self.ledger.mark_seen(batch.marks)
         results: list[Outcome | EnergymonError] = list(prepared.outcomes)
-        for index, (device, boot, seq) in batch.borrowed:
-            if not self.ledger.is_seen((device, boot), seq):
+        for index, ((device, boot, _), seq) in batch.borrowed:
+            if not self.ledger.is_seen(batch.lives[index], seq):
                 results[index] = StoreError(
                     f"reading {seq} of {device} boot {boot} was not stored by an earlier "
                     "request that carried it too; send it again"
                 )
-        self._account(prepared.submissions, results, self.clock.now_ms())
+        self._account(prepared, results, self.clock.now_ms())
         return results
 
     def abandon(self, prepared: PreparedGroup) -> None:
-        """A group that failed between its stages: its claims no longer hold anything."""
+        """A group that failed between its stages: its claims and pending readings no longer
+        hold anything, and the rows it was to store are owed by the next group."""
         self._in_flight -= prepared.batch.claimed
+        self._unprepare(prepared.batch, prepared.rows)
+
+    def _unprepare(self, batch: _PointBatch, rows: LedgerRows) -> None:
+        self._release(batch)
+        self.ledger.requeue(rows)
+
+    def _release(self, batch: _PointBatch) -> None:
+        for key, seqs in batch.marks.items():
+            self.ledger.release(self.ledger.life(key), seqs)
 
     def _settle_write(self, prepared: PreparedGroup, error: InfluxError | None) -> None:
         batch = prepared.batch
@@ -225,13 +250,18 @@ class DurableStore:
             self._spool(prepared.body, prepared.points, min(batch.times), max(batch.times), now_ms)
 
     def _add_points(self, index: int, sub: Submission, now_ms: int, batch: _PointBatch) -> Outcome:
-        anchor = self.ledger.adopt(sub.key, sub.anchor_ms)
+        life = self.ledger.life_of(
+            sub.device, sub.boot, sub.boot_nonce, sub.anchor_ms, sub.uptime_ms
+        )
+        if self.ledger.is_current(life):
+            self.ledger.reanchor_if_wrong(life, sub.anchor_ms, sub.uptime_ms)
+        batch.lives.append(life)
         accepted = duplicates = 0
         rejected: list[tuple[int, str]] = []
-        taken_times: set[tuple[str, int]] = set()
-        for r in sub.readings:
-            claim = (sub.device, sub.boot, r.seq)
-            if self.ledger.is_seen(sub.key, r.seq) or claim in batch.claimed:
+        latest: int | None = None
+        for r in sorted(sub.readings, key=_by_seq):
+            claim = (life.key, r.seq)
+            if self.ledger.is_seen(life, r.seq) or claim in batch.claimed:
                 duplicates += 1
                 continue
             if claim in self._in_flight:
@@ -239,27 +269,38 @@ class DurableStore:
                 duplicates += 1
                 continue
             batch.claimed.add(claim)
-            time_ms = anchor + r.offset_ms
+            batch.marks[life.key].append(r.seq)
             problem = r.problem
-            if problem is None and time_ms > now_ms + FUTURE_TOLERANCE_MS:
-                problem = "time stamp lies in the future: device uptime disagrees with its anchor"
-            if problem is None and (r.sensor, r.offset_ms) in taken_times:
-                problem = "another reading of this sensor has the same uptime_ms"
-            if problem is None and r.measurement is not None:
+            placed: int | None = None
+            if problem is None:
+                where = self.ledger.place(life, r.seq, r.offset_ms)
+                if isinstance(where, str):
+                    problem = where
+                else:
+                    placed = where
+            if problem is None and placed is not None and r.measurement is not None:
                 series = reading_series(self.home, sub.device, r.sensor)
-                batch.lines.append(reading_line(series, r.measurement, sub.boot, r.seq, time_ms))
-                taken_times.add((r.sensor, r.offset_ms))
+                batch.lines.append(reading_line(series, r.measurement, sub.boot, r.seq, placed))
+                batch.times.append(placed)
+                latest = placed if latest is None else max(latest, placed)
                 accepted += 1
-            else:
-                reason = problem or "not a valid measurement"
-                payload = json.dumps(r.raw, sort_keys=True, default=str)
-                quarantined = QuarantinedReading(
-                    sub.device, r.sensor, sub.boot, r.seq, time_ms, reason, payload
-                )
-                batch.lines.append(quarantined.to_line(self.home))
-                rejected.append((r.seq, reason))
-            batch.times.append(time_ms)
-            batch.marks[sub.key].append(r.seq)
+                continue
+            reason = problem or "not a valid measurement"
+            self._quarantine_ms = max(now_ms, self._quarantine_ms + 1)
+            quarantined = QuarantinedReading(
+                sub.device,
+                r.sensor,
+                sub.boot,
+                r.seq,
+                self._quarantine_ms,
+                reason,
+                json.dumps(r.raw, sort_keys=True, default=str),
+                placed,
+            )
+            batch.lines.append(quarantined.to_line(self.home))
+            batch.times.append(self._quarantine_ms)
+            rejected.append((r.seq, reason))
+        batch.latest.append(latest)
         return Outcome(sub.highest_seq, accepted, duplicates, tuple(rejected))
 
     def write_points(self, lines: list[str], time_ms: int) -> None:
@@ -287,11 +328,10 @@ class DurableStore:
                 return
         self._spool(body, len(lines), time_ms, time_ms, now_ms)
 
-    def _store_anchors(self, anchors: dict[Key, int]) -> None:
-        if anchors:
-            with self.db.transaction() as conn:
-                self.ledger.write_anchors(conn, anchors)
-            self.ledger.anchors_stored(anchors)
+    def _store_rows(self, rows: LedgerRows, quarantine_ms: int) -> None:
+        with self.db.transaction() as conn:
+            self.ledger.write_rows(conn, rows)
+            self.db.set_meta(conn, "quarantine_clock", quarantine_ms)
 
     def _spool(
         self, body: bytes, points: int, min_time_ms: int, max_time_ms: int, now_ms: int
@@ -359,32 +399,29 @@ class DurableStore:
         self.influx_reachable = reachable
 
     def _account(
-        self,
-        submissions: list[Submission],
-        results: list[Outcome | EnergymonError],
-        now_ms: int,
+        self, prepared: PreparedGroup, results: list[Outcome | EnergymonError], now_ms: int
     ) -> None:
-        for sub, outcome in zip(submissions, results, strict=True):
+        batch = prepared.batch
+        for i, (sub, outcome) in enumerate(zip(prepared.submissions, results, strict=True)):
             if not isinstance(outcome, Outcome):
                 continue
             self.counters.accepted += outcome.accepted
             self.counters.duplicates += outcome.duplicates
             self.counters.quarantined += len(outcome.rejected)
+            life = batch.lives[i]
+            if not self.ledger.is_current(life):
+                continue  # a replay of an older boot says nothing about the device now
             status = self.devices.get(sub.device)
-            if status is None or status.boot != sub.boot:
-                if status is not None and sub.boot < status.boot:
-                    continue  # a replay of an older boot says nothing about the device now
-                if status is None or sub.boot > status.boot:
-                    log.info("device %s: boot %d", sub.device, sub.boot)
-                status = self.devices[sub.device] = DeviceStatus(sub.boot)
+            if status is None or status.life != life.key:
+                log.info("device %s: boot %d", sub.device, sub.boot)
+                status = self.devices[sub.device] = DeviceStatus(sub.boot, life.key)
             status.last_contact_ms = now_ms
-            highest = self.ledger.highest_seen(sub.key)
-            if highest is not None and highest != status.last_seq:
-                status.last_seq = highest
-                anchor = self.ledger.anchor(sub.key)
-                last = max((r.offset_ms for r in sub.readings), default=None)
-                if anchor is not None and last is not None:
-                    status.last_reading_ms = anchor + last
+            status.last_seq = life.runs.highest
+            latest = batch.latest[i]
+            if latest is not None and (
+                status.last_reading_ms is None or latest > status.last_reading_ms
+            ):
+                status.last_reading_ms = latest
             if sub.dropped is not None:
                 status.dropped = sub.dropped
             if sub.meter_errors:
@@ -392,3 +429,6 @@ class DurableStore:
             if sub.reset is not None:
                 status.reset = sub.reset
 
+
+def _by_seq(candidate: Candidate) -> int:
+    return candidate.seq

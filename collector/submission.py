@@ -14,8 +14,6 @@ from dataclasses import asdict, dataclass, field
 
 from energymon.schema import Measurement
 
-Key = tuple[str, int]
-
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
@@ -67,10 +65,10 @@ class Submission:
     dropped: int | None = None
     meter_errors: Mapping[str, int] = field(default_factory=dict)
     reset: ResetReport | None = None
-
-    @property
-    def key(self) -> Key:
-        return (self.device, self.boot)
+    # The random number the firmware drew at this boot; None from devices that send none.
+    boot_nonce: int | None = None
+    # The source's uptime when it sent this: what `anchor_ms` was computed from.
+    uptime_ms: int = 0
 
     @property
     def highest_seq(self) -> int | None:

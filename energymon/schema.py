@@ -188,7 +188,9 @@ def reading_line(series: str, m: Measurement, boot: int, seq: int, time_ms: int)
 
 @dataclass(frozen=True, slots=True)
 class QuarantinedReading:
-    """A reading that was received and acknowledged but is not a valid measurement."""
+    """A reading that was received and acknowledged but is not a valid measurement, or could not
+    be placed in time. It is stamped with `time_ms`, when it was quarantined (unique per
+    collector), and keeps the time it would have had, where one could be computed."""
 
     device: str
     sensor: str
@@ -197,16 +199,20 @@ class QuarantinedReading:
     time_ms: int
     reason: str
     payload_json: str
+    reading_time_ms: int | None = None
 
     def to_line(self, home: str) -> str:
+        fields: dict[str, str | int] = {
+            "reason": self.reason,
+            "payload": self.payload_json,
+            "boot": self.boot,
+            "seq": self.seq,
+        }
+        if self.reading_time_ms is not None:
+            fields["reading_time_ms"] = self.reading_time_ms
         return format_line(
             QUARANTINE_MEASUREMENT,
             {"home": home, "device": self.device, "sensor": self.sensor},
-            {
-                "reason": self.reason,
-                "payload": self.payload_json,
-                "boot": self.boot,
-                "seq": self.seq,
-            },
+            fields,
             self.time_ms,
         )

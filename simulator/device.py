@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import random
+import secrets
 import threading
 import zlib
 from collections import deque
@@ -47,6 +48,9 @@ DEVICE_BACKOFF = BackoffPolicy(1.0, 60.0, 0.5)
 # Steps that find more polls due than this skip the rest, so a suspended process does not spend
 # minutes catching up when it wakes.
 _MAX_POLLS_PER_STEP = 1000
+_NONCE_LIMIT = 2**32
+# A PZEM-004T's reply to a ten-register read at its fixed bit rate, as the firmware waits for it.
+_METER_REPLY_MS = 40
 
 
 class MeterSource(Protocol):
@@ -119,6 +123,8 @@ class FakeDevice:
         self._transport: Transport = transport or RequestsTransport()
 
         self.boot = self._next_boot(state_file)
+        # As the firmware draws one at each boot: tells this boot from an earlier life's.
+        self.boot_nonce = secrets.randbelow(_NONCE_LIMIT - 1) + 1
         self._start = self._clock.monotonic()
         self._polls = 0
         self._seq = 0
@@ -228,7 +234,7 @@ class FakeDevice:
         return polled
 
     def _poll(self, tick_s: float) -> list[DeviceReading]:
-        polled = []
+        polled: list[DeviceReading] = []
         for sensor, meter in self._meters.items():
             try:
                 raw = meter.sample(self._meter_start_s + tick_s)
@@ -236,7 +242,9 @@ class FakeDevice:
                 self._meter_errors[sensor] += 1
                 continue
             self._seq += 1
-            reading = DeviceReading(self._seq, round(tick_s * 1000), sensor, raw)
+            # The firmware reads its meters one after another and dates each by its reply.
+            uptime_ms = round(tick_s * 1000) + len(polled) * _METER_REPLY_MS
+            reading = DeviceReading(self._seq, uptime_ms, sensor, raw)
             if self._buffered >= self._capacity:
                 # As the firmware: what is held stays, the new reading is counted and dropped
                 # (its seq is spent, so the gap at the collector matches `dropped`).
@@ -271,14 +279,24 @@ class FakeDevice:
         if (not batch and not heartbeat_due) or now < self._send_not_before:
             return _Attempt((), None, SendOutcome.IDLE)
         self._last_request_uptime_s = self._uptime_s()
+        nonce: int | None = None
         if boot == self.boot:
-            uptime_ms = round(self._uptime_s() * 1000)
-            dropped, meter_errors = self._dropped, self._meter_errors
+            # Never before its readings' replies, which the simulated clock may not have reached.
+            latest = max((r.uptime_ms for r in batch), default=0)
+            uptime_ms = max(round(self._uptime_s() * 1000), latest)
+            dropped, meter_errors, nonce = self._dropped, self._meter_errors, self.boot_nonce
         else:
-            # A re-sent old boot: its last uptime, and none of this boot's health figures.
+            # A re-sent old boot: its last uptime, no nonce (as the firmware keeps none with its
+            # readings), and none of this boot's health figures.
             uptime_ms, dropped, meter_errors = self._old_boot_uptime_ms[boot], 0, {}
         body = encode_batch(
-            self.device, boot, uptime_ms, batch, dropped=dropped, meter_errors=meter_errors
+            self.device,
+            boot,
+            uptime_ms,
+            batch,
+            dropped=dropped,
+            meter_errors=meter_errors,
+            boot_nonce=nonce,
         )
         headers = {
             "Authorization": f"Bearer {self._key}",

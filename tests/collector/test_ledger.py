@@ -1,3 +1,6 @@
+"""The ledger: runs of durable seqs with their offsets, lives, segments, and what survives a
+reopen. The store's tests (test_store.py) exercise the same rules against a real influxd."""
+
 from __future__ import annotations
 
 from itertools import pairwise
@@ -6,65 +9,85 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from collector.ledger import Ledger, SeqSet
+from collector.ledger import MAX_RUNS, Ledger, Runs
 from collector.statedb import StateDB
 
+T0 = 1_700_000_000_000
 
-@given(
-    st.lists(st.tuples(st.integers(1, 200), st.integers(0, 20)), max_size=40), st.integers(1, 230)
-)
-def test_seqset_matches_a_plain_set(ranges: list[tuple[int, int]], probe: int) -> None:
-    model: set[int] = set()
-    seqs = SeqSet()
-    for lo, width in ranges:
-        seqs.add_range(lo, lo + width)
-        model.update(range(lo, lo + width + 1))
-    assert (probe in seqs) == (probe in model)
-    assert all(s in seqs for s in model)
-    intervals = seqs.intervals()
+
+@given(st.lists(st.integers(1, 300), max_size=120, unique=True), st.integers(1, 320))
+def test_runs_match_a_plain_set(seqs: list[int], probe: int) -> None:
+    runs = Runs()
+    for seq in seqs:
+        runs.add(seq, seq * 10)
+    assert (probe in runs) == (probe in set(seqs))
+    rows = runs.rows()
     # Disjoint, sorted and never adjacent: the representation stays minimal.
-    assert all(a_hi + 1 < b_lo for (_, a_hi), (b_lo, _) in pairwise(intervals))
-    assert sum(hi - lo + 1 for lo, hi in intervals) == len(model)
+    assert all(a[1] + 1 < b[0] for a, b in pairwise(rows))
+    assert sum(hi - lo + 1 for lo, hi, _, _ in rows) == len(seqs)
+    # Each run knows the offsets of its outermost readings.
+    assert all((lo_off, hi_off) == (lo * 10, hi * 10) for lo, hi, lo_off, hi_off in rows)
+    if probe not in runs:
+        below, above = runs.neighbours(probe)
+        lower = [s for s in seqs if s < probe]
+        upper = [s for s in seqs if s > probe]
+        assert below == (max(lower) * 10 if lower else None)
+        assert above == (min(upper) * 10 if upper else None)
 
 
-@given(st.lists(st.integers(1, 500), max_size=100))
-def test_add_all_equals_adding_one_by_one(values: list[int]) -> None:
-    bulk = SeqSet()
-    bulk.add_all(values)
-    single = SeqSet()
-    for v in values:
-        single.add_range(v, v)
-    assert bulk.intervals() == single.intervals()
+def test_a_quarantined_reading_extends_a_run_without_moving_its_offsets() -> None:
+    runs = Runs()
+    runs.add(10, 100)
+    runs.add(11, None)
+    runs.add(9, None)
+    assert runs.rows() == [(9, 11, 100, 100)]
+    assert runs.neighbours(12) == (100, None)
 
 
-def test_ledger_survives_reopening(tmp_path: Path) -> None:
+def test_a_life_keeps_a_bounded_number_of_runs(tmp_path: Path) -> None:
+    ledger = Ledger(StateDB(tmp_path))
+    life = ledger.life_of("dev", 1, 7, T0, 0)
+    seqs = range(2, 4 * MAX_RUNS, 2)  # every other seq: a gap after each
+    for seq in seqs:
+        assert ledger.place(life, seq, seq * 1000) == T0 + seq * 1000
+    ledger.mark_seen({life.key: list(seqs)})
+    assert len(life.runs) == MAX_RUNS
+    given_up = life.runs.floor_seq
+    assert given_up == seqs[len(seqs) - MAX_RUNS - 1]
+    # A seq below the floor can no longer be told from a re-send: it is not placed.
+    assert isinstance(ledger.place(life, given_up - 1, (given_up - 1) * 1000), str)
+    # A gap above it still can be filled.
+    assert ledger.place(life, given_up + 1, (given_up + 1) * 1000) == T0 + (given_up + 1) * 1000
+
+
+def test_lives_segments_and_runs_survive_reopening(tmp_path: Path) -> None:
     db = StateDB(tmp_path)
     ledger = Ledger(db)
-    add_anchors(db, ledger, {("dev", 3): 1_000_000})
-    ledger.mark_seen({("dev", 3): [1, 2, 3, 7]})
+    life = ledger.life_of("dev", 3, 99, T0, 0)
+    for seq in (1, 2, 3, 7):
+        ledger.place(life, seq, seq * 1000)
+    with db.transaction() as conn:
+        ledger.write_rows(conn, ledger.unstored())
+    ledger.mark_seen({life.key: [1, 2, 3, 7]})
     db.close()
 
     reopened = Ledger(StateDB(tmp_path))
-    assert reopened.anchor(("dev", 3)) == 1_000_000
-    assert [s for s in range(1, 9) if reopened.is_seen(("dev", 3), s)] == [1, 2, 3, 7]
-    assert reopened.highest_seen(("dev", 3)) == 7
-    assert reopened.anchor(("dev", 4)) is None
+    again = reopened.life_of("dev", 3, 99, T0 + 5, 8000)
+    assert again.key == life.key
+    assert [s for s in range(1, 9) if s in again.runs] == [1, 2, 3, 7]
+    [segment] = again.segments
+    assert (segment.anchor_ms, segment.t_min, segment.t_max) == (T0, T0 + 1000, T0 + 7000)
+    # The runs' offsets survive too: a seq between 3 and 7 must lie between their uptimes.
+    assert isinstance(reopened.place(again, 5, 9000), str)
+    assert reopened.place(again, 5, 5000) == T0 + 5000
 
 
-def test_first_anchor_wins(tmp_path: Path) -> None:
+def test_old_anchors_and_seen_sets_become_lives(tmp_path: Path) -> None:
     db = StateDB(tmp_path)
-    ledger = Ledger(db)
-    add_anchors(db, ledger, {("dev", 1): 5000})
-    add_anchors(db, ledger, {("dev", 1): 9000})
-    assert ledger.anchor(("dev", 1)) == 5000
-    assert Ledger(db).anchor(("dev", 1)) == 5000
-
-
-def add_anchors(db: StateDB, ledger: Ledger, anchors: dict[tuple[str, int], int]) -> None:
-    """As the store does: adopted, then stored in a durable transaction."""
-    for key, anchor_ms in anchors.items():
-        ledger.adopt(key, anchor_ms)
-    unstored = ledger.unstored(anchors)
     with db.transaction() as conn:
-        ledger.write_anchors(conn, unstored)
-    ledger.anchors_stored(unstored)
+        conn.execute("INSERT INTO anchors (device, boot, anchor_ms) VALUES ('dev', 4, ?)", (T0,))
+        conn.execute("INSERT INTO seen (device, boot, lo, hi) VALUES ('dev', 4, 1, 50)")
+    ledger = Ledger(db)
+    life = ledger.life_of("dev", 4, None, T0 + 999, 60_000)
+    assert life.key == ("dev", 4, 0)
+    assert 50 in life.runs and life.segments[0].anchor_ms == T0

@@ -85,9 +85,15 @@ class Sink:
         return [list(s.readings) for s in self.submissions if s.readings]
 
 
+START_MS = ManualClock().now_ms()
+
+
 def candidates(readings: Sequence[Reading]) -> list[Candidate]:
-    """What the store is handed for readings placed in time by the poller (anchor zero)."""
-    return [Candidate.of_measurement(r.seq, r.time_ms, r.sensor, r.measurement) for r in readings]
+    """What the store is handed for readings timed by the poller: offsets from its start."""
+    return [
+        Candidate.of_measurement(r.seq, r.time_ms - START_MS, r.sensor, r.measurement)
+        for r in readings
+    ]
 
 
 @pytest.fixture
@@ -143,7 +149,12 @@ def test_readings_are_numbered_across_meters_and_ports(
     assert again.readings[0].time_ms == first_reading.time_ms + 1000
     assert again.readings[2].measurement == second.measurement(1).to_measurement()
     assert sink.batches == [candidates(result.readings), candidates(again.readings)]
-    assert all((s.device, s.boot, s.anchor_ms) == ("pi", 4, 0) for s in sink.submissions)
+    # Each proposes the anchor its uptime and the wall clock give at sending.
+    assert [s.anchor_ms + s.uptime_ms for s in sink.submissions] == [START_MS, START_MS + 1000]
+    assert all((s.device, s.boot) == ("pi", 4) for s in sink.submissions)
+    assert len({s.boot_nonce for s in sink.submissions}) == 1
+    # Meters read in one tick still get uptimes that grow with seq.
+    assert [r.time_ms - START_MS for r in result.readings] == [0, 1, 2]
     assert (result.delivered, result.pending, result.dropped) == (3, 0, 0)
     assert first.addresses == (1, 2)
 

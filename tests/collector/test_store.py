@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from collector.ledger import MAX_RUNS
 from collector.payload import parse_submission
 from collector.statedb import StateDB
 from collector.store import DurableStore
@@ -93,8 +94,9 @@ def test_anchor_and_ledger_survive_restart(influx: InfluxClient, tmp_path: Path)
         [submission(batch(range(1, 3), uptime_ms=5000))]
     )
     later = make_store(influx, tmp_path, ManualClock(ARRIVAL_MS + 3_600_000))
+    # An hour later the device's uptime is an hour more: the same boot, the same anchor.
     [outcome] = later.commit(
-        [submission(batch(range(1, 5), uptime_ms=9000), ARRIVAL_MS + 3_600_000)]
+        [submission(batch(range(1, 5), uptime_ms=3_605_000), ARRIVAL_MS + 3_600_000)]
     )
     assert (outcome.accepted, outcome.duplicates) == (2, 2)
     rows = stored(influx)
@@ -218,6 +220,156 @@ def test_empty_heartbeat_anchors_the_boot(influx: InfluxClient, tmp_path: Path) 
     store = make_store(influx, tmp_path, ManualClock(ARRIVAL_MS))
     [heartbeat] = store.commit([submission(batch([], uptime_ms=2000))])
     assert heartbeat.ack is None
-    [outcome] = store.commit([submission(batch([5], uptime_ms=9000), ARRIVAL_MS + 3_600_000)])
+    later = submission(batch([5], uptime_ms=3_602_000), ARRIVAL_MS + 3_600_000)
+    [outcome] = store.commit([later])
     assert outcome.accepted == 1
     assert stored(influx)[0]["time"] == ARRIVAL_MS - 2000 + 5000
+
+
+# --- the time and identity model (docs/api.md) ---------------------------------------------
+
+
+def electricity_times(influx: InfluxClient) -> list[tuple[int, int, int]]:
+    return [(r["boot"], r["seq"], r["time"]) for r in stored(influx)]
+
+
+def test_uptime_going_back_within_a_boot_is_quarantined_not_written_over(
+    influx: InfluxClient, tmp_path: Path
+) -> None:
+    store = make_store(influx, tmp_path, ManualClock(ARRIVAL_MS))
+    store.commit([submission(batch([1, 2, 3], uptime_ms=10_000))])
+    # Seq 5 claims the uptime of seq 2: its point would replace seq 2's.
+    body = batch([4, 5], uptime_ms=12_000)
+    body["readings"][1]["uptime_ms"] = 2000
+    [outcome] = store.commit([submission(body, ARRIVAL_MS + 2000)])
+    assert outcome.accepted == 1
+    assert [seq for seq, _ in outcome.rejected] == [5]
+    assert "does not grow with seq" in outcome.rejected[0][1]
+    assert [seq for _, seq, _ in electricity_times(influx)] == [1, 2, 3, 4]
+    [quarantined] = stored(influx, "energymon_quarantine")
+    assert (quarantined["seq"], quarantined.get("reading_time_ms")) == (5, None)
+
+
+def test_a_late_fill_must_lie_between_its_neighbours(influx: InfluxClient, tmp_path: Path) -> None:
+    store = make_store(influx, tmp_path, ManualClock(ARRIVAL_MS))
+    store.commit([submission(batch([1, 4], uptime_ms=10_000))])
+    body = batch([2, 3], uptime_ms=11_000)
+    body["readings"][1]["uptime_ms"] = 4000  # seq 4's uptime
+    [outcome] = store.commit([submission(body, ARRIVAL_MS + 1000)])
+    assert outcome.accepted == 1 and [seq for seq, _ in outcome.rejected] == [3]
+    assert [seq for _, seq, _ in electricity_times(influx)] == [1, 2, 4]
+
+
+def test_a_boot_overlapping_its_predecessor_is_placed_after_it(
+    influx: InfluxClient, tmp_path: Path
+) -> None:
+    # Boot 1's resonator ran fast: after a long uptime its readings lie ahead of real time, and
+    # boot 2's first request proposes an anchor inside them.
+    clock = ManualClock(ARRIVAL_MS)
+    store = make_store(influx, tmp_path, clock)
+    first = batch([1, 2, 3], boot=1, uptime_ms=3_000)
+    for i, r in enumerate(first["readings"]):
+        r["uptime_ms"] = 1000 * (i + 1)
+    store.commit([submission(first)])
+    ahead = batch([4, 5], boot=1, uptime_ms=30_000)
+    ahead["readings"][0]["uptime_ms"], ahead["readings"][1]["uptime_ms"] = 20_000, 30_000
+    store.commit([submission(ahead, ARRIVAL_MS + 1000)])  # anchored earlier: times run ahead
+    boot1_end = max(t for _, _, t in electricity_times(influx))
+    second = batch([1, 2], boot=2, uptime_ms=2_000)
+    [outcome] = store.commit([submission(second, ARRIVAL_MS + 5_000)])
+    assert outcome.accepted == 2
+    times = electricity_times(influx)
+    assert len(times) == 7 and len({t for _, _, t in times}) == 7
+    boot2 = sorted(t for boot, _, t in times if boot == 2)
+    assert boot2[0] > boot1_end
+
+
+def test_a_pi_clock_step_back_then_a_restart_overwrites_nothing(
+    influx: InfluxClient, tmp_path: Path
+) -> None:
+    clock = ManualClock(ARRIVAL_MS)
+    store = make_store(influx, tmp_path, clock)
+    store.commit([submission(batch(range(1, 11), boot=1, uptime_ms=10_500))])
+    # The Pi's clock steps back to when boot 1 began (fake-hwclock, NTP), and the device
+    # restarts: boot 2 proposes boot 1's very anchor.
+    [outcome] = store.commit([submission(batch(range(1, 11), boot=2, uptime_ms=10_500))])
+    assert outcome.accepted == 10
+    times = [t for _, _, t in electricity_times(influx)]
+    assert len(times) == 20 and len(set(times)) == 20
+
+
+def test_a_board_that_starts_its_boots_again_is_a_new_life(
+    influx: InfluxClient, tmp_path: Path
+) -> None:
+    store = make_store(influx, tmp_path, ManualClock(ARRIVAL_MS))
+    store.commit([submission(batch(range(1, 6), boot=1, boot_nonce=111, uptime_ms=60_000))])
+    # Erased EEPROM: boot 1 again, another nonce. Not duplicates: new readings.
+    later = ARRIVAL_MS + 600_000
+    again = batch(range(1, 6), boot=1, boot_nonce=222, uptime_ms=6_000)
+    [outcome] = store.commit([submission(again, later)])
+    assert (outcome.accepted, outcome.duplicates) == (5, 0)
+    rows = electricity_times(influx)
+    assert len(rows) == 10
+    second_life = sorted(t for _, _, t in rows)[5:]
+    assert second_life == [later - 6000 + 1000 * s for s in range(1, 6)]
+
+
+def test_without_a_nonce_an_uptime_below_the_boots_readings_is_a_new_life(
+    influx: InfluxClient, tmp_path: Path
+) -> None:
+    store = make_store(influx, tmp_path, ManualClock(ARRIVAL_MS))
+    first = batch(range(1, 6), boot=1, uptime_ms=60_000)
+    for r in first["readings"]:
+        r["uptime_ms"] *= 10
+    store.commit([submission(first)])
+    # Older firmware, re-flashed: boot 1 again, uptime under six seconds, below seq 5's.
+    later = ARRIVAL_MS + 600_000
+    [outcome] = store.commit([submission(batch(range(1, 6), boot=1, uptime_ms=5_500), later)])
+    assert (outcome.accepted, outcome.duplicates) == (5, 0)
+    assert len(electricity_times(influx)) == 10
+    # A re-send of that new life is recognised as such.
+    [resend] = store.commit([submission(batch(range(1, 6), boot=1, uptime_ms=7_000), later)])
+    assert resend.duplicates == 5
+
+
+def test_a_wrong_pi_clock_at_first_contact_is_corrected_not_quarantined(
+    influx: InfluxClient, tmp_path: Path
+) -> None:
+    # The Pi's clock is three days ahead when boot 1 is first heard from, then NTP fixes it.
+    wrong = ARRIVAL_MS + 3 * 86_400_000
+    store = make_store(influx, tmp_path, ManualClock(wrong))
+    store.commit([submission(batch(range(1, 4), uptime_ms=3_500), wrong)])
+    # Two minutes later, by the right clock: the boot's anchor is three days off.
+    [outcome] = store.commit([submission(batch(range(4, 7), uptime_ms=123_500), ARRIVAL_MS)])
+    assert (outcome.accepted, outcome.rejected) == (3, ())
+    later = sorted(t for _, seq, t in electricity_times(influx) if seq >= 4)
+    assert later == [ARRIVAL_MS - 123_500 + 1000 * s for s in range(4, 7)]
+    # Its earlier readings stay where they were written; nothing was written over.
+    assert len(electricity_times(influx)) == 6
+
+
+def test_quarantined_readings_never_replace_each_other(
+    influx: InfluxClient, tmp_path: Path
+) -> None:
+    store = make_store(influx, tmp_path, ManualClock(ARRIVAL_MS))
+    # Invalid readings of one meter, all claiming one uptime: one quarantined point each.
+    body = batch([1, 2, 3], uptime_ms=1500)
+    for r in body["readings"]:
+        r["uptime_ms"], r["voltage_v"] = 1000, 999.0
+    store.commit([submission(body)])
+    quarantined = stored(influx, "energymon_quarantine")
+    assert sorted(q["seq"] for q in quarantined) == [1, 2, 3]
+
+
+def test_a_device_with_many_gaps_keeps_a_bounded_ledger(
+    influx: InfluxClient, tmp_path: Path
+) -> None:
+    store = make_store(influx, tmp_path, ManualClock(ARRIVAL_MS))
+    # Every other seq: a gap after each reading, far more gaps than the ledger keeps.
+    for start in range(1, 2000, 200):
+        seqs = list(range(start, start + 200, 2))
+        sent_ms = ARRIVAL_MS + start * 1000
+        store.commit([submission(batch(seqs, uptime_ms=(start + 200) * 1000), sent_ms)])
+    rows = store.db.fetch_all("SELECT count(*) FROM runs")[0][0]
+    assert rows == MAX_RUNS
+    assert len(electricity_times(influx)) == 1000

@@ -107,10 +107,11 @@ def test_polls_every_sensor_once_per_interval_with_seq_from_one(
 ) -> None:
     device = make_device(clock, collector)
     first = device.run_once()
+    # Each meter's reply comes after the one before it, as on the firmware's bus.
     assert [(r.seq, r.sensor, r.uptime_ms) for r in first.polled] == [
         (1, "pzem1", 0),
-        (2, "pzem2", 0),
-        (3, "pzem3", 0),
+        (2, "pzem2", 40),
+        (3, "pzem3", 80),
     ]
     assert first.outcome is SendOutcome.ACKED and first.ack is not None and first.ack.seq == 3
     assert first.buffered == 0
@@ -118,7 +119,7 @@ def test_polls_every_sensor_once_per_interval_with_seq_from_one(
     assert device.run_once().polled == ()
     clock.advance(0.5)
     second = device.run_once()
-    assert [(r.seq, r.uptime_ms) for r in second.polled] == [(4, 1000), (5, 1000), (6, 1000)]
+    assert [(r.seq, r.uptime_ms) for r in second.polled] == [(4, 1000), (5, 1040), (6, 1080)]
 
 
 def test_request_is_the_canonical_body_with_the_contract_headers(
@@ -133,7 +134,12 @@ def test_request_is_the_canonical_body_with_the_contract_headers(
         "Content-Type": "application/json",
         "Connection": "close",
     }
-    assert body == encode_batch("mega-01", 1, step.uptime_ms, step.sent)
+    # Sent at uptime 0 in simulated time, but never dated before its readings' replies.
+    request_uptime_ms = max(step.uptime_ms, step.sent[-1].uptime_ms)
+    assert body == encode_batch(
+        "mega-01", 1, request_uptime_ms, step.sent, boot_nonce=device.boot_nonce
+    )
+    assert 1 <= device.boot_nonce < 2**32
 
 
 def test_backoff_grows_doubles_and_caps_with_bounded_jitter(
@@ -397,8 +403,10 @@ def test_persisted_buffer_is_resent_with_its_own_boot_and_uptime(
         (2, [1, 2, 3]),
     ]
     # That boot's last uptime, so no reading looks measured after its request.
-    assert [b["uptime_ms"] for b in bodies[:3]] == [3000, 3000, 3000]
-    assert bodies[3]["uptime_ms"] == 0 and "dropped" not in bodies[3]
+    assert [b["uptime_ms"] for b in bodies[:3]] == [3080, 3080, 3080]
+    # The new boot's: never before its own readings' replies; only its own carry a nonce.
+    assert bodies[3]["uptime_ms"] == 80 and "dropped" not in bodies[3]
+    assert [b.get("boot_nonce") for b in bodies] == [None, None, None, second.boot_nonce]
 
 
 def test_persisted_readings_of_a_never_anchored_boot_are_dropped(
