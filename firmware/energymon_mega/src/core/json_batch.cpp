@@ -8,6 +8,9 @@ static const char k_boot_nonce[] EM_FLASH = ",\"boot_nonce\":";
 static const char k_uptime[] EM_FLASH = ",\"uptime_ms\":";
 static const char k_dropped[] EM_FLASH = ",\"dropped\":";
 static const char k_meter_errors[] EM_FLASH = ",\"meter_errors\":{";
+static const char k_reset[] EM_FLASH = ",\"reset\":{\"cause\":\"";
+static const char k_stage[] EM_FLASH = "\",\"stage\":\"";
+static const char k_watchdog_resets[] EM_FLASH = "\",\"watchdog_resets\":";
 static const char k_readings[] EM_FLASH = ",\"readings\":[";
 static const char k_seq[] EM_FLASH = "{\"seq\":";
 static const char k_sensor[] EM_FLASH = ",\"sensor\":";
@@ -21,6 +24,18 @@ static const char k_alarm_true[] EM_FLASH = ",\"alarm\":true}";
 static const char k_alarm_false[] EM_FLASH = ",\"alarm\":false}";
 static const char k_end[] EM_FLASH = "]}";
 static const char k_unknown_sensor[] EM_FLASH = "?";
+// The contract's names of ResetCause and Stage (docs/api.md), not the console's wording.
+static const char k_power_on[] EM_FLASH = "power_on";
+static const char k_watchdog[] EM_FLASH = "watchdog";
+static const char k_requested[] EM_FLASH = "requested";
+static const char k_external[] EM_FLASH = "external";
+static const char k_stage_boot[] EM_FLASH = "boot";
+static const char k_stage_meters[] EM_FLASH = "meters";
+static const char k_stage_network[] EM_FLASH = "network";
+static const char k_stage_dhcp[] EM_FLASH = "dhcp";
+static const char k_stage_send[] EM_FLASH = "send";
+static const char k_stage_card[] EM_FLASH = "card";
+static const char k_stage_idle[] EM_FLASH = "idle";
 
 void Printer::bytes(const uint8_t* data, uint16_t len) {
     if (ok_ && !out_.put(data, len)) {
@@ -144,6 +159,47 @@ static void encode_reading(Printer& p, const BatchHeader& h, const Reading& r) {
     p.flash(FlashStr{r.m.alarm ? k_alarm_true : k_alarm_false});
 }
 
+static const char* cause_name(ResetCause c) {
+    switch (c) {
+        case RESET_POWER_ON: return k_power_on;
+        case RESET_WATCHDOG: return k_watchdog;
+        case RESET_REQUESTED: return k_requested;
+        case RESET_EXTERNAL: return k_external;
+    }
+    return k_external;
+}
+
+// Null for a stage this firmware does not know: the stage is then left out, never guessed.
+static const char* stage_name(Stage s) {
+    switch (s) {
+        case STAGE_BOOT: return k_stage_boot;
+        case STAGE_METERS: return k_stage_meters;
+        case STAGE_NETWORK: return k_stage_network;
+        case STAGE_DHCP: return k_stage_dhcp;
+        case STAGE_SEND: return k_stage_send;
+        case STAGE_CARD: return k_stage_card;
+        case STAGE_IDLE: return k_stage_idle;
+    }
+    return nullptr;
+}
+
+// The names are plain ASCII without quotes, so they are printed verbatim between the quotes.
+static void encode_reset(Printer& p, const ResetReport& r) {
+    p.flash(FlashStr{k_reset});
+    p.flash(FlashStr{cause_name(r.cause)});
+    // The stage only where the firmware cut the run short itself: after a power cut the marker is
+    // gone, and the button says nothing about the loop.
+    const char* stage = r.cause == RESET_WATCHDOG || r.cause == RESET_REQUESTED ? stage_name(r.stage)
+                                                                               : nullptr;
+    if (stage != nullptr) {
+        p.flash(FlashStr{k_stage});
+        p.flash(FlashStr{stage});
+    }
+    p.flash(FlashStr{k_watchdog_resets});
+    p.u32(r.watchdog_resets);
+    p.ch('}');
+}
+
 bool encode_batch(ByteSink& out, const BatchHeader& h, ReadingSource& readings) {
     Printer p(out);
     p.flash(FlashStr{k_device});
@@ -177,6 +233,9 @@ bool encode_batch(ByteSink& out, const BatchHeader& h, ReadingSource& readings) 
     }
     if (any_errors) {
         p.ch('}');
+    }
+    if (h.reset != nullptr) {
+        encode_reset(p, *h.reset);
     }
     p.flash(FlashStr{k_readings});
     uint16_t n = readings.count();
