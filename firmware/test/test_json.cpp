@@ -164,11 +164,14 @@ TEST(reset_stage_only_after_a_watchdog_or_requested_reset) {
         RESET_EXTERNAL, STAGE_DHCP, 2,
         PSTR_OR("{\"device\":\"d\",\"boot\":1,\"uptime_ms\":0,\"reset\":{\"cause\":\"external\","
         "\"watchdog_resets\":2},\"readings\":[]}")));
-    // A stage this firmware has no name for is left out, never sent as a wrong one.
+    // A stage or cause this firmware has no name for is left out, never sent as a wrong one.
     CHECK(heartbeat_with_reset(
-        RESET_WATCHDOG, static_cast<Stage>(0x7F), 3,
+        RESET_WATCHDOG, static_cast<Stage>(STAGE_IDLE + 1), 3,
         PSTR_OR("{\"device\":\"d\",\"boot\":1,\"uptime_ms\":0,\"reset\":{\"cause\":\"watchdog\","
         "\"watchdog_resets\":3},\"readings\":[]}")));
+    CHECK(heartbeat_with_reset(
+        static_cast<ResetCause>(RESET_EXTERNAL + 1), STAGE_SEND, 3,
+        PSTR_OR("{\"device\":\"d\",\"boot\":1,\"uptime_ms\":0,\"readings\":[]}")));
 }
 
 TEST(golden_cases_exist) {

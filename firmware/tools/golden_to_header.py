@@ -80,7 +80,7 @@ def reset_of(name: str, case: dict[str, Any]) -> str:
     # The firmware always knows the stage of a watchdog or requested reset, and never sends one
     # for the other causes.
     if ("stage" in reset) != (cause in CAUSES_WITH_STAGE):
-        raise SystemExit(f"{name}: a {cause} reset is sent with a stage only for {CAUSES_WITH_STAGE}")
+        raise SystemExit(f"{name}: only {CAUSES_WITH_STAGE} resets are sent with a stage")
     stage = reset.get("stage", "boot")
     if stage not in STAGES:
         raise SystemExit(f"{name}: unknown reset stage {stage!r}")

@@ -90,8 +90,8 @@ def test_golden_body_means_its_input(name: str) -> None:
     assert parsed.get("reset") == case.get("reset")
     if "reset" in case:
         reset = case["reset"]
-        with_stage = reset["cause"] in ("watchdog", "requested")
-        assert list(parsed["reset"]) == ["cause", *(["stage"] if with_stage else []), "watchdog_resets"]
+        stage_key = ["stage"] if reset["cause"] in ("watchdog", "requested") else []
+        assert list(parsed["reset"]) == ["cause", *stage_key, "watchdog_resets"]
         assert reset["cause"] in RESET_CAUSES
         assert reset.get("stage", "boot") in RESET_STAGES
         assert 0 <= reset["watchdog_resets"] <= 0xFFFFFFFF

@@ -24,18 +24,11 @@ static const char k_alarm_true[] EM_FLASH = ",\"alarm\":true}";
 static const char k_alarm_false[] EM_FLASH = ",\"alarm\":false}";
 static const char k_end[] EM_FLASH = "]}";
 static const char k_unknown_sensor[] EM_FLASH = "?";
-// The contract's names of ResetCause and Stage (docs/api.md), not the console's wording.
-static const char k_power_on[] EM_FLASH = "power_on";
-static const char k_watchdog[] EM_FLASH = "watchdog";
-static const char k_requested[] EM_FLASH = "requested";
-static const char k_external[] EM_FLASH = "external";
-static const char k_stage_boot[] EM_FLASH = "boot";
-static const char k_stage_meters[] EM_FLASH = "meters";
-static const char k_stage_network[] EM_FLASH = "network";
-static const char k_stage_dhcp[] EM_FLASH = "dhcp";
-static const char k_stage_send[] EM_FLASH = "send";
-static const char k_stage_card[] EM_FLASH = "card";
-static const char k_stage_idle[] EM_FLASH = "idle";
+// The contract's names of ResetCause and Stage (docs/api.md), in enum order, each ended by a NUL
+// and the list by an empty name. Lists rather than switches: avr-gcc turns a switch into a table
+// of pointers in RAM.
+static const char k_cause_names[] EM_FLASH = "power_on\0watchdog\0requested\0external\0";
+static const char k_stage_names[] EM_FLASH = "boot\0meters\0network\0dhcp\0send\0card\0idle\0";
 
 void Printer::bytes(const uint8_t* data, uint16_t len) {
     if (ok_ && !out_.put(data, len)) {
@@ -159,38 +152,32 @@ static void encode_reading(Printer& p, const BatchHeader& h, const Reading& r) {
     p.flash(FlashStr{r.m.alarm ? k_alarm_true : k_alarm_false});
 }
 
-static const char* cause_name(ResetCause c) {
-    switch (c) {
-        case RESET_POWER_ON: return k_power_on;
-        case RESET_WATCHDOG: return k_watchdog;
-        case RESET_REQUESTED: return k_requested;
-        case RESET_EXTERNAL: return k_external;
+// The n-th name of such a list, or null when the list has fewer.
+static const char* nth_name(const char* names, uint8_t n) {
+    const char* p = names;
+    for (; n > 0 && flash_byte(p) != 0; --n) {
+        while (flash_byte(p) != 0) {
+            ++p;
+        }
+        ++p;
     }
-    return k_external;
+    return flash_byte(p) != 0 ? p : nullptr;
 }
 
-// Null for a stage this firmware does not know: the stage is then left out, never guessed.
-static const char* stage_name(Stage s) {
-    switch (s) {
-        case STAGE_BOOT: return k_stage_boot;
-        case STAGE_METERS: return k_stage_meters;
-        case STAGE_NETWORK: return k_stage_network;
-        case STAGE_DHCP: return k_stage_dhcp;
-        case STAGE_SEND: return k_stage_send;
-        case STAGE_CARD: return k_stage_card;
-        case STAGE_IDLE: return k_stage_idle;
-    }
-    return nullptr;
-}
-
-// The names are plain ASCII without quotes, so they are printed verbatim between the quotes.
+// The names are plain ASCII without quotes, so they are printed verbatim between the quotes. A
+// cause or stage this firmware has no name for is left out, never sent as a wrong one.
 static void encode_reset(Printer& p, const ResetReport& r) {
+    const char* cause = nth_name(k_cause_names, r.cause);
+    if (cause == nullptr) {
+        return;
+    }
     p.flash(FlashStr{k_reset});
-    p.flash(FlashStr{cause_name(r.cause)});
+    p.flash(FlashStr{cause});
     // The stage only where the firmware cut the run short itself: after a power cut the marker is
     // gone, and the button says nothing about the loop.
-    const char* stage = r.cause == RESET_WATCHDOG || r.cause == RESET_REQUESTED ? stage_name(r.stage)
-                                                                               : nullptr;
+    const char* stage = r.cause == RESET_WATCHDOG || r.cause == RESET_REQUESTED
+                            ? nth_name(k_stage_names, r.stage)
+                            : nullptr;
     if (stage != nullptr) {
         p.flash(FlashStr{k_stage});
         p.flash(FlashStr{stage});
