@@ -152,7 +152,7 @@ static void encode_reading(Printer& p, const BatchHeader& h, const Reading& r) {
     p.flash(FlashStr{r.m.alarm ? k_alarm_true : k_alarm_false});
 }
 
-// The n-th name of such a list, or null when the list has fewer.
+// The n-th name of a list like k_cause_names, or null when the list has fewer.
 static const char* nth_name(const char* names, uint8_t n) {
     const char* p = names;
     for (; n > 0 && flash_byte(p) != 0; --n) {

@@ -50,6 +50,7 @@ struct ResetReport {
 
 // reset_cause_at_boot, with its figures gathered for the collector.
 ResetReport reset_report_at_boot(ResetMarker& m, uint8_t mcusr);
+
 // From the watchdog's early-warning interrupt, or before a requested reset.
 void reset_marker_expect(ResetMarker& m, ResetCause cause);
 void reset_marker_stage(ResetMarker& m, Stage stage);
