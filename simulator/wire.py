@@ -19,6 +19,11 @@ _UINT64_MAX = 0xFFFF_FFFF_FFFF_FFFF
 # JSON's two-character escapes, which the firmware uses where one exists (as json.dumps does).
 _SHORT_ESCAPES = {0x22: b'\\"', 0x5C: b"\\\\", 0x0A: b"\\n", 0x0D: b"\\r", 0x09: b"\\t",
                   0x08: b"\\b", 0x0C: b"\\f"}  # fmt: skip
+# The firmware's ResetCause and Stage (firmware reset_cause.h) by their wire names.
+RESET_CAUSES = ("power_on", "watchdog", "requested", "external")
+RESET_STAGES = ("boot", "meters", "network", "dhcp", "send", "card", "idle")
+# Only where the firmware cut the run short itself does it know the loop's stage.
+_CAUSES_WITH_STAGE = ("watchdog", "requested")
 
 
 class WireEncodingError(EnergymonError):
@@ -33,6 +38,15 @@ class DeviceReading:
     uptime_ms: int
     sensor: str
     raw: RawMeasurement
+
+
+@dataclass(frozen=True, slots=True)
+class ResetReport:
+    """Why the device's current boot started, sent in every request of that boot."""
+
+    cause: str
+    watchdog_resets: int
+    stage: str | None = None
 
 
 def encode_name(name: str) -> bytes:
@@ -113,6 +127,24 @@ def _encode_reading(reading: DeviceReading) -> bytes:
     )
 
 
+def _encode_reset(reset: ResetReport) -> bytes:
+    if reset.cause not in RESET_CAUSES:
+        raise WireEncodingError(f"reset cause {reset.cause!r} is not one of {RESET_CAUSES}")
+    parts = [b',"reset":{"cause":"', reset.cause.encode("ascii"), b'"']
+    if reset.stage is not None:
+        if reset.cause not in _CAUSES_WITH_STAGE:
+            raise WireEncodingError(f"a {reset.cause} reset has no stage, got {reset.stage!r}")
+        if reset.stage not in RESET_STAGES:
+            raise WireEncodingError(f"reset stage {reset.stage!r} is not one of {RESET_STAGES}")
+        parts += [b',"stage":"', reset.stage.encode("ascii"), b'"']
+    parts += [
+        b',"watchdog_resets":',
+        _uint("watchdog_resets", reset.watchdog_resets, _UINT32_MAX),
+        b"}",
+    ]
+    return b"".join(parts)
+
+
 def encode_batch(
     device: str,
     boot: int,
@@ -122,6 +154,7 @@ def encode_batch(
     dropped: int = 0,
     meter_errors: Mapping[str, int] | None = None,
     boot_nonce: int | None = None,
+    reset: ResetReport | None = None,
 ) -> bytes:
     """The request body; `meter_errors` iterates in the device's configuration order."""
     parts = [
@@ -145,5 +178,7 @@ def encode_batch(
     ]
     if errors:
         parts += [b',"meter_errors":{', b",".join(errors), b"}"]
+    if reset is not None:
+        parts.append(_encode_reset(reset))
     parts += [b',"readings":[', b",".join(_encode_reading(r) for r in readings), b"]}"]
     return b"".join(parts)

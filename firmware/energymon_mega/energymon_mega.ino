@@ -134,8 +134,7 @@ static em::RecordRing g_ring(g_ring_memory, EM_RING_READINGS);
 static em::Store* g_store = nullptr;
 static em::Uplink* g_uplink = nullptr;
 static em::Uptime g_uptime;
-static em::ResetCause g_reset_cause = em::RESET_POWER_ON;
-static uint8_t g_reset_stage = 0;
+static em::ResetReport g_reset;
 static uint32_t g_boot_nonce = 0;
 
 static HardwareLink g_link1(Serial1);
@@ -459,17 +458,17 @@ void setup() {
     pinMode(EM_ETHERNET_CS_PIN, OUTPUT);
     digitalWrite(EM_ETHERNET_CS_PIN, HIGH);
 
-    g_reset_cause = em::reset_cause_at_boot(g_marker, g_mcusr, &g_reset_stage);
+    g_reset = em::reset_report_at_boot(g_marker, g_mcusr);
     Serial.print(F("energymon firmware, device "));
     print_flash(em::FlashStr{DEVICE_NAME});
     Serial.print(F(", reset by "));
-    print_flash(em::reset_cause_name(g_reset_cause));
-    if (g_reset_cause == em::RESET_WATCHDOG) {
+    print_flash(em::reset_cause_name(g_reset.cause));
+    if (g_reset.cause == em::RESET_WATCHDOG) {
         Serial.print(F(" in stage "));
-        Serial.print(g_reset_stage);
+        Serial.print(static_cast<uint8_t>(g_reset.stage));
     }
     Serial.print(F(", watchdog resets "));
-    Serial.print(g_marker.watchdog_total);
+    Serial.print(g_reset.watchdog_resets);
     Serial.println();
     watchdog_start();
     wait_after_watchdog_loop();
@@ -490,6 +489,7 @@ void setup() {
     static em::Store store(g_ring, EM_USE_SD ? &g_log : nullptr, boot, g_boots, EM_SPILL_CHUNK);
     static em::Uplink uplink(UPLINK, store, g_boots, g_chunk, sizeof(g_chunk));
     uplink.set_boot_nonce(g_boot_nonce);
+    uplink.set_reset_report(&g_reset);
     g_store = &store;
     g_uplink = &uplink;
     stamp();

@@ -68,6 +68,7 @@ struct Loaded {
     golden::Case c;
     FlashStr sensors[MAX_METERS];
     uint32_t errors[MAX_METERS];
+    ResetReport reset;
     BatchHeader h;
     explicit Loaded(uint8_t i) {
         ut::flash_copy(&c, &golden::CASES[i], sizeof(c));
@@ -81,6 +82,10 @@ struct Loaded {
         h.uptime_ms = c.uptime_ms;
         h.dropped = c.dropped;
         h.meter_errors = errors;
+        reset.cause = c.reset_cause;
+        reset.stage = c.reset_stage;
+        reset.watchdog_resets = c.watchdog_resets;
+        h.reset = c.has_reset ? &reset : nullptr;
         h.sensors = sensors;
         h.sensor_count = c.sensor_count;
     }
@@ -96,7 +101,7 @@ public:
         buf[len] = 0;
         return true;
     }
-    char buf[32];
+    char buf[160];
     uint8_t len;
 };
 
@@ -107,7 +112,67 @@ bool prints(void (*fn)(Printer&), const char* expected) {
     return strcmp(s.buf, expected) == 0;
 }
 
+class NoReadings : public ReadingSource {
+public:
+    uint16_t count() override { return 0; }
+    bool get(uint16_t, Reading&) override { return false; }
+};
+
+// A heartbeat of device "d" carrying this reset report, compared with the expected body (in flash).
+bool heartbeat_with_reset(ResetCause cause, Stage stage, uint32_t watchdog_resets, const char* expected) {
+    static const char device[] EM_FLASH = "d";
+    ResetReport r;
+    r.cause = cause;
+    r.stage = stage;
+    r.watchdog_resets = watchdog_resets;
+    BatchHeader h;
+    h.device = FlashStr{device};
+    h.boot = 1;
+    h.boot_nonce = 0;
+    h.uptime_ms = 0;
+    h.dropped = 0;
+    h.meter_errors = nullptr;
+    h.reset = &r;
+    h.sensors = nullptr;
+    h.sensor_count = 0;
+    NoReadings none;
+    StringSink s;
+    if (!encode_batch(s, h, none) || s.len != flash_strlen(FlashStr{expected})) {
+        return false;
+    }
+    for (uint8_t i = 0; i < s.len; ++i) {
+        if (static_cast<uint8_t>(s.buf[i]) != flash_byte(expected + i)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 }  // namespace
+
+TEST(reset_stage_only_after_a_watchdog_or_requested_reset) {
+    CHECK(heartbeat_with_reset(
+        RESET_REQUESTED, STAGE_NETWORK, 4294967295UL,
+        PSTR_OR("{\"device\":\"d\",\"boot\":1,\"uptime_ms\":0,\"reset\":{\"cause\":\"requested\","
+        "\"stage\":\"network\",\"watchdog_resets\":4294967295},\"readings\":[]}")));
+    CHECK(heartbeat_with_reset(
+        RESET_WATCHDOG, STAGE_IDLE, 1,
+        PSTR_OR("{\"device\":\"d\",\"boot\":1,\"uptime_ms\":0,\"reset\":{\"cause\":\"watchdog\","
+        "\"stage\":\"idle\",\"watchdog_resets\":1},\"readings\":[]}")));
+    // After the button the marker still holds the stage the loop was in: not sent.
+    CHECK(heartbeat_with_reset(
+        RESET_EXTERNAL, STAGE_DHCP, 2,
+        PSTR_OR("{\"device\":\"d\",\"boot\":1,\"uptime_ms\":0,\"reset\":{\"cause\":\"external\","
+        "\"watchdog_resets\":2},\"readings\":[]}")));
+    // A stage or cause this firmware has no name for is left out, never sent as a wrong one.
+    CHECK(heartbeat_with_reset(
+        RESET_WATCHDOG, static_cast<Stage>(STAGE_IDLE + 1), 3,
+        PSTR_OR("{\"device\":\"d\",\"boot\":1,\"uptime_ms\":0,\"reset\":{\"cause\":\"watchdog\","
+        "\"watchdog_resets\":3},\"readings\":[]}")));
+    CHECK(heartbeat_with_reset(
+        static_cast<ResetCause>(RESET_EXTERNAL + 1), STAGE_SEND, 3,
+        PSTR_OR("{\"device\":\"d\",\"boot\":1,\"uptime_ms\":0,\"readings\":[]}")));
+}
 
 TEST(golden_cases_exist) {
     CHECK(golden::CASE_COUNT >= 7);

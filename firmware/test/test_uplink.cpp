@@ -1,6 +1,7 @@
 // The uplink against a fake collector that parses each request as it streams in: the contract's
-// head, chunk sizes, the first-request heartbeat, acknowledgements, back-off, 413/503, and a long
-// run with outages where every reading must arrive (or, without a card, be counted as dropped).
+// head, chunk sizes, the first-request heartbeat, acknowledgements, back-off, 413/503, the boot's
+// reset report, and a long run with outages where every reading must arrive (or, without a card,
+// be counted as dropped).
 #include "../energymon_mega/src/core/uplink.h"
 #include "buffers.h"
 #include "fakes.h"
@@ -32,6 +33,13 @@ const char TOO_LARGE[] EM_FLASH = "HTTP/1.1 413 Payload Too Large\r\ncontent-len
 
 enum Mode : uint8_t { UP, DOWN, SILENT, BUSY_503, LIMIT_413, STALLED };
 
+void copy_text(char* to, size_t capacity, const char* from) {
+    size_t n = strlen(from);
+    n = n < capacity - 1 ? n : capacity - 1;
+    memcpy(to, from, n);
+    to[n] = 0;
+}
+
 // Streams one JSON body and keeps what the tests look at.
 struct BodyScan {
     void reset() {
@@ -50,6 +58,11 @@ struct BodyScan {
         meter_errors = false;
         saw_boot = false;
         saw_uptime = false;
+        saw_reset = false;
+        prev[0] = 0;
+        cause[0] = 0;
+        stage[0] = 0;
+        watchdog_resets = 0;
     }
     bool key_is(const char* k) const { return strcmp(key, k) == 0; }
     void number_done() {
@@ -67,6 +80,8 @@ struct BodyScan {
             nonce = static_cast<uint32_t>(num);
         } else if (key_is("dropped")) {
             dropped = static_cast<uint32_t>(num);
+        } else if (key_is("watchdog_resets")) {
+            watchdog_resets = static_cast<uint32_t>(num);
         } else if (key_is("seq")) {
             ++readings;
             if (first_seq == 0) {
@@ -83,6 +98,13 @@ struct BodyScan {
                 if (key_is("meter_errors")) {
                     meter_errors = true;
                 }
+                saw_reset = saw_reset || key_is("reset");
+                // A string after the key "cause" or "stage" is that key's value.
+                if (strcmp(prev, "cause") == 0) {
+                    copy_text(cause, sizeof(cause), key);
+                } else if (strcmp(prev, "stage") == 0) {
+                    copy_text(stage, sizeof(stage), key);
+                }
             } else if (key_len < sizeof(key) - 1) {
                 key[key_len++] = static_cast<char>(c);
             }
@@ -96,6 +118,7 @@ struct BodyScan {
         number_done();
         if (c == '"') {
             in_string = true;
+            copy_text(prev, sizeof(prev), key);
             key_len = 0;
         }
     }
@@ -114,6 +137,11 @@ struct BodyScan {
     bool meter_errors;
     bool saw_boot;
     bool saw_uptime;
+    bool saw_reset;
+    char prev[16];  // the string before the last one
+    char cause[12];
+    char stage[12];
+    uint32_t watchdog_resets;
 };
 
 class FakeCollector : public Transport {
@@ -492,6 +520,96 @@ TEST(boot_nonce_goes_with_every_request_of_the_boot) {
         CHECK_EQ(rig.collector.scan.nonce, 4294967295UL);
     }
     CHECK(rig.collector.requests >= 3);
+}
+
+namespace {
+
+// A string the fake collector kept against one in flash.
+bool text_is(const char* got, const char* expected) {
+    uint8_t i = 0;
+    for (; flash_byte(expected + i) != 0; ++i) {
+        if (static_cast<uint8_t>(got[i]) != flash_byte(expected + i)) {
+            return false;
+        }
+    }
+    return got[i] == 0;
+}
+
+}  // namespace
+
+TEST(watchdog_reset_goes_with_every_request_of_its_boot_not_with_old_boot_batches) {
+    ResetMarker marker;
+    memset(&marker, 0x5A, sizeof(marker));  // RAM after a power cut
+    ResetReport power_on = reset_report_at_boot(marker, 0);
+    Rig rig(true);
+    rig.uplink.set_reset_report(&power_on);
+    rig.second();
+    CHECK_EQ(rig.collector.scan.boot, 1);
+    CHECK(rig.collector.scan.saw_reset);
+    CHECK(text_is(rig.collector.scan.cause, PSTR_OR("power_on")));
+    CHECK(text_is(rig.collector.scan.stage, PSTR_OR("")));
+    CHECK_EQ(rig.collector.scan.watchdog_resets, 0);
+    // The collector goes away and boot 1's readings go to the card. Then the loop hangs twice,
+    // as the sketch records it: boot 2 in DHCP before it sent anything, boot 3 while sending.
+    rig.collector.mode = DOWN;
+    for (uint8_t i = 0; i < 6; ++i) {
+        rig.second();
+    }
+    uint32_t on_card = rig.store.on_card();
+    CHECK(on_card > 0);
+    reset_marker_stage(marker, STAGE_DHCP);
+    reset_marker_expect(marker, RESET_WATCHDOG);
+    reset_report_at_boot(marker, 0);
+    CHECK_EQ(BootBook(rig.eeprom).begin(), 2);
+    reset_marker_stage(marker, STAGE_SEND);
+    reset_marker_expect(marker, RESET_WATCHDOG);
+    ResetReport report = reset_report_at_boot(marker, 0);
+    CHECK_EQ(report.cause, RESET_WATCHDOG);
+
+    BootBook boots(rig.eeprom);
+    CHECK_EQ(boots.begin(), 3);
+    SpillLog log(rig.media);
+    CHECK(log.open());
+    RecordRing ring(g_ring, 12);
+    Store store(ring, &log, 3, boots, 4);
+    UplinkConfig cfg = config();
+    Uplink uplink(cfg, store, boots, g_chunk, CHUNK);
+    uplink.set_reset_report(&report);
+    FakeCollector c;
+    uint32_t errors[3] = {0, 0, 0};
+    uint32_t seq = 0;
+    uint16_t current = 0;
+    uint16_t past = 0;
+    for (uint16_t i = 0; i < 2000 && (current < 5 || store.pending()); ++i) {
+        if (i % 20 == 0) {
+            Reading r = fake::reading(3, ++seq, 0);
+            r.uptime_ms = c.clock;
+            store.add(r);
+        }
+        uint16_t requests = c.requests;
+        uplink.step(c, c.clock, errors, 0);
+        c.clock += 50;
+        if (c.requests == requests) {
+            continue;
+        }
+        if (c.scan.boot == 3) {
+            ++current;
+            CHECK(c.scan.saw_reset);
+            CHECK(text_is(c.scan.cause, PSTR_OR("watchdog")));
+            CHECK(text_is(c.scan.stage, PSTR_OR("send")));
+            CHECK_EQ(c.scan.watchdog_resets, 2);
+        } else {
+            ++past;
+            CHECK_EQ(c.scan.boot, 1);
+            // Boot 1 started at power-on; boot 3's reset is not its story.
+            CHECK(!c.scan.saw_reset);
+            CHECK(text_is(c.scan.cause, PSTR_OR("")));
+        }
+    }
+    CHECK(past > 0);
+    CHECK(current >= 5);
+    CHECK(!store.pending());
+    CHECK_EQ(store.dropped(), 0);
 }
 
 TEST(long_outage_with_card_loses_nothing) {

@@ -55,7 +55,8 @@ def frame(insns: list[tuple[str, str]]) -> int:
     window = insns[i : i + 4]
     if window and window[0] == ("in", "r28, 0x3d\t; 61"):
         for op, args in window[1:]:
-            nums = re.findall(r"0x([0-9a-f]+)", args.split(";")[0])
+            # objdump prints immediates in upper-case hex (0x4A), addresses in lower case.
+            nums = re.findall(r"0x([0-9a-fA-F]+)", args.split(";")[0])
             if op == "subi" and args.startswith("r28"):
                 size += int(nums[0], 16)
             elif op in ("sbci", "sbc") and args.startswith("r29") and nums:

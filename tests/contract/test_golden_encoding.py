@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from energymon.schema import FIELDS, RawMeasurement
-from simulator.wire import DeviceReading, encode_batch
+from simulator.wire import RESET_CAUSES, RESET_STAGES, DeviceReading, ResetReport, encode_batch
 
 GOLDEN = Path(__file__).parent / "golden"
 CASES = sorted(p.name.removesuffix(".input.json") for p in GOLDEN.glob("*.input.json"))
@@ -27,6 +27,13 @@ def _load(name: str) -> tuple[dict[str, Any], bytes]:
 def _reading(item: dict[str, Any]) -> DeviceReading:
     raw = RawMeasurement(*(item[f.raw_name] for f in FIELDS))
     return DeviceReading(item["seq"], item["uptime_ms"], item["sensor"], raw)
+
+
+def _reset(case: dict[str, Any]) -> ResetReport | None:
+    if "reset" not in case:
+        return None
+    item = case["reset"]
+    return ResetReport(item["cause"], item["watchdog_resets"], item.get("stage"))
 
 
 def test_every_golden_input_has_a_body() -> None:
@@ -46,6 +53,7 @@ def test_encoder_matches_golden_body(name: str) -> None:
         dropped=case["dropped"],
         meter_errors=case["meter_errors"],
         boot_nonce=case.get("boot_nonce"),
+        reset=_reset(case),
     )
     assert encoded == body
 
@@ -65,6 +73,8 @@ def test_golden_body_means_its_input(name: str) -> None:
     meter_errors = {s: n for s, n in case["meter_errors"].items() if n}
     if meter_errors:
         expected_keys.append("meter_errors")
+    if "reset" in case:
+        expected_keys.append("reset")
     assert list(parsed) == [*expected_keys, "readings"]
     assert parsed.get("meter_errors", {}) == meter_errors
     assert list(parsed.get("meter_errors", {})) == list(meter_errors)
@@ -77,6 +87,14 @@ def test_golden_body_means_its_input(name: str) -> None:
     assert parsed.get("boot_nonce") == case.get("boot_nonce")
     if "boot_nonce" in case:
         assert 1 <= case["boot_nonce"] <= 0xFFFFFFFF
+    assert parsed.get("reset") == case.get("reset")
+    if "reset" in case:
+        reset = case["reset"]
+        stage_key = ["stage"] if reset["cause"] in ("watchdog", "requested") else []
+        assert list(parsed["reset"]) == ["cause", *stage_key, "watchdog_resets"]
+        assert reset["cause"] in RESET_CAUSES
+        assert reset.get("stage", "boot") in RESET_STAGES
+        assert 0 <= reset["watchdog_resets"] <= 0xFFFFFFFF
     assert len(parsed["readings"]) == len(case["readings"])
     for got, item in zip(parsed["readings"], case["readings"], strict=True):
         assert list(got) == ["seq", "uptime_ms", "sensor", *(f.name for f in FIELDS)]

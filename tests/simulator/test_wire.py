@@ -11,7 +11,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from energymon.schema import FIELDS, RawMeasurement
-from simulator.wire import DeviceReading, WireEncodingError, encode_batch, encode_name
+from simulator.wire import (
+    RESET_CAUSES,
+    RESET_STAGES,
+    DeviceReading,
+    ResetReport,
+    WireEncodingError,
+    encode_batch,
+    encode_name,
+)
 
 U32 = st.integers(0, 0xFFFF_FFFF)
 U64 = st.integers(0, 2**64 - 1)
@@ -161,3 +169,55 @@ def test_reading_counters_beyond_the_firmware_are_refused(seq: int, uptime_ms: i
     reading = DeviceReading(seq, uptime_ms, "pzem1", _raw())
     with pytest.raises(WireEncodingError):
         encode_batch("mega-01", 1, 0, [reading])
+
+
+@st.composite
+def reset_reports(draw: st.DrawFn) -> ResetReport:
+    cause = draw(st.sampled_from(RESET_CAUSES))
+    with_stage = cause in ("watchdog", "requested") and draw(st.booleans())
+    stage = draw(st.sampled_from(RESET_STAGES)) if with_stage else None
+    return ResetReport(cause, draw(U32), stage)
+
+
+@given(reset=reset_reports(), dropped=U32, meter_errors=st.dictionaries(names, U32, max_size=3))
+def test_reset_goes_after_the_health_counters_and_before_the_readings(
+    *, reset: ResetReport, dropped: int, meter_errors: dict[str, int]
+) -> None:
+    body = encode_batch(
+        "mega-01", 4, 9000, [], dropped=dropped, meter_errors=meter_errors, reset=reset
+    )
+    parsed = json.loads(body.decode("utf-8"))
+    assert list(parsed)[-2:] == ["reset", "readings"]
+    expected = {"cause": reset.cause, "watchdog_resets": reset.watchdog_resets}
+    if reset.stage is not None:
+        expected["stage"] = reset.stage
+    assert parsed["reset"] == expected
+    keys = list(parsed["reset"])
+    assert (keys[0], keys[-1]) == ("cause", "watchdog_resets")
+
+
+def test_reset_example() -> None:
+    body = encode_batch(
+        "mega-01", 2, 500, [], reset=ResetReport("watchdog", 3, "send"), meter_errors={"pzem1": 1}
+    )
+    assert body == (
+        b'{"device":"mega-01","boot":2,"uptime_ms":500,"meter_errors":{"pzem1":1},'
+        b'"reset":{"cause":"watchdog","stage":"send","watchdog_resets":3},"readings":[]}'
+    )
+
+
+@pytest.mark.parametrize(
+    "reset",
+    [
+        ResetReport("brown_out", 0),
+        ResetReport("power_on", 0, "send"),
+        ResetReport("external", 1, "dhcp"),
+        ResetReport("watchdog", 1, "sending"),
+        ResetReport("watchdog", -1, "send"),
+        ResetReport("watchdog", 2**32, "send"),
+        ResetReport("requested", True, "network"),  # type: ignore[arg-type]
+    ],
+)
+def test_resets_the_firmware_cannot_report_are_refused(reset: ResetReport) -> None:
+    with pytest.raises(WireEncodingError):
+        encode_batch("mega-01", 1, 0, [], reset=reset)

@@ -8,6 +8,9 @@ static const char k_boot_nonce[] EM_FLASH = ",\"boot_nonce\":";
 static const char k_uptime[] EM_FLASH = ",\"uptime_ms\":";
 static const char k_dropped[] EM_FLASH = ",\"dropped\":";
 static const char k_meter_errors[] EM_FLASH = ",\"meter_errors\":{";
+static const char k_reset[] EM_FLASH = ",\"reset\":{\"cause\":\"";
+static const char k_stage[] EM_FLASH = "\",\"stage\":\"";
+static const char k_watchdog_resets[] EM_FLASH = "\",\"watchdog_resets\":";
 static const char k_readings[] EM_FLASH = ",\"readings\":[";
 static const char k_seq[] EM_FLASH = "{\"seq\":";
 static const char k_sensor[] EM_FLASH = ",\"sensor\":";
@@ -21,6 +24,11 @@ static const char k_alarm_true[] EM_FLASH = ",\"alarm\":true}";
 static const char k_alarm_false[] EM_FLASH = ",\"alarm\":false}";
 static const char k_end[] EM_FLASH = "]}";
 static const char k_unknown_sensor[] EM_FLASH = "?";
+// The contract's names of ResetCause and Stage (docs/api.md), in enum order, each ended by a NUL
+// and the list by an empty name. Lists rather than switches: avr-gcc turns a switch into a table
+// of pointers in RAM.
+static const char k_cause_names[] EM_FLASH = "power_on\0watchdog\0requested\0external\0";
+static const char k_stage_names[] EM_FLASH = "boot\0meters\0network\0dhcp\0send\0card\0idle\0";
 
 void Printer::bytes(const uint8_t* data, uint16_t len) {
     if (ok_ && !out_.put(data, len)) {
@@ -144,6 +152,41 @@ static void encode_reading(Printer& p, const BatchHeader& h, const Reading& r) {
     p.flash(FlashStr{r.m.alarm ? k_alarm_true : k_alarm_false});
 }
 
+// The n-th name of a list like k_cause_names, or null when the list has fewer.
+static const char* nth_name(const char* names, uint8_t n) {
+    const char* p = names;
+    for (; n > 0 && flash_byte(p) != 0; --n) {
+        while (flash_byte(p) != 0) {
+            ++p;
+        }
+        ++p;
+    }
+    return flash_byte(p) != 0 ? p : nullptr;
+}
+
+// The names are plain ASCII without quotes, so they are printed verbatim between the quotes. A
+// cause or stage this firmware has no name for is left out, never sent as a wrong one.
+static void encode_reset(Printer& p, const ResetReport& r) {
+    const char* cause = nth_name(k_cause_names, r.cause);
+    if (cause == nullptr) {
+        return;
+    }
+    p.flash(FlashStr{k_reset});
+    p.flash(FlashStr{cause});
+    // The stage only where the firmware cut the run short itself: after a power cut the marker is
+    // gone, and the button says nothing about the loop.
+    const char* stage = r.cause == RESET_WATCHDOG || r.cause == RESET_REQUESTED
+                            ? nth_name(k_stage_names, r.stage)
+                            : nullptr;
+    if (stage != nullptr) {
+        p.flash(FlashStr{k_stage});
+        p.flash(FlashStr{stage});
+    }
+    p.flash(FlashStr{k_watchdog_resets});
+    p.u32(r.watchdog_resets);
+    p.ch('}');
+}
+
 bool encode_batch(ByteSink& out, const BatchHeader& h, ReadingSource& readings) {
     Printer p(out);
     p.flash(FlashStr{k_device});
@@ -177,6 +220,9 @@ bool encode_batch(ByteSink& out, const BatchHeader& h, ReadingSource& readings) 
     }
     if (any_errors) {
         p.ch('}');
+    }
+    if (h.reset != nullptr) {
+        encode_reset(p, *h.reset);
     }
     p.flash(FlashStr{k_readings});
     uint16_t n = readings.count();

@@ -1,9 +1,11 @@
 // The canonical JSON body of POST /api/v1/readings (docs/api.md, "Canonical encoding"): no white
 // space, keys in contract order, `boot_nonce`, `dropped` and `meter_errors` only when non-zero,
-// every number printed from the meter's raw integers. Byte for byte what the Python fake device sends.
+// `reset` only when given, every number printed from the meter's raw integers. Byte for byte what
+// the Python fake device sends.
 #ifndef EM_JSON_BATCH_H
 #define EM_JSON_BATCH_H
 
+#include "reset_cause.h"
 #include "sink.h"
 
 namespace em {
@@ -15,6 +17,7 @@ struct BatchHeader {
     uint64_t uptime_ms;
     uint32_t dropped;
     const uint32_t* meter_errors;  // per sensor, or null
+    const ResetReport* reset;      // null: not sent (a past boot's batch, or not known)
     const FlashStr* sensors;       // names, in configuration order
     uint8_t sensor_count;
 };

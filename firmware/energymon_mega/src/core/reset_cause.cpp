@@ -45,6 +45,15 @@ ResetCause reset_cause_at_boot(ResetMarker& m, uint8_t mcusr, uint8_t* last_stag
     return cause;
 }
 
+ResetReport reset_report_at_boot(ResetMarker& m, uint8_t mcusr) {
+    ResetReport r;
+    uint8_t last_stage = STAGE_BOOT;
+    r.cause = reset_cause_at_boot(m, mcusr, &last_stage);
+    r.stage = static_cast<Stage>(last_stage);
+    r.watchdog_resets = m.watchdog_total;
+    return r;
+}
+
 void reset_marker_expect(ResetMarker& m, ResetCause cause) {
     m.pending = cause;
     seal(m);

@@ -39,6 +39,18 @@ struct ResetMarker {
 // Called once at start-up: classifies the reset that just happened (AVR MCUSR bits are used when
 // a bootloader left them), updates the counters and re-arms the marker for this run.
 ResetCause reset_cause_at_boot(ResetMarker& m, uint8_t mcusr, uint8_t* last_stage);
+
+// What the collector is told, in every request of this boot, about the reset that started it
+// (docs/api.md, `reset`).
+struct ResetReport {
+    ResetCause cause;
+    Stage stage;               // where the loop was; sent only after a watchdog or requested reset
+    uint32_t watchdog_resets;  // since power-on
+};
+
+// reset_cause_at_boot, with its figures gathered for the collector.
+ResetReport reset_report_at_boot(ResetMarker& m, uint8_t mcusr);
+
 // From the watchdog's early-warning interrupt, or before a requested reset.
 void reset_marker_expect(ResetMarker& m, ResetCause cause);
 void reset_marker_stage(ResetMarker& m, Stage stage);

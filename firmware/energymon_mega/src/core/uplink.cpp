@@ -79,7 +79,8 @@ Uplink::Uplink(const UplinkConfig& config, Store& store, BootBook& boots, uint8_
       last_attempt_ms_(0),
       wait_ms_(0),
       retry_after_s_(0),
-      boot_nonce_(0) {}
+      boot_nonce_(0),
+      reset_(nullptr) {}
 
 void Uplink::schedule(uint64_t uptime_ms, uint32_t wait_ms) {
     last_attempt_ms_ = uptime_ms;
@@ -168,11 +169,12 @@ SendResult Uplink::step(Transport& t, uint64_t uptime_ms, const uint32_t* meter_
     h.boot = current ? boots_.boot() : batch.boot;
     // The nonce names this boot of this board; a past boot's is not known any more.
     h.boot_nonce = current ? boot_nonce_ : 0;
-    // A past boot's batch: its readings were all measured before its last reading, and its
-    // counters belong to it, not to this boot.
+    // A past boot's batch: its readings were all measured before its last reading, and the
+    // counters and the reset that started this boot are not that boot's.
     h.uptime_ms = current ? uptime_ms : batch.last_uptime_ms;
     h.dropped = current ? store_.dropped() : 0;
     h.meter_errors = current ? meter_errors : nullptr;
+    h.reset = current ? reset_ : nullptr;
 
     BatchReadings src(store_, batch);
     uint32_t ack = 0;

@@ -79,6 +79,9 @@ public:
     uint32_t next_in_ms(uint64_t uptime_ms) const;
     // The boot's nonce, sent beside `boot` in every request (0: not sent).
     void set_boot_nonce(uint32_t nonce) { boot_nonce_ = nonce; }
+    // Why this boot started, sent in every request of this boot (null: not sent). Kept by the
+    // caller for the uplink's lifetime.
+    void set_reset_report(const ResetReport* report) { reset_ = report; }
 
 private:
     SendResult attempt(Transport& t, const BatchHeader& h, ReadingSource& src, uint32_t* ack,
@@ -98,6 +101,7 @@ private:
     uint32_t wait_ms_;
     uint32_t retry_after_s_;
     uint32_t boot_nonce_;
+    const ResetReport* reset_;
 };
 
 }  // namespace em
