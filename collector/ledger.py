@@ -171,8 +171,11 @@ class Life:
     pending_seqs: list[int] = field(default_factory=list)
 
     def segment_for(self, seq: int) -> Segment:
-        i = bisect_right([s.first_seq for s in self.segments], seq) - 1
-        return self.segments[max(i, 0)]
+        segments = self.segments
+        if len(segments) == 1 or seq >= segments[-1].first_seq:
+            return segments[-1]
+        i = bisect_right([s.first_seq for s in segments], seq) - 1
+        return segments[max(i, 0)]
 
     @property
     def highest_seq(self) -> int:
