@@ -147,11 +147,11 @@ def deadline(seconds: float) -> Iterator[Deadline]:
         _current.deadline = previous
 
 
-class _Tracked:
+class _Tracked(HTTPConnection):
+    """A connection that puts itself under the calling thread's deadline at each request."""
+
     deadline: Deadline | None = None
 
-
-class _HTTPConnection(HTTPConnection, _Tracked):
     def request(self, *args: Any, **kwargs: Any) -> None:
         current = getattr(_current, "deadline", None)
         self.deadline = current
@@ -160,13 +160,12 @@ class _HTTPConnection(HTTPConnection, _Tracked):
         super().request(*args, **kwargs)
 
 
-class _HTTPSConnection(HTTPSConnection, _Tracked):
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        current = getattr(_current, "deadline", None)
-        self.deadline = current
-        if current is not None:
-            current.attach(self)
-        super().request(*args, **kwargs)
+class _HTTPConnection(_Tracked):
+    pass
+
+
+class _HTTPSConnection(_Tracked, HTTPSConnection):
+    pass
 
 
 class _HTTPPool(HTTPConnectionPool):

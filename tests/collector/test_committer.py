@@ -7,14 +7,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from collector.committer import WRITES_IN_FLIGHT
 from energymon.influx import InfluxClient
 from harness.influxd import InfluxServer
 from tests.collector.helpers import batch
-from tests.collector.inprocess import InfluxGate, in_process
+from tests.collector.inprocess import InfluxGate, InProcessCollector, in_process
 
 pytestmark = pytest.mark.anyio
 
@@ -43,6 +45,16 @@ async def until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, "condition never held"
         await asyncio.sleep(0.005)
+
+
+async def held_at_the_gate(
+    c: InProcessCollector, gate: InfluxGate, body: dict[str, Any]
+) -> asyncio.Task[httpx.Response]:
+    """A request whose write waits at the closed gate."""
+    gate.hold()
+    posting = asyncio.create_task(c.post(body))
+    await until(lambda: gate.writes_waiting == 1)
+    return posting
 
 
 def journal_entries(data_dir: Path) -> int:
@@ -75,9 +87,7 @@ async def test_the_next_group_is_written_while_a_write_is_in_flight(
     gate: InfluxGate, gated: InfluxClient, tmp_path: Path
 ) -> None:
     async with in_process(gated, tmp_path) as c:
-        gate.hold()
-        first = asyncio.create_task(c.post(batch(range(1, 4))))
-        await until(lambda: gate.writes_waiting == 1)
+        first = await held_at_the_gate(c, gate, batch(range(1, 4)))
         second = asyncio.create_task(c.post(batch(range(4, 7), uptime_ms=9000)))
         # Prepared, journalled (fsynced) and sent while the first write is still held.
         await until(lambda: gate.writes_waiting == WRITES_IN_FLIGHT)
@@ -98,9 +108,7 @@ async def test_a_duplicate_of_a_failed_write_is_not_acknowledged(
 ) -> None:
     # The spool cannot take the batch either, so the first request fails as a whole.
     async with in_process(gated, tmp_path, spool_max_bytes=10) as c:
-        gate.hold()
-        first = asyncio.create_task(c.post(batch(range(1, 4))))
-        await until(lambda: gate.writes_waiting == 1)
+        first = await held_at_the_gate(c, gate, batch(range(1, 4)))
         # The device re-sends while the first attempt is still in flight.
         resend = asyncio.create_task(c.post(batch(range(1, 4))))
         await until(lambda: c.committer.groups_prepared == 2)
@@ -119,9 +127,7 @@ async def test_a_duplicate_of_a_write_in_flight_is_acknowledged_once_it_is_durab
     gate: InfluxGate, gated: InfluxClient, tmp_path: Path
 ) -> None:
     async with in_process(gated, tmp_path) as c:
-        gate.hold()
-        first = asyncio.create_task(c.post(batch(range(1, 4))))
-        await until(lambda: gate.writes_waiting == 1)
+        first = await held_at_the_gate(c, gate, batch(range(1, 4)))
         resend = asyncio.create_task(c.post(batch(range(1, 4))))
         await until(lambda: c.committer.groups_prepared == 2)
         assert not resend.done()
