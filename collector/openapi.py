@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from collector.payload import MAX_BOOT, MAX_NAME_CHARS, MAX_SEQ, MAX_UPTIME_MS
+from collector.payload import (
+    MAX_BOOT,
+    MAX_METER_ERROR_SENSORS,
+    MAX_NAME_CHARS,
+    MAX_SEQ,
+    MAX_UPTIME_MS,
+)
 from energymon import __version__
 from energymon.schema import FIELDS, MeasuredField
 from energymon.settings import Settings
@@ -70,6 +76,7 @@ _BATCH = {
             "type": "object",
             "additionalProperties": _int(0, MAX_SEQ, "failed polls since this boot"),
             "propertyNames": {"maxLength": MAX_NAME_CHARS, "pattern": NAME_PATTERN, "minLength": 1},
+            "maxProperties": MAX_METER_ERROR_SENSORS,
         },
         "readings": {
             "type": "array",
