@@ -93,6 +93,17 @@ class CounterHealth:
 
 
 @dataclass(frozen=True, slots=True)
+class LossHealth:
+    """Acknowledged points found missing from a damaged spool at a start, until cleared."""
+
+    points: int
+    ranges: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"points": self.points, "ranges": list(self.ranges)}
+
+
+@dataclass(frozen=True, slots=True)
 class LoopHealth:
     """What the background loops report: their open faults and whether draining progresses."""
 
@@ -128,6 +139,8 @@ class CollectorHealth:
     counters: CounterHealth
     # None when the report is built without the loops (a store on its own).
     loops: LoopHealth | None = None
+    # None when the report is built without a store.
+    spool_lost: LossHealth | None = None
 
     @property
     def reasons(self) -> list[str]:
@@ -143,6 +156,11 @@ class CollectorHealth:
             )
         if self.loops is not None:
             reasons += [f"{f.loop} is failing: {f.reason}" for f in self.loops.faults]
+        if self.spool_lost is not None and self.spool_lost.points:
+            reasons.append(
+                f"{self.spool_lost.points} acknowledged points were lost from a damaged spool: "
+                + (", ".join(self.spool_lost.ranges) or "health records only")
+            )
         return reasons
 
     @property
@@ -155,7 +173,11 @@ class CollectorHealth:
 
     def to_json(self) -> dict[str, Any]:
         c = self.counters
-        extra = {} if self.loops is None else {"loops": self.loops.to_json(self.now_ms)}
+        extra: dict[str, Any] = {}
+        if self.loops is not None:
+            extra["loops"] = self.loops.to_json(self.now_ms)
+        if self.spool_lost is not None:
+            extra["spool_lost"] = self.spool_lost.to_json()
         return {
             "status": self.status,
             "influx": self.influx.to_json(),
@@ -192,6 +214,8 @@ class CollectorHealth:
             fields["loop_faults"] = len(self.loops.faults)
             if self.loops.last_drain_age_s is not None:
                 fields["drain_age_s"] = float(self.loops.last_drain_age_s)
+        if self.spool_lost is not None:
+            fields["spool_lost_points"] = self.spool_lost.points
         lines = [health_line(COMPONENT, home, fields, self.now_ms)]
         lines += [
             health_line(COMPONENT, home, d.fields(), self.now_ms, {"device": name})
@@ -236,6 +260,7 @@ def snapshot(store: DurableStore, now_ms: int, watch: Watch | None = None) -> Co
         },
         counters=CounterHealth(c.accepted, c.duplicates, c.quarantined, c.spooled_points),
         loops=loops,
+        spool_lost=LossHealth(spool.lost_points, tuple(map(str, spool.lost_ranges))),
     )
 
 

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 
+from collector import integrity
 from collector.app import ApiConfig, build_app
 from collector.committer import GroupCommitter
 from collector.health import HealthReporter
@@ -18,10 +19,12 @@ from collector.serial_bridge import SerialBridge
 from collector.serial_poll import SerialMeter, SerialPoller, parse_serial_meters
 from collector.statedb import StateDB
 from collector.store import DurableStore
+from collector.tally import SpoolTally
 from collector.watch import Watch
 from energymon.boundary import ErrorBoundary
 from energymon.clients import local_influx
 from energymon.clock import Clock, SystemClock
+from energymon.errors import StoreError
 from energymon.lockfile import ProcessLock
 from energymon.settings import Settings
 
@@ -34,7 +37,12 @@ class CollectorService:
         self.clock = clock or SystemClock()
         self.lock = ProcessLock(settings.data_dir / "collector.lock", "collector")
         self.lock.acquire()
-        self.db = StateDB(settings.data_dir)
+        tally = SpoolTally(settings.data_dir)
+        try:
+            self.db = StateDB(settings.data_dir)
+        except StoreError as exc:
+            self.lock.release()
+            raise integrity.refusal(tally, str(exc)) from exc
         self.store = DurableStore(
             self.db,
             local_influx(settings),
@@ -43,6 +51,12 @@ class CollectorService:
             clock=self.clock,
             write_timeout_s=settings.influx_timeout_s,
         )
+        try:
+            integrity.apply(self.db, self.store.spool, tally, self.clock.now_ms())
+        except StoreError:
+            self.db.close()
+            self.lock.release()
+            raise
         self.committer = GroupCommitter(self.store, settings.commit_max_lines)
         self.watch = Watch()
         self.maintenance = Maintenance(
