@@ -1,0 +1,119 @@
+"""A damaged spool, on a real collector process and a real influxd: readings acknowledged into
+the spool, the collector killed, `collector.db` or its write-ahead log damaged as a failing SD
+card would, the collector started again. Whatever the damage, the collector either refuses to
+start naming the readings at risk, or starts and accounts for every acknowledged reading: in
+InfluxDB, or reported lost by (device, boot, seq) range. It never claims that everything is in
+InfluxDB when it is not."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import requests
+
+from energymon.errors import EnergymonError
+from harness.influxd import InfluxServer
+from tests.collector.helpers import batch, wait_for
+from tests.conftest import DEVICE, RunningCollector
+
+EVERYTHING_STORED = "every acknowledged reading is in InfluxDB"
+
+
+def _truncate_wal(db: Path) -> None:
+    wal = db.with_name(db.name + "-wal")
+    os.truncate(wal, wal.stat().st_size // 2)
+
+
+def _delete_wal(db: Path) -> None:
+    db.with_name(db.name + "-wal").unlink()
+
+
+def _scribble_wal(db: Path) -> None:
+    wal = db.with_name(db.name + "-wal")
+    size = wal.stat().st_size
+    with open(wal, "r+b") as f:
+        f.seek(size // 2)
+        f.write(os.urandom(4096))
+
+
+def _empty_db(db: Path) -> None:
+    os.truncate(db, 0)
+
+
+def _scribble_db(db: Path) -> None:
+    # Pages of the file itself: checkpointed first, so the damage is not masked by the log.
+    wal = db.with_name(db.name + "-wal")
+    wal.unlink()
+    with open(db, "r+b") as f:
+        f.seek(100)
+        f.write(os.urandom(8192))
+
+
+DAMAGES = {
+    "wal-truncated": _truncate_wal,
+    "wal-deleted": _delete_wal,
+    "wal-scribbled": _scribble_wal,
+    "db-emptied": _empty_db,
+    "db-scribbled": _scribble_db,
+}
+
+
+def _seqs_in_influx(c: RunningCollector) -> set[int]:
+    return {
+        int(r["seq"]) for s in c.influx.query("SELECT seq FROM electricity") for r in s.records()
+    }
+
+
+def _lost_seqs(health: dict[str, object]) -> set[int]:
+    lost: set[int] = set()
+    ranges = health["spool_lost"]["ranges"]  # type: ignore[index]
+    for text in ranges:
+        device, _, rest = text.rpartition(" boot ")
+        assert device == DEVICE
+        first, _, last = rest.partition(" seq ")[2].partition("-")
+        lost |= set(range(int(first), int(last or first) + 1))
+    return lost
+
+
+@pytest.mark.parametrize("damage", list(DAMAGES))
+def test_a_damaged_spool_never_hides_a_lost_acknowledged_reading(
+    damage: str, own_influx: InfluxServer, start_collector: Callable[..., RunningCollector]
+) -> None:
+    c = start_collector(own_influx)
+    assert c.post(batch(range(1, 4))).json()["accepted"] == 3
+    own_influx.stop()
+    acked = c.post(batch(range(4, 10), uptime_ms=20_000)).json()
+    assert acked["accepted"] == 6  # durable in the spool only
+    c.process.kill()
+    db = c.data_dir / "collector.db"
+    DAMAGES[damage](db)
+    own_influx.start()
+    log_start = c.process.log_path.stat().st_size
+    try:
+        c.process.start()
+    except EnergymonError:
+        # Refused: the log says so and names the readings at risk.
+        log = c.process.log_path.read_text(errors="replace")[log_start:]
+        assert "collector.db is damaged" in log and "not starting" in log
+        assert f"{DEVICE} boot 1 seq 4-9" in log
+        assert EVERYTHING_STORED not in log
+        return
+    health = wait_for(
+        lambda: requests.get(f"{c.url}/health", timeout=10).json(),
+        lambda h: h["spool"]["depth_points"] == 0,
+    )
+    stored, lost = _seqs_in_influx(c), _lost_seqs(health)
+    # Every acknowledged reading is accounted for, and none is claimed both ways.
+    assert stored | lost >= set(range(4, 10))
+    assert not stored & lost & set(range(4, 10))
+    log = c.process.log_path.read_text(errors="replace")[log_start:]
+    if lost:
+        assert health["status"] == "degraded"
+        assert any("lost from a damaged spool" in r for r in health["reasons"])
+        assert EVERYTHING_STORED not in log
+    if damage == "wal-deleted":
+        # Nothing of the log reached the file: every spooled reading is gone, and named.
+        assert lost == set(range(4, 10))
