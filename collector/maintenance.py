@@ -27,6 +27,9 @@ DRAIN_BACKOFF_MAX_S = 30.0
 PRUNE_EVERY_S = 3600.0
 # How long the service loop waits when no part has work.
 IDLE_STEP_S = 0.5
+# At most this long between two probes of InfluxDB, whatever the health interval: an idle
+# collector must notice an InfluxDB that died (or came back) before its next health record.
+PROBE_INTERVAL_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +68,7 @@ class Maintenance:
         self.drain_batch_points = drain_batch_points
         self.journal_retention_s = journal_retention_s
         self.watch = watch or Watch()
-        self.probe_interval_s = probe_interval_s or reporter.interval_s
+        self.probe_interval_s = probe_interval_s or min(reporter.interval_s, PROBE_INTERVAL_S)
         self._drain_backoff_s = 1.0
         self._next_drain = clock.monotonic()
         self._next_prune = clock.monotonic()
