@@ -132,6 +132,16 @@ def openapi_document() -> dict[str, Any]:
                 "post": {
                     "summary": "Store readings; acknowledged once durable",
                     "security": [{"deviceKey": []}],
+                    "parameters": [
+                        {
+                            "name": "X-Device",
+                            "in": "header",
+                            "required": False,
+                            "description": "the device the key belongs to; needed only when "
+                            "several devices share one key (the key alone names the device)",
+                            "schema": {"type": "string"},
+                        }
+                    ],
                     "requestBody": {
                         "required": True,
                         "content": {
@@ -147,6 +157,7 @@ def openapi_document() -> dict[str, Any]:
                         },
                         "400": _error("malformed JSON or an invalid envelope; nothing stored"),
                         "401": _error("unknown device or wrong key; nothing stored"),
+                        "408": _error("the body did not arrive in time; nothing stored"),
                         "413": _error("body or reading count over the limit; nothing stored"),
                         "503": _error("busy, or not durable now; retry after Retry-After"),
                     },
