@@ -15,6 +15,8 @@ import pytest
 import requests
 
 from energymon.errors import EnergymonError
+from energymon.settings import Settings
+from energymon_cli.main import main
 from harness.influxd import InfluxServer
 from tests.collector.helpers import batch, wait_for
 from tests.conftest import DEVICE, RunningCollector
@@ -78,16 +80,20 @@ def _lost_seqs(health: dict[str, object]) -> set[int]:
     return lost
 
 
+def _spool_then_kill(own_influx: InfluxServer, c: RunningCollector) -> None:
+    """Seqs 1-3 stored in InfluxDB, 4-9 acknowledged into the spool only, then SIGKILL."""
+    assert c.post(batch(range(1, 4))).json()["accepted"] == 3
+    own_influx.stop()
+    assert c.post(batch(range(4, 10), uptime_ms=20_000)).json()["accepted"] == 6
+    c.process.kill()
+
+
 @pytest.mark.parametrize("damage", list(DAMAGES))
 def test_a_damaged_spool_never_hides_a_lost_acknowledged_reading(
     damage: str, own_influx: InfluxServer, start_collector: Callable[..., RunningCollector]
 ) -> None:
     c = start_collector(own_influx)
-    assert c.post(batch(range(1, 4))).json()["accepted"] == 3
-    own_influx.stop()
-    acked = c.post(batch(range(4, 10), uptime_ms=20_000)).json()
-    assert acked["accepted"] == 6  # durable in the spool only
-    c.process.kill()
+    _spool_then_kill(own_influx, c)
     db = c.data_dir / "collector.db"
     DAMAGES[damage](db)
     own_influx.start()
@@ -117,3 +123,27 @@ def test_a_damaged_spool_never_hides_a_lost_acknowledged_reading(
     if damage == "wal-deleted":
         # Nothing of the log reached the file: every spooled reading is gone, and named.
         assert lost == set(range(4, 10))
+
+
+def test_an_operator_lists_and_clears_the_losses(
+    own_influx: InfluxServer,
+    start_collector: Callable[..., RunningCollector],
+    use_settings: Callable[..., Settings],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    c = start_collector(own_influx)
+    _spool_then_kill(own_influx, c)
+    _delete_wal(c.data_dir / "collector.db")
+    own_influx.start()
+    c.process.start()
+    c.process.kill()
+    use_settings(data_dir=c.data_dir)
+    assert main(["spool-losses", "list"]) == 0
+    assert f"6 acknowledged points lost: {DEVICE} boot 1 seq 4-9" in capsys.readouterr().out
+    assert main(["spool-losses", "clear"]) == 0
+    capsys.readouterr()
+    c.process.start()
+    health = requests.get(f"{c.url}/health", timeout=10).json()
+    assert health["spool_lost"] == {"points": 0, "ranges": []}
+    assert main(["spool-losses", "list"]) == 0
+    assert "no acknowledged readings were lost" in capsys.readouterr().out
