@@ -1,11 +1,14 @@
 """Hypothesis over hostile JSON in every field of a request, against the app, committer and
-store in this process over a real influxd: never a 500, the collector still takes a valid
-request afterwards, and `/health` still answers."""
+store in this process over a real influxd: never a 500, never a failure of another device's
+request sent at the same moment, the collector still takes a valid request afterwards, and
+`/health` still answers."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,10 +21,14 @@ from tests.collector.helpers import batch
 from tests.collector.inprocess import in_process
 from tests.collector.test_hostile_requests import (
     HUGE,
+    KEYS,
+    OTHER,
+    OTHER_KEY,
     SURROGATE,
     assert_handled,
     assert_health_answers,
     post,
+    post_text,
 )
 
 # Any JSON value at all, including the hostile ones, to put anywhere in a request.
@@ -68,14 +75,63 @@ def test_hostile_values_in_every_field_never_get_500(
     influx: InfluxClient, tmp_path_factory: pytest.TempPathFactory, cases: list[Any]
 ) -> None:
     async def run() -> None:
-        async with in_process(influx, tmp_path_factory.mktemp("hostile")) as c:
+        async with in_process(influx, tmp_path_factory.mktemp("hostile"), device_keys=KEYS) as c:
             seq = _seqs()
             for path, value in cases:
                 body = batch([next(seq)], meter_errors={"pzem1": 1})
-                assert_handled(await post(c, _with(body, path, value)))
+                # Sent together with another device's valid request, so they are likely to
+                # share a group commit: the hostile one must not fail the other.
+                hostile, innocent = await asyncio.gather(
+                    post(c, _with(body, path, value)),
+                    post(c, batch([next(seq)], device=OTHER), OTHER_KEY),
+                )
+                assert_handled(hostile)
+                assert innocent.status_code == 200 and innocent.json()["accepted"] == 1
             # The collector still takes a valid request, and still reports its health.
             good = await post(c, batch([1000 + next(seq)]))
             assert good.status_code == 200 and good.json()["accepted"] == 1
+            await assert_health_answers(c)
+
+    asyncio.run(run())
+
+
+# Every hostile value in every field, deterministically, beside hypothesis' random search.
+_CONSTANTS: list[Any] = [
+    HUGE,
+    -HUGE,
+    2**63,
+    2**64,
+    SURROGATE,
+    "a" + SURROGATE,
+    "\udfff",
+    "",
+    "\x00",
+    None,
+    float("nan"),
+    float("inf"),
+    [],
+    {},
+    [[[[]]]],
+]
+_DEEP = "__deep__"
+DEEP_JSON = "[" * 50_000 + "]" * 50_000
+
+
+def test_every_hostile_value_in_every_field(influx: InfluxClient, tmp_path: Path) -> None:
+    async def run() -> None:
+        async with in_process(influx, tmp_path, device_keys=KEYS, max_body_bytes=10**6) as c:
+            seq = _seqs()
+            for path in _PATHS:
+                for value in [*_CONSTANTS, _DEEP]:
+                    body = batch([next(seq)], meter_errors={"pzem1": 1})
+                    text = json.dumps(_with(body, path, value), ensure_ascii=True)
+                    text = text.replace(f'"{_DEEP}"', DEEP_JSON)
+                    hostile, innocent = await asyncio.gather(
+                        post_text(c, text),
+                        post(c, batch([next(seq)], device=OTHER), OTHER_KEY),
+                    )
+                    assert_handled(hostile)
+                    assert innocent.status_code == 200, (path, value, innocent.text)
             await assert_health_answers(c)
 
     asyncio.run(run())
