@@ -51,14 +51,18 @@ class IntegrityReport:
 
 
 def check(db: StateDB, tally: SpoolTally) -> IntegrityReport:
-    problems = [str(row[0]) for row in db.fetch_all("PRAGMA quick_check")]
+    try:
+        problems = [str(row[0]) for row in db.fetch_all("PRAGMA quick_check")]
+        held = {
+            int(row_id): body_crc(bytes(body))
+            for row_id, body in db.fetch_all("SELECT id, body FROM spool")
+        }
+    except StoreError as exc:
+        # Damaged beyond what quick_check can report in rows.
+        return IntegrityReport(str(exc), (), tally.damaged_lines)
     quick_check = "ok" if problems == ["ok"] else "; ".join(problems[:5])
     if quick_check != "ok":
         return IntegrityReport(quick_check, (), tally.damaged_lines)
-    held = {
-        int(row_id): body_crc(bytes(body))
-        for row_id, body in db.fetch_all("SELECT id, body FROM spool")
-    }
     lost = tuple(row for row in tally.rows.values() if held.get(row.id) != row.crc)
     return IntegrityReport(quick_check, lost, tally.damaged_lines)
 

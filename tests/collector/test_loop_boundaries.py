@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from collector import integrity
 from collector.health import HealthReporter, snapshot
 from collector.maintenance import PROBE_INTERVAL_S, Maintenance
 from collector.statedb import StateDB
 from collector.store import DurableStore
+from collector.tally import SpoolTally
 from collector.watch import Watch
 from energymon import journal
 from energymon.clock import ManualClock
@@ -166,3 +168,35 @@ def test_parked_points_and_stopped_draining_show_in_health(
     assert report["parked_points"] == 2 and m.store.spool.empty
     assert report["status"] == "degraded"
     assert report["reasons"] == ["2 acknowledged points are parked: InfluxDB refused them"]
+
+
+def test_a_damaged_spool_page_is_shown_and_the_rest_goes_on(
+    influx: InfluxClient, gate: InfluxGate, tmp_path: Path
+) -> None:
+    clock = ManualClock(ARRIVAL_MS)
+    m = make(InfluxClient(gate.url, influx.database, timeout_s=2.0), tmp_path, clock)
+    gate.fail()
+    m.store.commit([submission(batch(range(1, 4)))])
+    gate.failing = False
+    db = m.store.db
+    db.fetch_all("PRAGMA wal_checkpoint(TRUNCATE)")
+    [(page_size,)] = db.fetch_all("PRAGMA page_size")
+    [(root,)] = db.fetch_all("SELECT rootpage FROM sqlite_master WHERE name = 'spool'")
+    with open(db.path, "r+b") as f:  # the card returns garbage for the spool's page
+        f.seek((root - 1) * page_size)
+        f.write(b"\xa5" * page_size)
+    db.fetch_all("PRAGMA shrink_memory")  # no cached copy hides the damage
+
+    steps = []
+    for _ in range(3):
+        steps.append(m.run_once())
+        clock.advance(HEALTH_INTERVAL_S)
+    # The spool's page cannot be read, nor the health records spooled behind it; the step
+    # still returns, InfluxDB is still probed, and the loop is there to try again.
+    assert all(s.failed == ("drain", "health") for s in steps)
+    assert all(s.probed_reachable is True for s in steps)
+    report = health(m)
+    assert report["status"] == "degraded"
+    assert any("maintenance: drain is failing" in r and "malformed" in r for r in report["reasons"])
+    # And the next start refuses this file instead of trusting it.
+    assert integrity.check(m.store.db, SpoolTally(tmp_path)).quick_check != "ok"
