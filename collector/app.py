@@ -7,6 +7,7 @@ the order of the table.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -22,9 +23,11 @@ from collector import health
 from collector.committer import GroupCommitter
 from collector.openapi import openapi_document
 from collector.payload import parse_json, parse_submission
+from collector.watch import Watch
 from energymon.clock import Clock
 from energymon.errors import (
     AuthError,
+    BodyTimeoutError,
     BodyTooLargeError,
     BusyError,
     EnergymonError,
@@ -34,6 +37,8 @@ from energymon.errors import (
     StoreError,
 )
 from energymon.settings import keys_match
+
+_JSON_TYPE = "application/json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +51,7 @@ class _ErrorResponse:
 _RESPONSES: dict[type[EnergymonError], _ErrorResponse] = {
     EnergymonError: _ErrorResponse(500, "internal"),
     BodyTooLargeError: _ErrorResponse(413, "body_too_large"),
+    BodyTimeoutError: _ErrorResponse(408, "body_timeout"),
     PayloadError: _ErrorResponse(400, "invalid_payload"),
     MalformedJsonError: _ErrorResponse(400, "malformed_json"),
     AuthError: _ErrorResponse(401, "unauthorized"),
@@ -58,7 +64,9 @@ _RESPONSES: dict[type[EnergymonError], _ErrorResponse] = {
 async def _error_response(request: Request, exc: Exception) -> Response:
     spec = next(_RESPONSES[c] for c in type(exc).__mro__ if c in _RESPONSES)
     headers = None if spec.retry_after_s is None else {"Retry-After": str(spec.retry_after_s)}
-    return JSONResponse({"error": spec.code, "detail": str(exc)}, spec.status, headers=headers)
+    # ASCII escapes: a detail quoting a client's text can never make the answer unencodable.
+    body = json.dumps({"error": spec.code, "detail": str(exc)}, ensure_ascii=True)
+    return Response(body, spec.status, headers=headers, media_type=_JSON_TYPE)
 
 
 @dataclass(frozen=True)
@@ -67,12 +75,15 @@ class ApiConfig:
     max_body_bytes: int
     max_readings: int
     max_inflight_bytes: int
+    inflight_device_share: float = 0.5
+    body_read_timeout_s: float = 10.0
+
+    @property
+    def max_device_inflight_bytes(self) -> int:
+        return int(self.max_inflight_bytes * self.inflight_device_share)
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLargeError(f"body of {declared} bytes; at most {limit}")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -83,13 +94,30 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _authenticate(request: Request, device: str, keys: dict[str, str]) -> None:
+def _authenticate(request: Request, keys: dict[str, str]) -> frozenset[str]:
+    """The devices whose key the request carries, from its headers alone, before its body is
+    read: an unauthenticated client never spends the in-flight budget. The key identifies the
+    device (keys are per device); `X-Device` names it when several devices share one key."""
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    given = given.strip()
     if scheme.lower() != "bearer" or not given:
         raise AuthError("an Authorization: Bearer <device key> header is required")
-    expected = keys.get(device)
-    if expected is None or not keys_match(expected, given.strip()):
-        raise AuthError(f"unknown device {device!r} or wrong key")
+    named = request.headers.get("x-device")
+    if named is not None:
+        expected = keys.get(named)
+        if expected is None or not keys_match(expected, given):
+            raise AuthError(f"unknown device {named!r} or wrong key")
+        return frozenset([named])
+    # Every key is compared, so the time taken does not tell which one came close.
+    matches = [device for device, expected in keys.items() if keys_match(expected, given)]
+    if not matches:
+        raise AuthError("unknown device key")
+    return frozenset(matches)
+
+
+def _check_device(device: str, allowed: frozenset[str]) -> None:
+    if device not in allowed:
+        raise AuthError(f"the key given is not the key of device {device!r}")
 
 
 def build_app(
@@ -97,28 +125,57 @@ def build_app(
     clock: Clock,
     config: ApiConfig,
     lifespan: Callable[[Starlette], AbstractAsyncContextManager[None]] | None = None,
+    watch: Watch | None = None,
 ) -> Starlette:
+    watch = watch or Watch()
     in_flight_bytes = 0
+    # Bytes in flight per authenticated key holder, so one device cannot take the whole budget.
+    held_bytes: dict[frozenset[str], int] = {}
 
-    async def post_readings(request: Request) -> Response:
-        nonlocal in_flight_bytes
-        declared = request.headers.get("content-length", "")
-        size = int(declared) if declared.isdigit() else config.max_body_bytes
+    def _admit(holder: frozenset[str], size: int) -> None:
         # Refused before the body is read, so a burst cannot make the collector grow; a
         # request alone is always admitted (its own size is bounded by max_body_bytes).
         if in_flight_bytes and in_flight_bytes + size > config.max_inflight_bytes:
             raise BusyError(f"{in_flight_bytes} bytes of requests in flight; retry in a moment")
+        held = held_bytes.get(holder, 0)
+        if held and held + size > config.max_device_inflight_bytes:
+            raise BusyError(
+                f"this device has {held} bytes of requests in flight; at most "
+                f"{config.max_device_inflight_bytes}; retry in a moment"
+            )
+
+    async def post_readings(request: Request) -> Response:
+        nonlocal in_flight_bytes
+        allowed = _authenticate(request, config.device_keys)
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > config.max_body_bytes:
+            raise BodyTooLargeError(f"body of {declared} bytes; at most {config.max_body_bytes}")
+        size = int(declared) if declared.isdigit() else config.max_body_bytes
+        _admit(allowed, size)
         in_flight_bytes += size
+        held_bytes[allowed] = held_bytes.get(allowed, 0) + size
         try:
-            return await _store_readings(request)
+            return await _store_readings(request, allowed)
+        except (StoreError, SpoolFullError):
+            watch.refused_not_durable += 1
+            raise
         finally:
             in_flight_bytes -= size
+            held_bytes[allowed] -= size
+            if not held_bytes[allowed]:
+                del held_bytes[allowed]
 
-    async def _store_readings(request: Request) -> Response:
+    async def _store_readings(request: Request, allowed: frozenset[str]) -> Response:
         arrival_ms = clock.now_ms()
-        body = await _read_body(request, config.max_body_bytes)
+        try:
+            async with asyncio.timeout(config.body_read_timeout_s):
+                body = await _read_body(request, config.max_body_bytes)
+        except TimeoutError as exc:
+            raise BodyTimeoutError(
+                f"the body did not arrive within {config.body_read_timeout_s} s"
+            ) from exc
         submission = parse_submission(parse_json(body), config.max_readings, arrival_ms)
-        _authenticate(request, submission.device, config.device_keys)
+        _check_device(submission.device, allowed)
         outcome = await committer.submit(submission)
         return JSONResponse(
             {
@@ -130,13 +187,17 @@ def build_app(
         )
 
     async def get_health(request: Request) -> Response:
-        report = await committer.call(lambda: health.snapshot(committer.store, clock.now_ms()))
-        return JSONResponse(report.to_json())
+        report = await committer.call(
+            lambda: health.snapshot(committer.store, clock.now_ms(), watch)
+        )
+        # ASCII escapes: no text in the report (a reason quoting a device's input) can make
+        # encoding the answer fail.
+        return Response(json.dumps(report.to_json(), ensure_ascii=True), media_type=_JSON_TYPE)
 
     document = json.dumps(openapi_document()).encode("utf-8")
 
     async def get_openapi(request: Request) -> Response:
-        return Response(document, media_type="application/json")
+        return Response(document, media_type=_JSON_TYPE)
 
     async def not_found(request: Request, exc: Any) -> Response:
         return JSONResponse({"error": "not_found", "detail": f"no route {request.url.path}"}, 404)

@@ -1,5 +1,6 @@
 """`energymon collector` (the service), `energymon quarantine` (what it set aside), `energymon
-parked` (what InfluxDB refused) and, through `collector.meter_cli`, `energymon meter`."""
+parked` (what InfluxDB refused), `energymon spool-losses` (what a damaged spool lost) and,
+through `collector.meter_cli`, `energymon meter`."""
 
 from __future__ import annotations
 
@@ -81,6 +82,26 @@ def _parked(args: argparse.Namespace) -> int:
         db.close()
 
 
+def _spool_losses(args: argparse.Namespace) -> int:
+    from collector import integrity
+    from collector.statedb import StateDB
+
+    settings = load_settings(args.config)
+    db = StateDB(settings.data_dir)
+    try:
+        points, ranges = integrity.recorded_losses(db)
+        if not points:
+            print("no acknowledged readings were lost from the spool")
+            return 0
+        print(f"{points} acknowledged points lost: {integrity.describe(ranges)}")
+        if args.action == "clear":
+            integrity.clear_losses(db)
+            print("cleared; /health no longer reports them (the collector reads this at start)")
+        return 0
+    finally:
+        db.close()
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = sub.add_parser("collector", help="run the collector service (HTTP ingest, serial meters)")
     run.set_defaults(handler=_run)
@@ -99,4 +120,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parked.add_argument("id", type=int, nargs="?", help="one batch (default: all)")
     parked.add_argument("-v", "--verbose", action="store_true", help="show the points")
     parked.set_defaults(handler=_parked)
+    losses = sub.add_parser(
+        "spool-losses", help="acknowledged readings a damaged spool lost, found at a start"
+    )
+    losses.add_argument("action", choices=["list", "clear"])
+    losses.set_defaults(handler=_spool_losses)
     meter_cli.add_command(sub)

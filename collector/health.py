@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from collector.store import DurableStore
+from collector.watch import Watch
+from energymon.boundary import Fault
 from energymon.clock import Clock
 from energymon.health import Status, health_line
 from energymon.lineproto import FieldValue
@@ -91,6 +93,43 @@ class CounterHealth:
 
 
 @dataclass(frozen=True, slots=True)
+class LossHealth:
+    """Acknowledged points found missing from a damaged spool at a start, until cleared."""
+
+    points: int
+    ranges: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"points": self.points, "ranges": list(self.ranges)}
+
+
+@dataclass(frozen=True, slots=True)
+class LoopHealth:
+    """What the background loops report: their open faults and whether draining progresses."""
+
+    faults: tuple[Fault, ...]
+    # Seconds since a drain step last moved points into InfluxDB or found the spool empty;
+    # None before the first step.
+    last_drain_age_s: float | None
+    drain_error: str | None
+    refused_not_durable: int
+
+    def to_json(self, now_ms: int) -> dict[str, Any]:
+        return {
+            "faults": [
+                {
+                    "loop": f.loop,
+                    "reason": f.reason,
+                    "failures": f.failures,
+                    "age_s": (now_ms - f.since_ms) / 1000,
+                }
+                for f in self.faults
+            ],
+            "drain": {"last_success_age_s": self.last_drain_age_s, "error": self.drain_error},
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class CollectorHealth:
     now_ms: int
     influx: InfluxHealth
@@ -98,15 +137,47 @@ class CollectorHealth:
     parked_points: int
     devices: Mapping[str, DeviceHealth]
     counters: CounterHealth
+    # None when the report is built without the loops (a store on its own).
+    loops: LoopHealth | None = None
+    # None when the report is built without a store.
+    spool_lost: LossHealth | None = None
+
+    @property
+    def reasons(self) -> list[str]:
+        """Why the collector is degraded; empty when it is ok."""
+        reasons = []
+        if self.influx.reachable is False:
+            reasons.append("InfluxDB does not answer")
+        if self.spool.depth_points:
+            reasons.append(f"{self.spool.depth_points} acknowledged points wait in the spool")
+        if self.parked_points:
+            reasons.append(
+                f"{self.parked_points} acknowledged points are parked: InfluxDB refused them"
+            )
+        if self.loops is not None:
+            reasons += [f"{f.loop} is failing: {f.reason}" for f in self.loops.faults]
+        if self.spool_lost is not None and self.spool_lost.points:
+            reasons.append(
+                f"{self.spool_lost.points} acknowledged points were lost from a damaged spool: "
+                + (", ".join(self.spool_lost.ranges) or "health records only")
+            )
+        return reasons
 
     @property
     def status(self) -> Status:
-        if self.influx.reachable is False or self.spool.depth_points:
-            return "degraded"
-        return "ok"
+        return "degraded" if self.reasons else "ok"
+
+    @property
+    def refused_not_durable(self) -> int:
+        return self.spool.full_refusals if self.loops is None else self.loops.refused_not_durable
 
     def to_json(self) -> dict[str, Any]:
         c = self.counters
+        extra: dict[str, Any] = {}
+        if self.loops is not None:
+            extra["loops"] = self.loops.to_json(self.now_ms)
+        if self.spool_lost is not None:
+            extra["spool_lost"] = self.spool_lost.to_json()
         return {
             "status": self.status,
             "influx": self.influx.to_json(),
@@ -118,9 +189,11 @@ class CollectorHealth:
                 "duplicates": c.duplicates,
                 "quarantined": c.quarantined,
                 "spooled_points": c.spooled_points,
-                # The same figure under the name an operator looks for among the counters.
-                "refused_not_durable": self.spool.full_refusals,
+                # Every request answered 503 `not_durable`: spool full or disk failing.
+                "refused_not_durable": self.refused_not_durable,
             },
+            "reasons": self.reasons,
+            **extra,
         }
 
     def to_lines(self, home: str) -> list[str]:
@@ -136,6 +209,13 @@ class CollectorHealth:
             "quarantined": self.counters.quarantined,
             "devices": len(self.devices),
         }
+        if self.loops is not None:
+            fields["refused_not_durable"] = self.loops.refused_not_durable
+            fields["loop_faults"] = len(self.loops.faults)
+            if self.loops.last_drain_age_s is not None:
+                fields["drain_age_s"] = float(self.loops.last_drain_age_s)
+        if self.spool_lost is not None:
+            fields["spool_lost_points"] = self.spool_lost.points
         lines = [health_line(COMPONENT, home, fields, self.now_ms)]
         lines += [
             health_line(COMPONENT, home, d.fields(), self.now_ms, {"device": name})
@@ -144,10 +224,21 @@ class CollectorHealth:
         return lines
 
 
-def snapshot(store: DurableStore, now_ms: int) -> CollectorHealth:
-    """The store's health now; call on the store's thread, between commits."""
+def snapshot(store: DurableStore, now_ms: int, watch: Watch | None = None) -> CollectorHealth:
+    """The store's health now, with the loops' when `watch` is given; call on the store's
+    thread, between commits."""
     spool = store.spool
     c = store.counters
+    loops = None
+    if watch is not None:
+        loops = LoopHealth(
+            faults=watch.faults.current(),
+            last_drain_age_s=(
+                None if watch.last_drain_ms is None else (now_ms - watch.last_drain_ms) / 1000
+            ),
+            drain_error=watch.drain_error,
+            refused_not_durable=watch.refused_not_durable,
+        )
     return CollectorHealth(
         now_ms=now_ms,
         influx=InfluxHealth(store.influx_reachable, store.influx.url),
@@ -168,6 +259,8 @@ def snapshot(store: DurableStore, now_ms: int) -> CollectorHealth:
             for name, s in sorted(store.devices.items())
         },
         counters=CounterHealth(c.accepted, c.duplicates, c.quarantined, c.spooled_points),
+        loops=loops,
+        spool_lost=LossHealth(spool.lost_points, tuple(map(str, spool.lost_ranges))),
     )
 
 
@@ -180,10 +273,13 @@ class HealthStep:
 class HealthReporter:
     """Writes health records every `interval_s`; call `run_once()` on the store's thread."""
 
-    def __init__(self, store: DurableStore, clock: Clock, interval_s: float) -> None:
+    def __init__(
+        self, store: DurableStore, clock: Clock, interval_s: float, watch: Watch | None = None
+    ) -> None:
         self.store = store
         self.clock = clock
         self.interval_s = interval_s
+        self.watch = watch
         self._next_due = clock.monotonic()
 
     def run_once(self) -> HealthStep:
@@ -191,6 +287,6 @@ class HealthReporter:
             return HealthStep(False, 0)
         self._next_due = self.clock.monotonic() + self.interval_s
         now_ms = self.clock.now_ms()
-        lines = snapshot(self.store, now_ms).to_lines(self.store.home)
+        lines = snapshot(self.store, now_ms, self.watch).to_lines(self.store.home)
         self.store.write_points(lines, now_ms)
         return HealthStep(True, len(lines))

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from collector.payload import MAX_BOOT, MAX_NAME_CHARS, MAX_SEQ, MAX_UPTIME_MS
+from collector.payload import (
+    MAX_BOOT,
+    MAX_METER_ERROR_SENSORS,
+    MAX_NAME_CHARS,
+    MAX_SEQ,
+    MAX_UPTIME_MS,
+)
 from energymon import __version__
 from energymon.schema import FIELDS, MeasuredField
 from energymon.settings import Settings
@@ -70,6 +76,7 @@ _BATCH = {
             "type": "object",
             "additionalProperties": _int(0, MAX_SEQ, "failed polls since this boot"),
             "propertyNames": {"maxLength": MAX_NAME_CHARS, "pattern": NAME_PATTERN, "minLength": 1},
+            "maxProperties": MAX_METER_ERROR_SENSORS,
         },
         "reset": {
             "type": "object",
@@ -135,6 +142,16 @@ def openapi_document() -> dict[str, Any]:
                 "post": {
                     "summary": "Store readings; acknowledged once durable",
                     "security": [{"deviceKey": []}],
+                    "parameters": [
+                        {
+                            "name": "X-Device",
+                            "in": "header",
+                            "required": False,
+                            "description": "the device the key belongs to; needed only when "
+                            "several devices share one key (the key alone names the device)",
+                            "schema": {"type": "string"},
+                        }
+                    ],
                     "requestBody": {
                         "required": True,
                         "content": {
@@ -150,6 +167,7 @@ def openapi_document() -> dict[str, Any]:
                         },
                         "400": _error("malformed JSON or an invalid envelope; nothing stored"),
                         "401": _error("unknown device or wrong key; nothing stored"),
+                        "408": _error("the body did not arrive in time; nothing stored"),
                         "413": _error("body or reading count over the limit; nothing stored"),
                         "503": _error("busy, or not durable now; retry after Retry-After"),
                     },

@@ -25,6 +25,9 @@ MAX_NAME_CHARS = 64
 MAX_UPTIME_MS = 10 * 365 * 24 * 3600 * 1000
 MAX_BOOT = 2**32 - 1
 MAX_SEQ = 2**53
+# Sensors one request may report meter errors for: with each count at most MAX_SEQ, their sum
+# (the `meter_errors` field of a health record) stays within InfluxDB's 64-bit integers.
+MAX_METER_ERROR_SENSORS = 256
 _FLOAT_MAX = sys.float_info.max
 
 
@@ -33,6 +36,9 @@ def parse_json(body: bytes) -> Any:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedJsonError(f"body is not JSON: {exc}") from exc
+    except RecursionError as exc:
+        # Nesting deeper than the parser's stack: no body of this API is nested like that.
+        raise MalformedJsonError("body is not JSON this API accepts: nested too deep") from exc
 
 
 def parse_submission(document: Any, max_readings: int, arrival_ms: int) -> Submission:
@@ -182,21 +188,37 @@ def _name(obj: dict[str, Any], key: str, where: str) -> str:
     value = obj[key]
     if not isinstance(value, str):
         raise PayloadError(f"{where}{key} must be a string, got {_json_type(value)}")
-    problem = name_problem(value)
-    if problem is None and len(value) > MAX_NAME_CHARS:
-        problem = f"must be at most {MAX_NAME_CHARS} characters"
+    problem = _name_text_problem(value)
     if problem is not None:
         raise PayloadError(f"{where}{key} {problem}")
     return value
 
 
+def _name_text_problem(value: str) -> str | None:
+    """Why `value` cannot name a device or sensor, or None. A lone surrogate (JSON lets a
+    `\\ud800` escape through) has no UTF-8 form: refused here, so neither the store's line
+    protocol nor a health answer ever has to encode one."""
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "must be text without lone surrogates (not encodable as UTF-8)"
+    problem = name_problem(value)
+    if problem is None and len(value) > MAX_NAME_CHARS:
+        problem = f"must be at most {MAX_NAME_CHARS} characters"
+    return problem
+
+
 def _meter_errors(value: Any) -> dict[str, int]:
     if not isinstance(value, dict):
         raise PayloadError("meter_errors must be an object of sensor: count")
+    if len(value) > MAX_METER_ERROR_SENSORS:
+        raise PayloadError(f"meter_errors may list at most {MAX_METER_ERROR_SENSORS} sensors")
     out: dict[str, int] = {}
     for sensor in value:
-        if not isinstance(sensor, str) or name_problem(sensor) or len(sensor) > MAX_NAME_CHARS:
-            raise PayloadError(f"meter_errors has an invalid sensor name {sensor!r}")
+        if _name_text_problem(sensor) is not None:
+            # ASCII: the name may hold a lone surrogate, which the answer must not carry.
+            raise PayloadError(f"meter_errors has an invalid sensor name {sensor!a}")
         out[sensor] = _int(value, sensor, "meter_errors.", 0, MAX_SEQ)
     return out
 

@@ -18,6 +18,7 @@ from typing import Protocol
 from collector.pzem import PzemBus, SerialLinkError
 from collector.submission import Candidate, Submission
 from energymon import modbus
+from energymon.boundary import ErrorBoundary, Faults
 from energymon.clock import Clock, SystemClock
 from energymon.errors import ConfigError, EnergymonError
 from energymon.lineproto import name_problem
@@ -329,15 +330,18 @@ class SerialPoller:
 
     # --- the schedule -----------------------------------------------------------------------
 
-    def run(self, stop: threading.Event) -> None:
-        """Poll every `interval_s` until `stop` is set; a late poll is not made up for."""
+    def run(self, stop: threading.Event, boundary: ErrorBoundary | None = None) -> None:
+        """Poll every `interval_s` until `stop` is set; a late poll is not made up for. A poll
+        that raises does not end the thread: `boundary` logs it once, shows it in health and
+        backs off before the next poll."""
+        guard = boundary or ErrorBoundary("serial poller", Faults(), self._clock)
         due = self._clock.monotonic()
         try:
             while not stop.is_set():
-                self.run_once()
+                guard.run(self.run_once)
                 due += self.interval_s
                 now = self._clock.monotonic()
-                due = max(due, now)
+                due = max(due, now + guard.retry_in_s)
                 stop.wait(due - now)
         finally:
             self.close()

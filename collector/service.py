@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 
+from collector import integrity
 from collector.app import ApiConfig, build_app
 from collector.committer import GroupCommitter
 from collector.health import HealthReporter
@@ -18,14 +19,16 @@ from collector.serial_bridge import SerialBridge
 from collector.serial_poll import SerialMeter, SerialPoller, parse_serial_meters
 from collector.statedb import StateDB
 from collector.store import DurableStore
+from collector.tally import SpoolTally
+from collector.watch import Watch
+from energymon.boundary import ErrorBoundary
 from energymon.clients import local_influx
 from energymon.clock import Clock, SystemClock
+from energymon.errors import StoreError
 from energymon.lockfile import ProcessLock
 from energymon.settings import Settings
 
 log = logging.getLogger(__name__)
-
-IDLE_STEP_S = 0.5
 
 
 class CollectorService:
@@ -34,7 +37,12 @@ class CollectorService:
         self.clock = clock or SystemClock()
         self.lock = ProcessLock(settings.data_dir / "collector.lock", "collector")
         self.lock.acquire()
-        self.db = StateDB(settings.data_dir)
+        tally = SpoolTally(settings.data_dir)
+        try:
+            self.db = StateDB(settings.data_dir)
+        except StoreError as exc:
+            self.lock.release()
+            raise integrity.refusal(tally, str(exc)) from exc
         self.store = DurableStore(
             self.db,
             local_influx(settings),
@@ -43,13 +51,21 @@ class CollectorService:
             clock=self.clock,
             write_timeout_s=settings.influx_timeout_s,
         )
+        try:
+            integrity.apply(self.db, self.store.spool, tally, self.clock.now_ms())
+        except StoreError:
+            self.db.close()
+            self.lock.release()
+            raise
         self.committer = GroupCommitter(self.store, settings.commit_max_lines)
+        self.watch = Watch()
         self.maintenance = Maintenance(
             self.store,
-            HealthReporter(self.store, self.clock, settings.health_interval_s),
+            HealthReporter(self.store, self.clock, settings.health_interval_s, self.watch),
             self.clock,
             drain_batch_points=settings.commit_max_lines,
             journal_retention_s=settings.journal_retention_days * 86400,
+            watch=self.watch,
         )
         self.device_keys = settings.device_key_table()
         # Parsed now, so a wrong setting stops the collector before it listens.
@@ -62,14 +78,21 @@ class CollectorService:
                 settings.max_body_bytes,
                 settings.max_readings_per_request,
                 settings.max_inflight_bytes,
+                settings.inflight_device_share,
+                settings.body_read_timeout_s,
             ),
             lifespan=self.lifespan,
+            watch=self.watch,
         )
 
     async def _maintain(self) -> None:
+        # Each part of a step has its own boundary inside `Maintenance`; this one keeps the
+        # loop itself alive should handing the step to the store's thread fail.
+        boundary = ErrorBoundary("maintenance loop", self.watch.faults, self.clock)
         while True:
-            step = await self.committer.call(self.maintenance.run_once)
-            await asyncio.sleep(0 if step.more_work else IDLE_STEP_S)
+            step = await self.committer.call(lambda: boundary.run(self.maintenance.run_once))
+            pause_s = boundary.retry_in_s if step is None else self.maintenance.pause_s(step)
+            await asyncio.sleep(pause_s)
 
     async def _serial_poller(self) -> SerialPoller:
         boot = await self.committer.call(lambda: self.db.next_counter("serial_boot"))
@@ -88,8 +111,12 @@ class CollectorService:
         polling = None
         if self.serial_meters:
             poller = await self._serial_poller()
+            boundary = ErrorBoundary("serial poller", self.watch.faults, self.clock)
             polling = threading.Thread(
-                target=poller.run, args=(stop_polling,), name="serial-poller", daemon=True
+                target=poller.run,
+                args=(stop_polling, boundary),
+                name="serial-poller",
+                daemon=True,
             )
             polling.start()
             log.info(

@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 
 from collector.statedb import StateDB
+from collector.tally import SeqRange, SpoolTally
 from energymon.errors import SpoolFullError
 
 log = logging.getLogger(__name__)
@@ -36,9 +37,15 @@ class ParkedBatch:
 
 
 class Spool:
-    def __init__(self, db: StateDB, max_bytes: int) -> None:
+    def __init__(self, db: StateDB, max_bytes: int, tally: SpoolTally | None = None) -> None:
         self._db = db
         self.max_bytes = max_bytes
+        # Without a tally (a store in a test, a CLI command) nothing records what the spool
+        # must hold, and nothing can be found missing at the next start.
+        self.tally = tally
+        # Acknowledged readings found missing from a damaged spool (`collector.integrity`).
+        self.lost_points = 0
+        self.lost_ranges: tuple[SeqRange, ...] = ()
         [(points, size)] = db.fetch_all(
             "SELECT coalesce(sum(points), 0), coalesce(sum(length(body)), 0) FROM spool"
         )
@@ -68,11 +75,15 @@ class Spool:
                 f"spool holds {self.bytes} of {self.max_bytes} bytes; cannot take {len(body)} more"
             )
         with self._db.transaction() as conn:
-            conn.execute(
+            cursor = conn.execute(
                 "INSERT INTO spool (queued_ms, points, min_time_ms, max_time_ms, body) "
                 "VALUES (?, ?, ?, ?, ?)",
                 (now_ms, points, min_time_ms, max_time_ms, body),
             )
+            row_id = cursor.lastrowid
+        if self.tally is not None and row_id is not None:
+            # Before the acknowledgement: what the tally lists, a later start must find.
+            self.tally.add(row_id, body, points)
         self.depth_points += points
         self.bytes += len(body)
         if self._refusing:
@@ -96,10 +107,28 @@ class Spool:
         return rows
 
     def remove(self, rows: list[SpoolRow]) -> None:
+        if self.tally is not None:
+            # Struck off first: the tally must never list a row that left rightly.
+            self.tally.drop(r.id for r in rows)
         with self._db.transaction(durable=False) as conn:
             conn.executemany("DELETE FROM spool WHERE id = ?", [(r.id,) for r in rows])
         self.depth_points -= sum(r.points for r in rows)
         self.bytes -= sum(len(r.body) for r in rows)
+        if self.tally is not None and self.empty:
+            self.tally.rewrite(())
+
+    def log_drained(self) -> None:
+        """Say that the spool is empty, and whether that means every acknowledged reading is
+        in InfluxDB: not when a damaged spool lost some."""
+        if self.lost_points:
+            log.error(
+                "spool drained, but %d acknowledged points were lost from the damaged spool "
+                "before this start: %s",
+                self.lost_points,
+                ", ".join(map(str, self.lost_ranges)) or "(no readings, health records only)",
+            )
+        else:
+            log.info("spool drained: every acknowledged reading is in InfluxDB")
 
     def park(self, body: bytes, *, points: int, reason: str, now_ms: int) -> None:
         """Keep a batch that InfluxDB refused for good, with the reason, for an operator."""

@@ -29,6 +29,10 @@ _SCHEMA = (
         id INTEGER PRIMARY KEY AUTOINCREMENT, parked_ms INTEGER NOT NULL,
         points INTEGER NOT NULL, reason TEXT NOT NULL, body BLOB NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)""",
+    # Acknowledged readings found missing from a damaged spool at a start (collector.integrity).
+    """CREATE TABLE IF NOT EXISTS spool_losses (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, found_ms INTEGER NOT NULL,
+        points INTEGER NOT NULL, ranges TEXT NOT NULL)""",
     journal.SCHEMA,
 )
 

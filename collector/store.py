@@ -365,7 +365,7 @@ class DurableStore:
             return DrainResult(written, parked, self.spool.depth_points)
         self._set_reachable(True)
         if self.spool.empty:
-            log.info("spool drained: every acknowledged reading is in InfluxDB")
+            self.spool.log_drained()
         return DrainResult(written, 0, self.spool.depth_points)
 
     def _write_rows(self, rows: list[SpoolRow]) -> int:

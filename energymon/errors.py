@@ -16,6 +16,7 @@ module (a test keeps the drawing true):
         MalformedJsonError
       AuthError
       BodyTooLargeError
+      BodyTimeoutError
       BusyError
       SpoolFullError
       StoreError
@@ -92,6 +93,10 @@ class AuthError(EnergymonError):
 
 class BodyTooLargeError(EnergymonError):
     """A request body exceeds the configured limit."""
+
+
+class BodyTimeoutError(EnergymonError):
+    """A request body did not arrive within its deadline (a stalled or trickling client)."""
 
 
 class BusyError(EnergymonError):

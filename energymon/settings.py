@@ -82,6 +82,20 @@ class Settings(BaseSettings):
         "over is answered 503 `busy` with a short Retry-After (devices keep their readings). "
         "Bounds the collector's memory in a burst; one request is always admitted.",
     )
+    inflight_device_share: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="Fraction of ENERGYMON_MAX_INFLIGHT_BYTES one device (one key) may hold at "
+        "once, so one device cannot take the whole budget; its next request is answered 503 "
+        "`busy`. A device's first request is admitted whenever the total allows it.",
+    )
+    body_read_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds a request body may take to arrive once the request is admitted; "
+        "a slower body is cut off with 408 and its share of the in-flight budget returned.",
+    )
     spool_max_bytes: int = Field(
         536_870_912,
         gt=0,

@@ -52,6 +52,7 @@ async def in_process(
     max_inflight_bytes: int = 524_288,
     max_body_bytes: int = 262_144,
     write_timeout_s: float = 5.0,
+    device_keys: dict[str, str] | None = None,
 ) -> AsyncIterator[InProcessCollector]:
     clock = ManualClock(START_MS)
     store = DurableStore(
@@ -63,7 +64,7 @@ async def in_process(
         write_timeout_s=write_timeout_s,
     )
     committer = GroupCommitter(store, max_points=10_000)
-    config = ApiConfig({DEVICE: KEY}, max_body_bytes, 1000, max_inflight_bytes)
+    config = ApiConfig(device_keys or {DEVICE: KEY}, max_body_bytes, 1000, max_inflight_bytes)
     app = build_app(committer, clock, config)
     running = asyncio.create_task(committer.run())
     transport = httpx.ASGITransport(app=app)

@@ -22,12 +22,14 @@ from tests.collector.test_store import make_store, submission
 NOW_MS = 1_700_000_060_000
 
 
-def report(*, reachable: bool | None = True, depth_points: int = 0) -> CollectorHealth:
+def report(
+    *, reachable: bool | None = True, depth_points: int = 0, parked_points: int = 0
+) -> CollectorHealth:
     return CollectorHealth(
         now_ms=NOW_MS,
         influx=InfluxHealth(reachable, "http://127.0.0.1:8086"),
         spool=SpoolHealth(depth_points, 2048, 10**6, 1),
-        parked_points=4,
+        parked_points=parked_points,
         devices={
             'Küche "alt"': DeviceHealth(
                 boot=2,
@@ -85,9 +87,13 @@ def test_json_keeps_every_key_in_its_order() -> None:
             "spooled_points": 6,
             "refused_not_durable": 1,
         },
+        "reasons": [
+            "6 acknowledged points wait in the spool",
+            "4 acknowledged points are parked: InfluxDB refused them",
+        ],
     }
     # Serialised, so that the order of the keys counts too.
-    assert json.dumps(report(depth_points=6).to_json()) == json.dumps(expected)
+    assert json.dumps(report(depth_points=6, parked_points=4).to_json()) == json.dumps(expected)
 
 
 def test_status_is_degraded_while_influx_is_down_or_the_spool_holds_points() -> None:
@@ -98,8 +104,16 @@ def test_status_is_degraded_while_influx_is_down_or_the_spool_holds_points() -> 
     assert report(reachable=False).to_json()["status"] == "degraded"
 
 
+def test_status_is_degraded_while_acknowledged_points_sit_parked() -> None:
+    parked = report(parked_points=1)
+    assert parked.status == "degraded"
+    assert parked.to_json()["reasons"] == [
+        "1 acknowledged points are parked: InfluxDB refused them"
+    ]
+
+
 def test_lines_one_for_the_collector_and_one_per_device() -> None:
-    assert report(reachable=None).to_lines("h1") == [
+    assert report(reachable=None, parked_points=4).to_lines("h1") == [
         "energymon_health,component=collector,home=h1 influx_reachable=true,spool_points=0i,"
         "spool_bytes=2048i,spool_full_refusals=1i,parked_points=4i,accepted=10i,duplicates=2i,"
         f"quarantined=1i,devices=2i {NOW_MS}",

@@ -10,11 +10,13 @@ import pytest
 
 from collector.serial_poll import SerialMeter, SerialPoller, parse_serial_meters
 from collector.submission import Candidate, Submission
+from energymon.boundary import ErrorBoundary, Faults
 from energymon.clock import ManualClock
 from energymon.errors import ConfigError, SpoolFullError
 from energymon.schema import Reading
 from energymon.settings import load_settings
 from simulator.meter import Fault, FaultKind, PtyServer, PzemEmulator
+from tests.collector.helpers import wait_for
 
 TIMEOUT_S = 0.05
 
@@ -308,3 +310,50 @@ def test_silent_meters_still_report_their_errors(clock: ManualClock) -> None:
         poller.close()
     assert sink.batches == []
     assert [dict(s.meter_errors) for s in sink.submissions] == [{"ghost": 1}, {"ghost": 2}]
+
+
+def test_the_poller_thread_survives_an_unforeseen_error(
+    lines: tuple[PzemEmulator, str, PzemEmulator, str],
+    clock: ManualClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A sink failing with an error nobody foresaw (not an EnergymonError) is logged once and
+    shown as a fault; the thread goes on polling after its back-off."""
+    _, a, _, _ = lines
+    delivered = Sink()
+    calls = []
+
+    def breaking(submission: Submission) -> None:
+        calls.append(submission)
+        if len(calls) <= 2:
+            raise RuntimeError("the bridge broke")
+        delivered(submission)
+
+    poller = SerialPoller(
+        parse_serial_meters(f"{a}:1=mains"),
+        device="pi",
+        boot=4,
+        sink=breaking,
+        timeout_s=TIMEOUT_S,
+        clock=clock,
+    )
+    faults = Faults()
+    boundary = ErrorBoundary("serial poller", faults, clock, base_s=0.05, cap_s=0.05)
+    poller.interval_s = 0.01
+    stop = threading.Event()
+    caplog.set_level(logging.ERROR, logger="energymon.boundary")
+    thread = threading.Thread(target=poller.run, args=(stop, boundary), daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: len(faults.current()), lambda n: n == 1)
+        assert thread.is_alive()
+        assert "the bridge broke" in faults.current()[0].reason
+        clock.advance(0.05)
+        wait_for(lambda: boundary.failures, lambda n: n == 2)
+        clock.advance(0.05)
+        wait_for(lambda: len(delivered.submissions), lambda n: n > 0)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert faults.current() == ()
+    assert len([r for r in caplog.records if "serial poller" in r.getMessage()]) == 1

@@ -84,6 +84,7 @@ FIRING: dict[str, set[Labels]] = {
     "energymon-meter-quiet": {meter("home-b", "pi-01", "solar")},
     "energymon-collector-spooling": {home("home-a")},
     "energymon-spool-full": {home("home-a")},
+    "energymon-parked-points": {home("home-a")},
     "energymon-replication-lag": {home("home-a")},
     "energymon-home-quiet": {home("home-b")},
     "energymon-dead-letters": {home("home-a")},

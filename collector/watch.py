@@ -1,0 +1,24 @@
+"""What the collector's loops and HTTP app observe that the store does not keep, for health.
+
+One `Watch` per collector: the faults of its background loops (`energymon.boundary`), the
+requests refused because their readings could not be made durable (a full spool or a failing
+disk alike), and when draining the spool last made progress, so `/health` can tell that
+draining stopped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from energymon.boundary import Faults
+
+
+@dataclass(slots=True)
+class Watch:
+    faults: Faults = field(default_factory=Faults)
+    # Requests answered 503 `not_durable`, whatever made the store refuse them.
+    refused_not_durable: int = 0
+    # The last time a drain step moved points into InfluxDB or found the spool empty.
+    last_drain_ms: int | None = None
+    # Why the last drain attempt failed; None once one succeeds.
+    drain_error: str | None = None
