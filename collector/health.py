@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from collector.store import DurableStore
+from collector.submission import ResetReport
 from collector.watch import Watch
 from energymon.boundary import Fault
 from energymon.clock import Clock
@@ -56,9 +57,11 @@ class DeviceHealth:
     # As the device last reported them.
     dropped: int
     meter_errors: Mapping[str, int]
+    # Why the current boot began, when the firmware says (older firmware does not).
+    reset: ResetReport | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        report: dict[str, Any] = {
             "boot": self.boot,
             "last_seq": self.last_seq,
             "last_reading_ms": self.last_reading_ms,
@@ -67,6 +70,13 @@ class DeviceHealth:
             "dropped": self.dropped,
             "meter_errors": dict(self.meter_errors),
         }
+        if self.reset is not None:
+            report["reset"] = {
+                "cause": self.reset.cause,
+                "stage": self.reset.stage,
+                "watchdog_resets": self.reset.watchdog_resets,
+            }
+        return report
 
     def fields(self) -> dict[str, FieldValue]:
         fields: dict[str, FieldValue] = {
@@ -79,6 +89,9 @@ class DeviceHealth:
             fields["last_seq"] = self.last_seq
         if self.reading_age_s is not None:
             fields["reading_age_s"] = float(self.reading_age_s)
+        if self.reset is not None:
+            fields["reset_cause"] = self.reset.cause
+            fields["watchdog_resets"] = self.reset.watchdog_resets
         return fields
 
 
@@ -255,6 +268,7 @@ def snapshot(store: DurableStore, now_ms: int, watch: Watch | None = None) -> Co
                 last_contact_age_s=(now_ms - s.last_contact_ms) / 1000,
                 dropped=s.dropped,
                 meter_errors=dict(s.meter_errors),
+                reset=s.reset,
             )
             for name, s in sorted(store.devices.items())
         },

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from collector.health import snapshot
 from energymon.influx import InfluxClient
 from harness.influxd import InfluxServer
 from tests.collector.helpers import batch
@@ -113,3 +114,16 @@ async def test_health_reports_the_device(influx: InfluxClient, tmp_path: Path) -
     device = health["devices"]["mega-01"]
     assert (device["last_seq"], device["dropped"], device["meter_errors"]) == (2, 3, {"pzem2": 4})
     assert device["last_contact_age_s"] == 5.0
+
+
+async def test_health_shows_why_the_device_last_restarted(
+    influx: InfluxClient, tmp_path: Path
+) -> None:
+    report = {"cause": "watchdog", "stage": "send", "watchdog_resets": 3}
+    async with in_process(influx, tmp_path) as c:
+        await c.post(batch([1]) | {"reset": report})
+        health = (await c.client.get("/health")).json()
+        lines = snapshot(c.store, c.clock.now_ms()).to_lines("h1")
+    assert health["devices"]["mega-01"]["reset"] == report
+    device_line = next(line for line in lines if "device=mega-01" in line)
+    assert 'reset_cause="watchdog"' in device_line and "watchdog_resets=3i" in device_line
