@@ -9,7 +9,8 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from collector.ledger import MAX_RUNS, Ledger, Runs
+from collector.ledger import MAX_RUNS, Ledger
+from collector.runs import Runs
 from collector.statedb import StateDB
 
 T0 = 1_700_000_000_000
