@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,7 +25,7 @@ from collector.watch import Watch
 from energymon.boundary import ErrorBoundary
 from energymon.clients import local_influx
 from energymon.clock import Clock, SystemClock
-from energymon.errors import StoreError
+from energymon.errors import ConfigError, StoreError
 from energymon.lockfile import ProcessLock
 from energymon.settings import Settings
 
@@ -152,6 +153,7 @@ class CollectorService:
 def serve(settings: Settings) -> None:
     import uvicorn
 
+    listening = _listening_socket(settings.listen_host, settings.listen_port)
     service = CollectorService(settings)
     config = uvicorn.Config(
         service.app,
@@ -164,4 +166,20 @@ def serve(settings: Settings) -> None:
         lifespan="on",
     )
     log.info("listening on %s", settings.listen)
-    uvicorn.Server(config).run()
+    uvicorn.Server(config).run(sockets=[listening])
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    """Bound before anything is said or started, so a port in use is one clear error."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        listening = socket.socket(family, kind, proto)
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listening.bind(address)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot listen on {host}:{port} (ENERGYMON_LISTEN): {exc.strerror or exc}"
+        ) from exc
+    return listening

@@ -14,12 +14,12 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from energymon.errors import ConfigError
 from energymon.lineproto import name_problem
-from energymon.urls import has_credentials, mask_url
+from energymon.urls import has_credentials, is_http_url, mask_url
 
 ENV_PREFIX = "ENERGYMON_"
 CONFIG_VARIABLE = "ENERGYMON_CONFIG"
@@ -218,7 +218,15 @@ class Settings(BaseSettings):
 
     @field_validator("influx_url", "cloud_url")
     @classmethod
-    def _no_credentials_in_url(cls, value: str) -> str:
+    def _no_credentials_in_url(cls, value: str, info: ValidationInfo) -> str:
+        if value and not is_http_url(value):
+            # Taken for an outage, a typo would only show as readings piling up in the spool.
+            raise ValueError(
+                f"{mask_url(value)} is not an http:// or https:// URL with a host, such as "
+                "http://127.0.0.1:8086"
+            )
+        if info.field_name == "influx_url" and not value:
+            raise ValueError("the local InfluxDB's URL is required, such as http://127.0.0.1:8086")
         if has_credentials(value):
             # Masked: the message reaches terminals and logs.
             raise ValueError(

@@ -20,6 +20,18 @@ def _split(url: str) -> SplitResult | None:
         return None
 
 
+def is_http_url(url: str) -> bool:
+    """An http:// or https:// URL naming a host (and a valid port, if any)."""
+    parts = _split(url)
+    if parts is None or parts.scheme not in {"http", "https"} or not parts.hostname:
+        return False
+    try:
+        parts.port  # noqa: B018 - raises for a port that is not a number in range
+    except ValueError:
+        return False
+    return True
+
+
 def has_credentials(url: str) -> bool:
     parts = _split(url)
     return parts is not None and (parts.username is not None or parts.password is not None)

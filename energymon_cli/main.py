@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from collector import cli as collector_cli
+from energymon import __version__
 from energymon.errors import EnergymonError
 from energymon.settings import load_settings, settings_markdown
 from harness import cli as harness_cli
@@ -28,8 +30,16 @@ def _config_docs(args: argparse.Namespace) -> int:
     return 0
 
 
+SETTINGS_HELP = (
+    "Settings come from ENERGYMON_* environment variables, or from an env file given with "
+    "--config FILE (before or after the command); `energymon config docs` lists every setting "
+    "with its default, `energymon config show` the effective values."
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="energymon", description=__doc__)
+    parser = argparse.ArgumentParser(prog="energymon", description=__doc__, epilog=SETTINGS_HELP)
+    parser.add_argument("--version", action="version", version=f"energymon {__version__}")
     parser.add_argument(
         "--config", type=Path, default=None, help="env file with ENERGYMON_* settings"
     )
@@ -46,7 +56,24 @@ def build_parser() -> argparse.ArgumentParser:
     config_sub.add_parser("docs", help="the settings table of docs/configuration.md").set_defaults(
         handler=_config_docs
     )
+    _everywhere(parser)
     return parser
+
+
+def _everywhere(parser: argparse.ArgumentParser) -> None:
+    """Every command takes --config too, and says where settings come from: a user types the
+    option after the command as often as before it."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in action.choices.values():
+                command.add_argument(
+                    "--config",
+                    type=Path,
+                    default=argparse.SUPPRESS,
+                    help="env file with ENERGYMON_* settings",
+                )
+                command.epilog = command.epilog or SETTINGS_HELP
+                _everywhere(command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -59,4 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`energymon config show | head`): nothing more to say, and
+        # Python must not complain about it when it flushes stdout on the way out.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     return code

@@ -10,7 +10,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from energymon.errors import EnergymonError, InfluxUnavailableError
+from energymon.errors import ConfigError, EnergymonError, InfluxUnavailableError
 from harness.proc import ManagedProcess, answers
 
 _CONFIG = """\
@@ -57,8 +57,9 @@ def free_port() -> int:
 def influxd_binary() -> str:
     path = shutil.which("influxd")
     if path is None:
-        raise FileNotFoundError(
-            "influxd is not on the PATH: install InfluxDB 1.x (Debian: apt-get install influxdb)"
+        raise ConfigError(
+            "influxd is not on the PATH: install InfluxDB 1.x (Debian: apt-get install influxdb, "
+            "or ./scripts/quickstart, which does)"
         )
     return path
 
