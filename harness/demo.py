@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import select
+import shutil
 import signal
 import sys
 import tempfile
@@ -32,6 +33,7 @@ from harness.installation import Installation
 from replicator.points import query
 
 HOME = "demo"
+CONVERGE_TIMEOUT_S = 60.0
 METERS = (("mega-01", "kitchen"), ("mega-02", "heatpump"), ("mega-03", "workshop"))
 
 
@@ -66,7 +68,7 @@ def converge(installation: Installation, timeout_s: float) -> tuple[Fingerprint,
     while True:
         local = _fingerprint(installation.local_client(timeout_s=5))
         cloud = _fingerprint(installation.cloud_client(timeout_s=5))
-        if (local == cloud and local) or time.monotonic() >= deadline:
+        if local == cloud or time.monotonic() >= deadline:
             return local, cloud
         time.sleep(0.5)
 
@@ -158,69 +160,138 @@ def _keys() -> Iterator[bool]:
     try:
         yield True
     finally:
-        termios.tcsetattr(sys.stdin, termios.TCSADRAIN, saved)
+        # A closed window has no settings left to restore.
+        with contextlib.suppress(termios.error, OSError):
+            termios.tcsetattr(sys.stdin, termios.TCSADRAIN, saved)
 
 
 def run_demo(
     speed: float, seconds: float | None, cut_at: float | None, restore_at: float | None
 ) -> int:
+    """Runs until `q`, Ctrl-C, a closed terminal or `seconds`; then, however it was left, proves
+    the cloud holds what the Pi holds, or says why it cannot, and stops every process it
+    started. Its folder (with every process's log) is kept when the proof fails."""
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    with tempfile.TemporaryDirectory(prefix="energymon-demo-") as tmp:
-        installation = demo_installation(Path(tmp), speed)
-        relay = installation.relay
-        assert relay is not None
-        print(f"starting two influxd, the collector, the replicator and three devices in {tmp}")
-        began = time.monotonic()
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    root = Path(tempfile.mkdtemp(prefix="energymon-demo-"))
+    installation = demo_installation(root, speed)
+    screen = _Screen()
+    screen.say(f"starting two influxd, the collector, the replicator and three devices in {root}")
+    code = 1
+    try:
+        installation.start()
+        _show(installation, screen, stop, seconds=seconds, cut_at=cut_at, restore_at=restore_at)
+        code = _prove(installation, screen)
+    finally:
+        screen.say("stopping everything …")
+        installation.close()
+        if code == 0:
+            shutil.rmtree(root, ignore_errors=True)
+        else:
+            screen.say(f"the logs of every process are kept in {root}")
+    return code
+
+
+class _Screen:
+    """The terminal, which may go away (a closed window): output then goes nowhere, and the
+    demo still finishes its proof and cleans up."""
+
+    def __init__(self) -> None:
+        self.gone = False
+
+    def write(self, text: str) -> None:
+        if self.gone:
+            return
         try:
-            installation.start()
-            with _keys() as interactive:
-                while not stop.is_set():
-                    elapsed = time.monotonic() - began
-                    if seconds is not None and elapsed >= seconds:
-                        break
-                    # Scripted cuts, for a demo without a keyboard (and its test).
-                    if cut_at is not None and elapsed >= cut_at:
-                        relay.cut()
-                        cut_at = None
-                    if restore_at is not None and elapsed >= restore_at:
-                        relay.restore()
-                        restore_at = None
-                    sys.stdout.write(render(snapshot(installation), relay.connected, elapsed))
-                    sys.stdout.flush()
-                    if interactive and select.select([sys.stdin], [], [], 1.0)[0]:
-                        key = sys.stdin.read(1).lower()
-                        if key == "c":
-                            relay.cut()
-                        elif key == "r":
-                            relay.restore()
-                        elif key == "q":
-                            break
-                    elif not interactive:
-                        stop.wait(1.0)
-            if relay.connected:
-                print("\nstopping the devices; waiting for the cloud to hold what the Pi holds …")
-                # Once the devices stop, the data stops growing and can be compared.
-                installation.stop(*installation.devices)
-                local, cloud = converge(installation, timeout_s=60)
-                readings = sum(count for count, _, _ in local.values())
-                if local == cloud:
-                    print(
-                        f"converged: the cloud holds the same {readings} readings as the Pi "
-                        "(counts and sums per meter)"
-                    )
-                else:
-                    print(
-                        f"NOT converged: the Pi holds {readings} readings, the cloud "
-                        f"{sum(count for count, _, _ in cloud.values())}"
-                    )
-                    return 1
-        finally:
-            print("stopping everything …")
-            installation.close()
-    return 0
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except OSError:
+            self.gone = True
+
+    def say(self, line: str) -> None:
+        self.write(line + "\n")
+
+
+def _show(
+    installation: Installation,
+    screen: _Screen,
+    stop: threading.Event,
+    *,
+    seconds: float | None,
+    cut_at: float | None,
+    restore_at: float | None,
+) -> None:
+    relay = installation.relay
+    assert relay is not None
+    began = time.monotonic()
+    with _keys() as interactive:
+        while not stop.is_set():
+            elapsed = time.monotonic() - began
+            if seconds is not None and elapsed >= seconds:
+                return
+            # Scripted cuts, for a demo without a keyboard (and its test).
+            if cut_at is not None and elapsed >= cut_at:
+                relay.cut()
+                cut_at = None
+            if restore_at is not None and elapsed >= restore_at:
+                relay.restore()
+                restore_at = None
+            screen.write(render(snapshot(installation), relay.connected, elapsed))
+            if interactive and not screen.gone and _ready(1.0):
+                key = _key()
+                if key == "c":
+                    relay.cut()
+                elif key == "r":
+                    relay.restore()
+                elif key in ("q", ""):
+                    return
+            elif not interactive:
+                stop.wait(1.0)
+
+
+def _key() -> str:
+    """The key pressed, or "" when the terminal went away (which ends the demo like `q`)."""
+    try:
+        return sys.stdin.read(1).lower()
+    except OSError:
+        return ""
+
+
+def _ready(timeout_s: float) -> bool:
+    try:
+        return bool(select.select([sys.stdin], [], [], timeout_s)[0])
+    except (OSError, ValueError):
+        return True  # a terminal that went away reads as end of input
+
+
+def _prove(installation: Installation, screen: _Screen) -> int:
+    relay = installation.relay
+    assert relay is not None
+    if not relay.connected:
+        screen.say("\nrestoring the internet, so the cloud can catch up before the proof …")
+        relay.restore()
+    screen.say("stopping the devices; waiting for the cloud to hold what the Pi holds …")
+    # Once the devices stop, the data stops growing and can be compared.
+    installation.stop(*installation.devices)
+    local, cloud = converge(installation, timeout_s=CONVERGE_TIMEOUT_S)
+    readings = sum(count for count, _, _ in local.values())
+    if not local:
+        screen.say("no reading reached the Pi yet, so there is nothing to compare: not proven")
+        return 1
+    if local == cloud:
+        screen.say(
+            f"converged: the cloud holds the same {readings} readings as the Pi "
+            "(counts and sums per meter)"
+        )
+        return 0
+    in_cloud = sum(count for count, _, _ in cloud.values())
+    screen.say(
+        f"NOT converged within {CONVERGE_TIMEOUT_S:.0f} s: the Pi holds {readings} readings, "
+        f"the cloud {in_cloud}; see the replicator's log"
+    )
+    return 1
