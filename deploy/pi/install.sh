@@ -234,7 +234,7 @@ step_grafana() {
     done
     [ "$CHANGED" = 0 ] || RESTART+=(grafana-server.service)
     if [ ! -e "$ROOT/etc/grafana/energymon-admin-password" ]; then
-        python3 -c 'import secrets; print(secrets.token_urlsafe(18))' >"$WORK/password"
+        python3 -c 'import secrets; print(secrets.token_urlsafe(18), end="")' >"$WORK/password"
         install_file "$WORK/password" /etc/grafana/energymon-admin-password 0640 "$grafana_group"
     fi
     set_mode /etc/grafana/energymon-admin-password 0640 "$grafana_group"
