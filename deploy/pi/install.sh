@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
         --root) ROOT="${2:?--root needs a directory}"; shift 2 ;;
         --root=*) ROOT="${1#--root=}"; shift ;;
         --skip-grafana-repo) SKIP_GRAFANA_REPO=1; shift ;;
-        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d'; exit 0 ;;
         *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
