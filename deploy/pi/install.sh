@@ -161,6 +161,13 @@ source_digest() {
 step_venv() {
     local venv="$ROOT$APP" digest
     digest="$(source_digest)"
+    local version='import sys; print(sys.version_info[:2])'
+    # A Debian release upgrade brings a new Python, under which the old venv no longer runs.
+    if [ -x "$venv/bin/python" ] \
+        && [ "$("$venv/bin/python" -c "$version" 2>/dev/null)" != "$(python3 -c "$version")" ]; then
+        say "Python changed: making $APP again"
+        rm -rf "$venv"
+    fi
     [ -x "$venv/bin/python" ] || { say "creating $APP"; python3 -m venv "$venv"; }
     if [ "$(cat "$venv/energymon-source.sha256" 2>/dev/null)" != "$digest" ]; then
         say "installing energymon into $APP"
