@@ -103,7 +103,7 @@ step_packages() {
     local wanted=(python3 python3-venv ca-certificates curl)
     if ! command -v influxd >/dev/null 2>&1; then
         if ! apt-cache policy influxdb 2>/dev/null | grep -Eq 'Candidate: [^(]'; then
-            die "no apt package 'influxdb' on ${PRETTY_NAME:-this system} (Debian dropped it after bookworm): add InfluxData's apt repository as docs/deploy.md shows, then run this again"
+            die "apt has no 'influxdb' package on ${PRETTY_NAME:-this system} (Debian's is in bookworm, not in trixie): add InfluxData's apt repository as docs/deploy.md shows, then run this again"
         fi
         wanted+=(influxdb)
     fi
@@ -122,12 +122,9 @@ step_grafana_repo() {
         return 0
     fi
     # Grafana's documented APT setup: its key in /etc/apt/keyrings, the repository signed by it.
-    local key
-    key="$(mktemp)"
-    curl -fsSL --retry 3 -o "$key" "$GRAFANA_KEY_URL" || die "cannot download $GRAFANA_KEY_URL"
-    CHANGED=0
-    install_file "$key" "$GRAFANA_KEYRING" 0644
-    rm -f "$key"
+    curl -fsSL --retry 3 -o "$WORK/grafana.asc" "$GRAFANA_KEY_URL" \
+        || die "cannot download $GRAFANA_KEY_URL (offline? --skip-grafana-repo)"
+    install_file "$WORK/grafana.asc" "$GRAFANA_KEYRING" 0644
     printf 'deb [signed-by=%s] https://apt.grafana.com stable main\n' "$GRAFANA_KEYRING" >"$WORK/grafana.list"
     install_file "$WORK/grafana.list" "$GRAFANA_LIST" 0644
     if real && [ -n "$(missing_packages grafana)" ]; then
