@@ -29,6 +29,7 @@ _SCHEMA = (
         points INTEGER NOT NULL, reason TEXT NOT NULL, body BLOB NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)""",
     journal.SCHEMA,
+    *journal.IDENTITY_SCHEMA,
 )
 
 

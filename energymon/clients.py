@@ -29,4 +29,5 @@ def cloud_influx(settings: Settings) -> InfluxClient:
         token=settings.cloud_token.get_secret_value(),
         timeout_s=settings.cloud_timeout_s,
         verify=str(settings.cloud_ca_file) if settings.cloud_ca_file else True,
+        create_database=settings.cloud_create_database,
     )

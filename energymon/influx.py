@@ -71,6 +71,7 @@ class InfluxClient:
         verify: bool | str = True,
         retention_policy: str = "",
         compress_responses: bool = True,
+        create_database: bool = True,
     ) -> None:
         self.url = url.rstrip("/")
         self.database = database
@@ -85,6 +86,9 @@ class InfluxClient:
             self._session.headers["Authorization"] = f"Token {token}"
         elif username:
             self._session.auth = (username, password)
+        # Off for a least-privilege user: `CREATE DATABASE` needs an admin on InfluxDB 1.x, and a
+        # database that vanished must not silently come back empty.
+        self._may_create_database = create_database
         self._database_ready = False
         # Learnt from the first response: 1.x answers queries in MessagePack when asked.
         self._server_version: str | None = None
@@ -113,7 +117,7 @@ class InfluxClient:
         body = lines if isinstance(lines, bytes) else "\n".join(lines).encode("utf-8")
         if not body:
             return
-        if not self._database_ready:
+        if not self._database_ready and self._may_create_database:
             self.create_database()
         response = self._request(
             "POST", "/write", params=self._write_params(), data=body,
@@ -121,7 +125,11 @@ class InfluxClient:
         )  # fmt: skip
         if response.status_code == 204:
             return
-        if response.status_code == 404 and "database not found" in response.text:
+        if (
+            response.status_code == 404
+            and "database not found" in response.text
+            and self._may_create_database
+        ):
             # Dropped behind our back, or created on another server after a restore.
             self._database_ready = False
             self.write(body, timeout_s=timeout_s)
@@ -141,7 +149,7 @@ class InfluxClient:
         `body` aborts the request and propagates unchanged. A body cannot be sent twice: if
         the database vanished, this raises `InfluxRejectedError` (404) and the next write
         creates it again."""
-        if not self._database_ready:
+        if not self._database_ready and self._may_create_database:
             self.create_database()
         response = self._request(
             "POST", "/write", params=self._write_params(), data=iter(body),

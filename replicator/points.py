@@ -98,6 +98,12 @@ def earliest_time_ms(client: InfluxClient, home: str, since_ms: int) -> int | No
     return _edge_time_ms(client, home, newest=False, since_ms=since_ms)
 
 
+def earliest_of(clients: Sequence[InfluxClient], home: str, since_ms: int) -> int | None:
+    """The oldest time stamp at or after `since_ms` in any of the databases."""
+    times = [t for t in (earliest_time_ms(c, home, since_ms) for c in clients) if t is not None]
+    return min(times) if times else None
+
+
 def _edge_time_ms(
     client: InfluxClient, home: str, *, newest: bool, since_ms: int | None = None
 ) -> int | None:

@@ -1,7 +1,9 @@
-"""The replicator service: replication steps with back-off, periodic verification and health.
+"""The replicator service: replication steps with back-off, health, and the checks.
 
 `ReplicatorService.run_once()` does one step and returns how long to wait before the next, so
-tests drive it with a manual clock; `run_forever()` is the only place that waits.
+tests drive it with a manual clock; `run_forever()` is the only place that waits. The checks of
+local against cloud (`replicator.audit`) run on a thread of their own in `run_forever()`, so
+they never delay the live copy; tests step them with `auditor.run_slice()`.
 """
 
 from __future__ import annotations
@@ -18,13 +20,13 @@ from energymon.errors import InfluxAuthError, InfluxError
 from energymon.influx import InfluxClient, quote_ident, quote_string
 from energymon.journal import JournalReader
 from energymon.settings import Settings
+from replicator.audit import AuditConfig, Auditor, AuditThread
 from replicator.deadletters import DeadLetterStore
 from replicator.engine import Replicator, ReplicatorConfig
 from replicator.health import ReplicatorHealth, VerifySummary
-from replicator.points import HOME_TAG, TimeRange, query
+from replicator.points import HOME_TAG, query
 from replicator.sink import BatchSink
 from replicator.state import StateStore
-from replicator.verify import DAY_MS, hour_floor, verify
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +86,34 @@ class ServiceConfig:
     verify_interval_s: float
     verify_days: int
     verify_repair: bool
+    history_check_interval_s: float = 86400.0
+    cloud_check_interval_s: float = 300.0
+    exact_cycle_s: float = 7 * 86400.0
+
+
+def build_auditor(replicator: Replicator, clock: Clock, config: ServiceConfig) -> Auditor:
+    """The checks, with a sink of their own (its counters are the auditor's) on the same
+    clients, which are safe to share between threads."""
+    sink = replicator.sink
+    return Auditor(
+        replicator=replicator,
+        local=replicator.local,
+        cloud=replicator.cloud,
+        sink=BatchSink(
+            sink.client, sink.dead_letters, clock, batch_size=sink.batch_size, target=sink.target
+        ),
+        clock=clock,
+        config=AuditConfig(
+            home=config.home,
+            verify_interval_s=config.verify_interval_s,
+            verify_days=config.verify_days,
+            verify_repair=config.verify_repair,
+            history_check_interval_s=config.history_check_interval_s,
+            cloud_check_interval_s=config.cloud_check_interval_s,
+            exact_cycle_s=config.exact_cycle_s,
+        ),
+        state_path=replicator.store.path.with_name("audit.json"),
+    )
 
 
 class ReplicatorService:
@@ -101,10 +131,10 @@ class ReplicatorService:
         self.config = config
         self.last_success_ms: int | None = None
         self.last_error: str | None = None
-        self.verify_summary: VerifySummary | None = None
+        self.auditor = build_auditor(replicator, clock, config)
+        self._reported_verify: VerifySummary | None = None
         self._backlog: int | None = None
         self._next_health_ms = clock.now_ms()
-        self._next_verify_ms: int | None = None
         self._lock = threading.Lock()
 
     @property
@@ -136,47 +166,16 @@ class ReplicatorService:
         with self._lock:
             self.last_success_ms = self.clock.now_ms()
             self.last_error = None
-        if result.caught_up:
-            self._verify_if_due()
+        self._report_verification()
         self._report_health()
         return self.config.poll_interval_s if result.caught_up else 0.0
 
-    def _verify_if_due(self) -> None:
-        now = self.clock.now_ms()
-        if self._next_verify_ms is not None and now < self._next_verify_ms:
-            return
-        state = self.replicator.state
-        if state is None:
-            return
-        end = hour_floor(state.watermark_ms)
-        window = TimeRange(end - self.config.verify_days * DAY_MS, end)
-        result = verify(
-            self.replicator.local,
-            self.replicator.cloud,
-            self.replicator.sink,
-            self.config.home,
-            window,
-            repair=self.config.verify_repair,
-        )
-        summary = VerifySummary(
-            self.clock.now_ms(),
-            result.hours,
-            len(result.mismatched_hours()),
-            result.repaired_hours,
-            result.unresolved_hours,
-        )
-        log.log(
-            logging.WARNING if summary.unresolved_hours else logging.INFO,
-            "verified %d hours: %d differed, %d repaired, %d still different",
-            summary.checked_hours,
-            summary.mismatched_hours,
-            summary.repaired_hours,
-            summary.unresolved_hours,
-        )
-        with self._lock:
-            self.verify_summary = summary
-        self._next_verify_ms = now + round(self.config.verify_interval_s * 1000)
-        self._next_health_ms = now
+    def _report_verification(self) -> None:
+        """A verification that finished (on the auditor's thread) is recorded at once."""
+        summary = self.auditor.summary()
+        if summary is not self._reported_verify:
+            self._reported_verify = summary
+            self._next_health_ms = self.clock.now_ms()
 
     def _report_health(self) -> None:
         now = self.clock.now_ms()
@@ -211,14 +210,19 @@ class ReplicatorService:
                 consecutive_failures=self.backoff.failures,
                 last_error=self.last_error,
                 dead_letters=self.replicator.sink.dead_letters.count(),
-                verify=self.verify_summary,
+                verify=self.auditor.summary(),
             )
 
     def run_forever(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            delay = self.run_once()
-            if delay > 0:
-                stop.wait(delay)
+        audit = AuditThread(self.auditor, idle_s=1.0, error_delay_s=60.0)
+        audit.start()
+        try:
+            while not stop.is_set():
+                delay = self.run_once()
+                if delay > 0:
+                    stop.wait(delay)
+        finally:
+            audit.stop()
         self.replicator.save()
 
     def close(self) -> None:
@@ -250,7 +254,6 @@ def build_service(settings: Settings, clock: Clock) -> ReplicatorService:
             window_ms=round(settings.replicator_window_s * 1000),
             settle_ms=round(settings.replicator_settle_s * 1000),
             journal_settle_ms=round(settings.replicator_journal_settle_s * 1000),
-            verify_days=settings.replicator_verify_days,
         ),
     )
     return ReplicatorService(
@@ -264,5 +267,8 @@ def build_service(settings: Settings, clock: Clock) -> ReplicatorService:
             verify_interval_s=settings.replicator_verify_interval_s,
             verify_days=settings.replicator_verify_days,
             verify_repair=settings.replicator_verify_repair,
+            history_check_interval_s=settings.replicator_history_check_interval_s,
+            cloud_check_interval_s=settings.replicator_cloud_check_interval_s,
+            exact_cycle_s=settings.replicator_exact_cycle_s,
         ),
     )

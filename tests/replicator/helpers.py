@@ -38,7 +38,8 @@ class Rig:
     def __post_init__(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with sqlite3.connect(self.data_dir / journal.STATE_DB_NAME) as conn:
-            conn.execute(journal.SCHEMA)
+            for statement in (journal.SCHEMA, *journal.IDENTITY_SCHEMA):
+                conn.execute(statement)
 
     def record(self, lines: Sequence[str]) -> None:
         times = [int(line.rsplit(" ", 1)[1]) for line in lines]
@@ -63,7 +64,6 @@ class Rig:
     def replicator(self, **config: int) -> Replicator:
         settings = {
             "window_ms": 3_600_000, "settle_ms": 1000, "journal_settle_ms": 10_000,
-            "verify_days": 2,
         } | config
         sink = BatchSink(
             self.cloud, self.dead_letters(), self.clock, batch_size=self.batch_size,
