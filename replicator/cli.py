@@ -1,4 +1,4 @@
-"""`energymon replicator run|verify|restore|dead-letters`."""
+"""`energymon replicator run|verify|restore|dead-letters` and `energymon cloud add-home`."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from energymon.errors import ConfigError, InfluxRejectedError
 from energymon.lockfile import ProcessLock
 from energymon.logs import setup_logging
 from energymon.settings import Settings, load_settings
+from replicator.cloud_admin import add_home, admin_client
 from replicator.deadletters import DeadLetter, DeadLetterStore
 from replicator.health import HealthServer
 from replicator.points import TimeRange
@@ -219,7 +220,29 @@ def _replay(settings: Settings, store: DeadLetterStore, letters: list[DeadLetter
     return 0 if refused == 0 else 1
 
 
+def _add_home(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    setup_logging(settings)
+    admin = admin_client(settings)
+    try:
+        access = add_home(admin, args.name)
+    finally:
+        admin.close()
+    print(f"# home {access.home}: database {access.database}, user {access.username} "
+          "(ALL on that database only). Paste into the Pi's env file:")
+    print("\n".join(access.env_lines(settings.cloud_url)))
+    return 0
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    cloud = sub.add_parser("cloud", help="administer the cloud InfluxDB (admin credentials)")
+    cloud_commands = cloud.add_subparsers(dest="cloud_command", required=True)
+    add = cloud_commands.add_parser(
+        "add-home",
+        help="create a home's database and least-privilege user; print the Pi's settings",
+    )
+    add.add_argument("name", help="the home's name (its ENERGYMON_HOME)")
+    add.set_defaults(handler=_add_home)
     rep = sub.add_parser("replicator", help="copy this home's data to a cloud InfluxDB and back")
     commands = rep.add_subparsers(dest="replicator_command", required=True)
     commands.add_parser("run", help="replicate continuously").set_defaults(handler=_run)
