@@ -151,6 +151,7 @@ def _restore(args: argparse.Namespace) -> int:
             clock=clock,
             home=settings.home,
             window_ms=round(settings.replicator_window_s * 1000),
+            overwrite=args.overwrite,
         )
         plan = restorer.plan(parse_since(args.since, clock.now_ms()) if args.since else None)
         bar = ProgressBar("restore")
@@ -163,7 +164,24 @@ def _restore(args: argparse.Namespace) -> int:
         f"restored {restorer.copied_points} points of home {settings.home}; "
         f"{sink.stats.dead_letters} refused (see `energymon replicator dead-letters list`)"
     )
-    return 0
+    return _print_conflicts(restorer, args.overwrite)
+
+
+def _print_conflicts(restorer: Restorer, overwrite: bool) -> int:
+    if not restorer.conflict_count:
+        return 0
+    for c in restorer.conflicts:
+        when = datetime.fromtimestamp(c.time_ms / 1000, UTC).isoformat(timespec="milliseconds")
+        series = ",".join(f"{k}={v}" for k, v in c.tags)
+        print(f"{when} {c.measurement},{series}: local {c.local}, cloud {c.cloud}")
+    if overwrite:
+        print(f"{restorer.conflict_count} local points differed and now hold the cloud's values")
+        return 0
+    print(
+        f"{restorer.conflict_count} local points differ from the cloud and were kept; "
+        "run with --overwrite to take the cloud's values"
+    )
+    return 1
 
 
 def _dead_letters(args: argparse.Namespace) -> int:
@@ -256,6 +274,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     v.set_defaults(handler=_verify)
     r = commands.add_parser("restore", help="copy this home's data from the cloud to local")
     r.add_argument("--since", help="start: a date (UTC), or 7d / 12h ago; default: everything")
+    r.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace local points whose values differ from the cloud's (default: keep and list)",
+    )
     r.set_defaults(handler=_restore)
     d = commands.add_parser("dead-letters", help="points a server refused for good")
     d.add_argument("action", choices=["list", "replay", "discard"], nargs="?", default="list")

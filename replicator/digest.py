@@ -151,7 +151,7 @@ class PointDifference:
         return f"first difference at {self.time_ms} ms: local {self.local}, cloud {self.cloud}"
 
 
-def _points_of(client: InfluxClient, home: str, key: HourKey) -> dict[int, dict[str, Any]]:
+def series_hour_points(client: InfluxClient, home: str, key: HourKey) -> dict[int, dict[str, Any]]:
     measurement, tags, hour = key
     window = TimeRange(hour, hour + HOUR_MS)
     kinds = field_types(client).get(measurement, {})
@@ -171,12 +171,16 @@ def first_difference(
 ) -> PointDifference | None:
     """Read one series-hour from both sides (bounded: one hour of one series) and find the
     earliest point that differs, comparing values with their types."""
-    mine, theirs = _points_of(local, home, key), _points_of(cloud, home, key)
+    mine, theirs = series_hour_points(local, home, key), series_hour_points(cloud, home, key)
     for time_ms in sorted(set(mine) | set(theirs)):
         a, b = mine.get(time_ms), theirs.get(time_ms)
-        if a is None or b is None or _typed(a) != _typed(b):
+        if a is None or b is None or not same_point(a, b):
             return PointDifference(time_ms, a, b)
     return None
+
+
+def same_point(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return _typed(a) == _typed(b)
 
 
 def _typed(values: dict[str, Any]) -> list[tuple[str, bytes]]:
