@@ -24,7 +24,14 @@ from typing import Any
 import msgpack  # type: ignore[import-untyped]
 
 from energymon.influx import InfluxClient, Row, quote_ident, quote_string
-from replicator.points import HOME_TAG, Tags, TimeRange, field_types, measurements_of_home
+from replicator.points import (
+    HOME_TAG,
+    Tags,
+    TimeRange,
+    field_types,
+    measurements_of_home,
+    query_chunks,
+)
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -106,7 +113,7 @@ def series_rows(
 ) -> Iterator[tuple[Tags, list[str], list[Row]]]:
     """The raw points of this home's series in `window`, chunk by chunk, in time order."""
     q = series_query(measurement, home, window, tags)
-    for chunk in client.query_chunks(q, chunk_size=DIGEST_CHUNK):
+    for chunk in query_chunks(client, q, DIGEST_CHUNK):
         for series in chunk:
             key = tuple(sorted((k, v) for k, v in series.tags.items() if v))
             if series.tags.get(HOME_TAG) != home or (tags is not None and key != tags):

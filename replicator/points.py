@@ -67,6 +67,15 @@ def query(client: InfluxClient, q: str) -> list[Series]:
         raise
 
 
+def query_chunks(client: InfluxClient, q: str, chunk_size: int) -> Iterator[list[Series]]:
+    """A streamed query's chunks; none when the database does not exist yet."""
+    try:
+        yield from client.query_chunks(q, chunk_size=chunk_size)
+    except InfluxRejectedError as exc:
+        if not _missing_database(exc):
+            raise
+
+
 def field_types(client: InfluxClient) -> dict[str, dict[str, str]]:
     """measurement -> field -> type, for every measurement of the database (also ones added
     after this code was written)."""
