@@ -126,7 +126,8 @@ class Auditor:
             self._check_cloud(self.baseline)
             return "cloud"
         if self._job is None:
-            for name in ("recent", "sweep"):
+            # The sweep first: its end sets the baseline the cloud check needs.
+            for name in ("sweep", "recent"):
                 if now >= self._due[name]:
                     interval = (
                         self.config.verify_interval_s if name == "recent"
@@ -162,8 +163,12 @@ class Auditor:
     def _recent(self, watermark_ms: int) -> Iterator[None]:
         # The newest `verify_days` whole hours, the last one up to the watermark.
         start = hour_floor(watermark_ms) - (self.config.verify_days * 24 - 1) * HOUR_MS
-        checked = mismatched = repaired = unresolved = 0
-        for hour in range(start, watermark_ms, HOUR_MS):
+        # Hours before the history begins are empty on both sides: checked without a query.
+        begins = self._history_start()
+        first = hour_floor(watermark_ms) + HOUR_MS if begins is None else max(start, begins)
+        checked = max(0, (first - start) // HOUR_MS)
+        mismatched = repaired = unresolved = 0
+        for hour in range(first, watermark_ms, HOUR_MS):
             window = TimeRange(hour, min(hour + HOUR_MS, watermark_ms))
             result = self._verify(window, repair=self.config.verify_repair)
             checked += result.hours
