@@ -58,6 +58,11 @@ def _settings(args: argparse.Namespace) -> Settings:
     setup_logging(settings)
     if not settings.cloud_url:
         raise ConfigError("ENERGYMON_CLOUD_URL is not set: there is no cloud to replicate to")
+    if not settings.cloud_db:
+        raise ConfigError(
+            "ENERGYMON_CLOUD_DB is not set: the home's own cloud database "
+            "(printed by `energymon cloud add-home NAME`)"
+        )
     return settings
 
 
