@@ -20,7 +20,7 @@ from energymon.settings import Settings, load_settings
 from replicator.cloud_admin import add_home, admin_client
 from replicator.deadletters import DeadLetter, DeadLetterStore
 from replicator.health import HealthServer
-from replicator.points import TimeRange
+from replicator.points import TimeRange, earliest_of
 from replicator.progress import ProgressBar
 from replicator.restore import Restorer
 from replicator.service import (
@@ -126,6 +126,8 @@ def _verify(args: argparse.Namespace) -> int:
     default_since = until - settings.replicator_verify_days * DAY_MS
     since = parse_since(args.since, now) if args.since else default_since
     local, cloud = local_client(settings), cloud_influx(settings)
+    if args.all:
+        since = earliest_of((local, cloud), settings.home, 0) or until
     sink = sink_to(settings, cloud, "cloud", clock)
     bar = ProgressBar("verify")
     with closing(sink.dead_letters):
@@ -275,6 +277,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="start: a date (UTC), or 7d / 12h ago; default: the last "
         "ENERGYMON_REPLICATOR_VERIFY_DAYS days",
     )
+    v.add_argument("--all", action="store_true", help="the whole history (overrides --since)")
     v.add_argument("--repair", action="store_true", help="copy the mismatched hours again")
     v.set_defaults(handler=_verify)
     r = commands.add_parser("restore", help="copy this home's data from the cloud to local")

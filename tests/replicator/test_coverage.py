@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+from collections.abc import Callable
 from dataclasses import replace
+
+import pytest
 
 from energymon import journal
 from energymon.errors import InfluxError
 from energymon.influx import InfluxClient
+from energymon.settings import Settings
+from energymon_cli.main import main
 from replicator.audit import AuditConfig, Auditor
 from replicator.engine import Replicator
 from replicator.sink import BatchSink
@@ -162,3 +167,22 @@ def test_a_replicator_never_creates_the_cloud_database_unless_allowed(rig: Rig) 
         replicator.run_once()
     databases = {r[0] for s in rig.cloud.query("SHOW DATABASES", database=None) for r in s.values}
     assert rig.cloud.database not in databases
+
+
+def test_verify_all_checks_and_repairs_the_whole_history_from_the_command_line(
+    rig: Rig, use_settings: Callable[..., Settings], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _history(rig)
+    rig.run_until_caught_up(rig.replicator())
+    old = T0 - DAYS * DAY_MS + 7
+    rig.write_readings([reading("x", "a", 1, old)], journal_entry=False)
+    use_settings(
+        data_dir=rig.data_dir, home=HOME, cloud_url=rig.cloud.url, cloud_db=rig.cloud.database,
+        influx_url=rig.local.url, influx_db=rig.local.database,
+    )  # fmt: skip
+    assert main(["replicator", "verify"]) == 0  # the last three days are equal
+    assert main(["replicator", "verify", "--all", "--repair"]) == 0
+    out = capsys.readouterr().out
+    assert f"first difference at {old} ms" in out
+    assert "1 repaired, 0 still different" in out
+    assert points(rig.cloud) == points(rig.local)
