@@ -176,7 +176,8 @@ class Settings(BaseSettings):
     replicator_verify_days: int = Field(
         3,
         gt=0,
-        description="Days back an automatic verification (and a start without state) checks.",
+        description="Days up to the watermark checked point by point by the daily recent check "
+        "(and by `verify` without --since); the whole history is covered by the other checks.",
     )
     replicator_verify_repair: bool = Field(
         True, description="Re-copy the mismatched hours an automatic verification finds."
