@@ -1,8 +1,8 @@
 """Whole-history coverage: the checks that prove, over time, that the cloud holds every point.
 
 The `Auditor` works in slices (one hour or one day of one check) so that it can be stopped,
-throttled and driven by tests; in the service it runs on its own thread with its own clients,
-so a check never delays the live copy. Its jobs:
+throttled and driven by tests; in the service it runs on its own thread with its own sink, and
+only while the replicator is caught up, so a check never delays the live copy. Its jobs:
 
 - **recent**: every `verify_interval`, the last `verify_days` up to the watermark, exactly
   (digests of every point), repaired when configured; its result is the health's `verify`.
@@ -118,7 +118,9 @@ class Auditor:
         """Do one slice of whatever is due; returns its job's name, or None when idle. Raises
         `InfluxError`; the job that failed starts again when next due."""
         state = self.replicator.state
-        if state is None:
+        if state is None or not self.replicator.caught_up:
+            # A catch-up or a reconciliation is under way: it has the local InfluxDB to itself,
+            # and the hours it is copying would differ anyway.
             return None
         now = self.clock.monotonic()
         if now >= self._due["cloud"] and self.baseline is not None:

@@ -76,6 +76,8 @@ class Replicator:
         # Reconciliations asked for by another thread (the auditor), applied by `run_once`.
         self._requests: list[tuple[str, int | None]] = []
         self._requests_lock = threading.Lock()
+        # Read by the auditor's thread: checks wait while the live copy has work to do.
+        self.caught_up = False
 
     @property
     def state(self) -> ReplicatorState | None:
@@ -104,6 +106,7 @@ class Replicator:
             caught_up = state.reconcile is None
         if not caught_up or self.clock.now_ms() - self._saved_at_ms >= self.config.save_interval_ms:
             self.save()
+        self.caught_up = caught_up
         return StepResult(copied + forward, late_ranges, state.watermark_ms, caught_up)
 
     def request_reconcile(self, reason: str, until_ms: int | None = None) -> None:
