@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import time
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -15,7 +16,7 @@ from energymon.errors import InfluxError
 from energymon.influx import InfluxClient
 from energymon.settings import Settings
 from energymon_cli.main import main
-from replicator.audit import AuditConfig, Auditor
+from replicator.audit import AuditConfig, Auditor, AuditThread
 from replicator.engine import Replicator
 from replicator.sink import BatchSink
 from replicator.verify import DAY_MS, HOUR_MS
@@ -186,3 +187,27 @@ def test_verify_all_checks_and_repairs_the_whole_history_from_the_command_line(
     assert f"first difference at {old} ms" in out
     assert "1 repaired, 0 still different" in out
     assert points(rig.cloud) == points(rig.local)
+
+
+def test_a_failing_check_is_retried_and_never_stops_its_thread(rig: Rig) -> None:
+    rig.write_readings([reading("d", "a", 1, T0)])
+    replicator = rig.replicator()
+    rig.run_until_caught_up(replicator)
+    auditor = _auditor(rig, replicator)
+    auditor.cloud = InfluxClient("http://127.0.0.1:9", rig.cloud.database, timeout_s=1)
+    thread = AuditThread(auditor, idle_s=0.01, error_delay_s=0.01)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while thread.last_error is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert "unreachable" in thread.last_error
+        auditor.cloud = rig.cloud
+        while thread.last_error is not None or auditor.summary() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    finally:
+        thread.stop()
+    summary = auditor.summary()
+    assert summary is not None and summary.unresolved_hours == 0
