@@ -76,10 +76,20 @@ class JournalReader:
     def __init__(self, data_dir: Path) -> None:
         self.path = data_dir / STATE_DB_NAME
         self._db: SQLiteDB | None = None
+        self._inode: int | None = None
 
     def _reader(self) -> SQLiteDB:
+        # A connection keeps reading a deleted file: a journal recreated under the same name
+        # must be opened again, or its new identity would never be seen.
+        try:
+            inode = self.path.stat().st_ino
+        except OSError:
+            inode = None
+        if self._db is not None and inode != self._inode:
+            self.close()
         if self._db is None:
             self._db = SQLiteDB(self.path, read_only=True)
+            self._inode = inode
         return self._db
 
     def exists(self) -> bool:
