@@ -97,6 +97,13 @@ def measurements_of_home(client: InfluxClient, home: str) -> list[str]:
     return sorted(row[0] for s in query(client, q) for row in s.values)
 
 
+def measurements_in(client: InfluxClient, home: str, window: TimeRange) -> list[str]:
+    """Measurements holding a point of this home in `window`: one query, reading at most one
+    point per series, so an empty window (a caught-up replicator's usual step) costs little."""
+    q = f"SELECT * FROM /.*/ WHERE {window.where(home)} GROUP BY * LIMIT 1"
+    return sorted({series.name for series in query(client, q)})
+
+
 def latest_time_ms(client: InfluxClient, home: str) -> int | None:
     """The newest time stamp this home has in any measurement, or None if it has none."""
     return _edge_time_ms(client, home, newest=True)
