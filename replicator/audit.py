@@ -128,28 +128,15 @@ class Auditor:
             self._check_cloud(self.baseline)
             return "cloud"
         if self._job is None:
-            # The sweep first: its end sets the baseline the cloud check needs.
-            for name in ("sweep", "recent"):
-                if now >= self._due[name]:
-                    interval = (
-                        self.config.verify_interval_s if name == "recent"
-                        else self.config.history_check_interval_s
-                    )  # fmt: skip
-                    self._due[name] = now + interval
-                    self._job = (
-                        self._recent(state.watermark_ms)
-                        if name == "recent"
-                        else (self._sweep(state.watermark_ms))
-                    )
-                    self._job_name = name
-                    break
+            self._start_due_job(now, state.watermark_ms)
         if self._job is not None:
             try:
                 next(self._job)
             except StopIteration:
                 self._job = None
             except BaseException:
-                self._job = None
+                # Due again at once; the thread's error delay spaces the attempts.
+                self._job, self._due[self._job_name] = None, now
                 raise
             return self._job_name
         if self._rolling_due(state.watermark_ms):
@@ -157,8 +144,20 @@ class Auditor:
             return "rolling"
         return None
 
+    def _start_due_job(self, now: float, watermark_ms: int) -> None:
+        # The sweep first: its end sets the baseline the cloud check needs.
+        jobs = {
+            "sweep": (self.config.history_check_interval_s, self._sweep),
+            "recent": (self.config.verify_interval_s, self._recent),
+        }
+        for name, (interval_s, job) in jobs.items():
+            if now >= self._due[name]:
+                self._due[name] = now + interval_s
+                self._job, self._job_name = job(watermark_ms), name
+                return
+
     def run_until_idle(self) -> None:
-        """Every slice due now (tests, and `verify` when asked for everything)."""
+        """Every slice due now, one after the other (tests drive the checks this way)."""
         while self.run_slice() is not None:
             pass
 
