@@ -220,6 +220,8 @@ def idle_cost(installation: Installation, seconds: float = 30.0) -> None:
         if time.monotonic() > deadline:
             raise SystemExit("the replicator's first checks did not finish in 10 minutes")
         time.sleep(1)
+    # The journal entries of the freshness points are followed once they have settled.
+    time.sleep(installation.settings.replicator_journal_settle_s + 2)
     pid = installation.replicator.pid
     assert pid is not None
     url = installation.local.url
