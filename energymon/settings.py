@@ -125,7 +125,9 @@ class Settings(BaseSettings):
         "hosted service); empty disables replication.",
     )
     cloud_db: str = Field(
-        "energymon", description="Cloud database (2.x/3.x: the database or DBRP-mapped bucket)."
+        "energymon",
+        description="This home's own cloud database, never shared with another home (as "
+        "printed by `energymon cloud add-home`; 2.x/3.x: the database or DBRP-mapped bucket).",
     )
     cloud_username: str = Field("", description="Cloud user of this home (1.x, or 2.x v1 auth).")
     cloud_password: SecretStr = Field(
