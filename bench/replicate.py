@@ -188,7 +188,7 @@ def exact_verification(installation: Installation, start_ms: int, total: int) ->
     from replicator.points import TimeRange
     from replicator.service import local_client
     from replicator.state import StateStore
-    from replicator.verify import compare
+    from replicator.verify import HOUR_MS, compare, hour_floor
 
     settings = installation.settings
     state = StateStore(settings.data_dir / "replicator" / "state.json").load()
@@ -199,6 +199,15 @@ def exact_verification(installation: Installation, start_ms: int, total: int) ->
     took = time.monotonic() - began
     print(f"exact verification: {hours} hours, {total:,} points on each side in {took:.1f} s "
           f"({2 * total / took:,.0f} points/s read and digested); {len(mismatches)} differ")
+    # A reconciliation checks one hour per replication step, on the live thread: how long the
+    # live copy waits for it, at most.
+    slices = []
+    for hour in range(hour_floor(start_ms), state.watermark_ms, HOUR_MS):
+        began = time.monotonic()
+        compare(local, cloud, HOME, TimeRange(hour, min(hour + HOUR_MS, state.watermark_ms)))
+        slices.append(time.monotonic() - began)
+    print(f"reconciliation slices (one hour each, {len(slices)}): mean "
+          f"{statistics.mean(slices) * 1000:.0f} ms, max {max(slices) * 1000:.0f} ms")
 
 
 def influx_queries(url: str) -> int:
