@@ -88,8 +88,7 @@ def drain() -> None:
     # VmHWM is this program's own peak; ru_maxrss would include the parent's before exec.
     status = Path("/proc/self/status").read_text()
     peak_kb = next(int(ln.split()[1]) for ln in status.splitlines() if ln.startswith("VmHWM:"))
-    # The lanes work at once: what they hold adds up.
-    held = sum(lane.stats.peak_held_points for lane in service.replicator.lanes)
+    held = service.replicator.sink.stats.peak_held_points
     print(f"{copied} {time.monotonic() - started:.3f} {peak_kb} {held}")
 
 

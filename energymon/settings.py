@@ -163,13 +163,6 @@ class Settings(BaseSettings):
         description="A journal entry is followed once it is this old, so that its write has "
         "landed; keep it well above ENERGYMON_INFLUX_TIMEOUT_S.",
     )
-    replicator_copy_lanes: int = Field(
-        2,
-        gt=0,
-        le=8,
-        description="A catch-up copies this many consecutive parts of a window at once, so "
-        "reading the local InfluxDB, formatting and the cloud storing a batch overlap.",
-    )
     replicator_poll_interval_s: float = Field(
         0.5, gt=0, description="Seconds between two replication steps when caught up."
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from itertools import chain
 
 from energymon.influx import InfluxClient
@@ -58,29 +57,6 @@ def copy_range(
 
     sink.write_runs(chain.from_iterable(runs(m) for m in names if m in types), reread)
     return sink.stats.points + sink.stats.dead_letters - before
-
-
-def copy_in_lanes(
-    source: InfluxClient, sinks: Sequence[BatchSink], home: str, window: TimeRange
-) -> int:
-    """`copy_range` with the window cut into consecutive parts, one per sink, copied at once on
-    their own threads. A write request is answered only once the destination has stored the
-    whole batch; meanwhile one lane waits and another reads and formats, so the source, this
-    process and the destination work at the same time instead of in turn. Returns once every
-    lane's points are acknowledged; if a lane fails, its error is raised after the others
-    finished (the caller copies the whole window again)."""
-    if len(sinks) == 1:
-        return copy_range(source, sinks[0], home, window)
-    step = -(-(window.end_ms - window.start_ms) // len(sinks))
-    parts = list(split(window, max(step, 1)))
-    with ThreadPoolExecutor(max_workers=len(parts) - 1, thread_name_prefix="lane") as pool:
-        others = [
-            pool.submit(copy_range, source, sink, home, part)
-            for sink, part in zip(sinks[1:], parts[1:], strict=False)
-        ]
-        copied = copy_range(source, sinks[0], home, parts[0])
-        # `result()` raises a lane's error once the pool has waited for all of them.
-        return copied + sum(f.result() for f in others)
 
 
 def _seen_before(point: BadPoint) -> None:

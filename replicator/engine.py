@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from energymon.clock import Clock
 from energymon.influx import InfluxClient
 from energymon.journal import JournalEntry, JournalReader
-from replicator.copy import coalesce, copy_in_lanes, copy_range
+from replicator.copy import coalesce, copy_range
 from replicator.points import TimeRange, earliest_of, earliest_time_ms, latest_time_ms
 from replicator.sink import BatchSink
 from replicator.state import Reconciliation, ReplicatorState, StateStore
@@ -38,9 +38,6 @@ class ReplicatorConfig:
     window_ms: int
     settle_ms: int
     journal_settle_ms: int
-    # Forward windows at least this long (a catch-up) are copied in this many lanes at once.
-    copy_lanes: int = 1
-    lane_min_window_ms: int = 600_000
     # At steady state the watermark moves every step; saving it less often spares the SD card
     # and only means a few seconds are copied again after a crash.
     save_interval_ms: int = 10_000
@@ -69,14 +66,6 @@ class Replicator:
         self.local = local
         self.cloud = cloud
         self.sink = sink
-        # The first lane is `sink`; the others share its client and dead letters.
-        self.lanes = [sink] + [
-            BatchSink(
-                sink.client, sink.dead_letters, clock, batch_size=sink.batch_size,
-                target=sink.target,
-            )
-            for _ in range(config.copy_lanes - 1)
-        ]  # fmt: skip
         self.store = store
         self.journal = journal
         self.clock = clock
@@ -242,9 +231,7 @@ class Replicator:
         end = min(limit, start + self.config.window_ms)
         if end <= start:
             return state, 0, True
-        window = TimeRange(start, end)
-        lanes = self.lanes if end - start >= self.config.lane_min_window_ms else self.lanes[:1]
-        copied = copy_in_lanes(self.local, lanes, self.config.home, window)
+        copied = copy_range(self.local, self.sink, self.config.home, TimeRange(start, end))
         if copied == 0 and end < limit:
             # Skip a quiet stretch in one step instead of one window at a time.
             following = earliest_time_ms(self.local, self.config.home, end)

@@ -254,7 +254,6 @@ def build_service(settings: Settings, clock: Clock) -> ReplicatorService:
             window_ms=round(settings.replicator_window_s * 1000),
             settle_ms=round(settings.replicator_settle_s * 1000),
             journal_settle_ms=round(settings.replicator_journal_settle_s * 1000),
-            copy_lanes=settings.replicator_copy_lanes,
         ),
     )
     return ReplicatorService(
