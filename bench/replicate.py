@@ -1,4 +1,5 @@
-"""Replication benchmark: catch-up of a 7-day backlog, freshness on a healthy link, peak RSS.
+"""Replication benchmark: catch-up of a 7-day backlog, exact verification, freshness on a healthy
+link with the checks running, idle cost, peak RSS.
 
     python bench/replicate.py [--days 7]
 
@@ -7,16 +8,24 @@ Starts a local and a cloud influxd in a temporary directory, fills the local one
 measures, in the same run:
   * the raw bulk-write rate of the same lines into the same cloud influxd (pre-formatted lines,
     5000 per request: the ceiling for any replicator);
-  * catch-up: `energymon`'s replicator, in a child process, draining the whole backlog; its
-    peak RSS comes from the kernel (VmHWM), the most points its sink held at once from the sink;
-  * freshness: with the replicator running as `energymon replicator run`, the time from a
-    write's acknowledgement in the local InfluxDB to the point's presence in the cloud.
+  * catch-up: `energymon`'s replicator service, in a child process, draining the whole backlog
+    with its checks' thread running as in production (they wait while it catches up); its peak
+    RSS comes from the kernel (VmHWM), the most points its sink held at once from the sink;
+  * exact verification: every point of the whole backlog compared between local and cloud
+    (digests per series-hour, as `energymon replicator verify` does), timed;
+  * freshness: with the replicator running as `energymon replicator run` (its checks running on
+    their own thread: the whole-history sweep, the recent exact check, the rolling check), the
+    time from a write's acknowledgement in the local InfluxDB to the point's presence in the
+    cloud;
+  * idle cost: once caught up and its first checks done, the replicator's CPU and the queries
+    per second it sends to the local InfluxDB (influxd's own counters, `/debug/vars`).
 Prints progress and results; writes nothing but stdout.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sqlite3
 import statistics
 import subprocess
@@ -26,6 +35,8 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+import requests
 
 from energymon import journal
 from energymon.influx import InfluxClient
@@ -57,16 +68,22 @@ def drain() -> None:
     """Child process: run the replicator until it has caught up, print the points copied."""
     from energymon.clock import SystemClock
     from energymon.settings import load_settings
+    from replicator.audit import AuditThread
     from replicator.service import build_service
 
     service = build_service(load_settings(), SystemClock())
+    audit = AuditThread(service.auditor, idle_s=1.0, error_delay_s=60.0)
+    audit.start()
     started = time.monotonic()
     copied = 0
-    while True:
-        result = service.replicator.run_once()
-        copied += result.copied_points
-        if result.caught_up:
-            break
+    try:
+        while True:
+            result = service.replicator.run_once()
+            copied += result.copied_points
+            if result.caught_up:
+                break
+    finally:
+        audit.stop()
     service.replicator.save()
     # VmHWM is this program's own peak; ru_maxrss would include the parent's before exec.
     status = Path("/proc/self/status").read_text()
@@ -155,11 +172,77 @@ def run(installation: Installation, seconds: int) -> None:
           f"cloud holds {in_cloud} of {total}; peak RSS {int(peak_kb) / 1024:.0f} MB, "
           f"at most {held} points held at once")
 
-    freshness(installation, cloud)
+    exact_verification(installation, start_ms, total)
+    installation.start("replicator")
+    try:
+        freshness(installation, cloud)
+        idle_cost(installation)
+    finally:
+        installation.stop("replicator")
+
+
+def exact_verification(installation: Installation, start_ms: int, total: int) -> None:
+    """Every point of the backlog, compared as `energymon replicator verify --all` does."""
+    from energymon.clients import cloud_influx
+    from replicator.points import TimeRange
+    from replicator.service import local_client
+    from replicator.state import StateStore
+    from replicator.verify import HOUR_MS, compare, hour_floor
+
+    settings = installation.settings
+    state = StateStore(settings.data_dir / "replicator" / "state.json").load()
+    assert state is not None
+    local, cloud = local_client(settings), cloud_influx(settings)
+    began = time.monotonic()
+    hours, mismatches = compare(local, cloud, HOME, TimeRange(start_ms, state.watermark_ms))
+    took = time.monotonic() - began
+    print(f"exact verification: {hours} hours, {total:,} points on each side in {took:.1f} s "
+          f"({2 * total / took:,.0f} points/s read and digested); {len(mismatches)} differ")
+    # A reconciliation checks one hour per replication step, on the live thread: how long the
+    # live copy waits for it, at most.
+    slices = []
+    for hour in range(hour_floor(start_ms), state.watermark_ms, HOUR_MS):
+        began = time.monotonic()
+        compare(local, cloud, HOME, TimeRange(hour, min(hour + HOUR_MS, state.watermark_ms)))
+        slices.append(time.monotonic() - began)
+    print(f"reconciliation slices (one hour each, {len(slices)}): mean "
+          f"{statistics.mean(slices) * 1000:.0f} ms, max {max(slices) * 1000:.0f} ms")
+
+
+def influx_queries(url: str) -> int:
+    """Queries the server has answered since it started (its `/debug/vars` counters)."""
+    stats = requests.get(url + "/debug/vars", timeout=10).json()
+    return sum(v["values"]["queryReq"] for k, v in stats.items() if k.startswith("httpd"))
+
+
+def cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def idle_cost(installation: Installation, seconds: float = 30.0) -> None:
+    """Caught up, nothing new to copy, its first checks done: what the replicator still costs."""
+    deadline = time.monotonic() + 600
+    health = installation.replicator_url + "/health"
+    while requests.get(health, timeout=10).json()["verify"] is None:
+        if time.monotonic() > deadline:
+            raise SystemExit("the replicator's first checks did not finish in 10 minutes")
+        time.sleep(1)
+    # The journal entries of the freshness points are followed once they have settled.
+    time.sleep(installation.settings.replicator_journal_settle_s + 2)
+    pid = installation.replicator.pid
+    assert pid is not None
+    url = installation.local.url
+    queries, cpu, began = influx_queries(url), cpu_s(pid), time.monotonic()
+    time.sleep(seconds)
+    took = time.monotonic() - began
+    queries, cpu = influx_queries(url) - queries, cpu_s(pid) - cpu
+    # Our own `/debug/vars` requests are not queries; the health records are writes.
+    print(f"idle cost over {took:.0f} s: replicator CPU {100 * cpu / took:.1f} % of a core, "
+          f"{queries / took:.1f} queries/s to the local InfluxDB")
 
 
 def freshness(installation: Installation, cloud: InfluxClient) -> None:
-    installation.start("replicator")
     local = installation.local_client()
     data_dir = installation.settings.data_dir
     db = sqlite3.connect(data_dir / journal.STATE_DB_NAME)
@@ -200,7 +283,7 @@ def freshness(installation: Installation, cloud: InfluxClient) -> None:
         done.set()
         poller.join()
     finally:
-        installation.stop("replicator")
+        db.close()
     latencies = sorted(seen[t] - acked[t] for t in acked if t in seen)
     missing = samples - len(latencies)
     p50 = statistics.median(latencies)

@@ -34,6 +34,7 @@ _SCHEMA = (
         id INTEGER PRIMARY KEY AUTOINCREMENT, found_ms INTEGER NOT NULL,
         points INTEGER NOT NULL, ranges TEXT NOT NULL)""",
     journal.SCHEMA,
+    *journal.IDENTITY_SCHEMA,
 )
 
 

@@ -32,4 +32,5 @@ def cloud_influx(settings: Settings) -> InfluxClient:
         timeout_s=settings.cloud_timeout_s,
         ca_file=settings.cloud_ca_file,
         allow_http_credentials=settings.cloud_allow_http_credentials,
+        create_database=settings.cloud_create_database,
     )

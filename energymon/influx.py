@@ -99,6 +99,7 @@ class InfluxClient:
         ca_file: Path | None = None,
         compress_responses: bool = True,
         allow_http_credentials: bool = False,
+        create_database: bool = True,
     ) -> None:
         if has_credentials(url):
             raise ConfigError(
@@ -135,6 +136,9 @@ class InfluxClient:
             self._session.headers["Authorization"] = f"Token {token}"
         elif username:
             self._session.auth = (username, password)
+        # Off for a least-privilege user: `CREATE DATABASE` needs an admin on InfluxDB 1.x, and a
+        # database that vanished must not silently come back empty.
+        self._may_create_database = create_database
         self._database_ready = False
         # Learnt from the first response: 1.x answers queries in MessagePack when asked.
         self._server_version: str | None = None
@@ -163,9 +167,10 @@ class InfluxClient:
         if not body:
             return
         # A database dropped behind our back (or created on another server after a restore)
-        # is created again once; a second refusal is the server's problem, retried later.
+        # is created again once, where this client may create databases; a second refusal, or
+        # a missing database it may not create, is the server's problem, retried later.
         for attempt in range(2):
-            if not self._database_ready:
+            if not self._database_ready and self._may_create_database:
                 self.create_database()
             response = self._request(
                 "POST", "/write", params=self._write_params(), data=body,
@@ -173,7 +178,7 @@ class InfluxClient:
             )  # fmt: skip
             if response.status_code == 204:
                 return
-            if attempt == 0 and _database_missing(response):
+            if attempt == 0 and self._may_create_database and _database_missing(response):
                 self._database_ready = False
                 continue
             break
@@ -189,7 +194,7 @@ class InfluxClient:
         `body` aborts the request and propagates unchanged. A body cannot be sent twice: if
         the database vanished, this raises `InfluxUnavailableError` and the next write
         creates it again."""
-        if not self._database_ready:
+        if not self._database_ready and self._may_create_database:
             self.create_database()
         response = self._request(
             "POST", "/write", params=self._write_params(), data=iter(body),

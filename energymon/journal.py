@@ -5,6 +5,10 @@ points in InfluxDB that the journal does not know about. The replicator follows 
 find points that arrived behind its watermark (devices that buffered, the spool draining, a
 restore). It lives in the collector's state database (`<data_dir>/collector.db`); the replicator
 opens that file read-only.
+
+The journal has an identity, a random id made with the table: a journal recreated (a deleted or
+replaced `collector.db`) starts its entry ids again, which could pass a reader's saved cursor
+unnoticed; its new identity tells the reader that its cursor means nothing any more.
 """
 
 from __future__ import annotations
@@ -24,6 +28,13 @@ CREATE TABLE IF NOT EXISTS write_journal (
     points INTEGER NOT NULL
 )
 """
+
+# Run after SCHEMA by whoever creates the journal; the id is made once, with the table.
+IDENTITY_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS journal_identity ("
+    "only INTEGER PRIMARY KEY CHECK (only = 1), id TEXT NOT NULL)",
+    "INSERT OR IGNORE INTO journal_identity (only, id) VALUES (1, lower(hex(randomblob(16))))",
+)
 
 STATE_DB_NAME = "collector.db"
 
@@ -65,10 +76,20 @@ class JournalReader:
     def __init__(self, data_dir: Path) -> None:
         self.path = data_dir / STATE_DB_NAME
         self._db: SQLiteDB | None = None
+        self._inode: int | None = None
 
     def _reader(self) -> SQLiteDB:
+        # A connection keeps reading a deleted file: a journal recreated under the same name
+        # must be opened again, or its new identity would never be seen.
+        try:
+            inode = self.path.stat().st_ino
+        except OSError:
+            inode = None
+        if self._db is not None and inode != self._inode:
+            self.close()
         if self._db is None:
             self._db = SQLiteDB(self.path, read_only=True)
+            self._inode = inode
         return self._db
 
     def exists(self) -> bool:
@@ -91,6 +112,16 @@ class JournalReader:
         """The oldest id still kept; a reader whose cursor is older missed pruned entries."""
         [(first,)] = self._reader().fetch_all("SELECT min(id) FROM write_journal")
         return None if first is None else int(first)
+
+    def identity(self) -> str | None:
+        """The journal's random id; None for a journal made before journals had one."""
+        reader = self._reader()
+        if not reader.fetch_all(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'journal_identity'"
+        ):
+            return None
+        rows = reader.fetch_all("SELECT id FROM journal_identity")
+        return str(rows[0][0]) if rows else None
 
     def close(self) -> None:
         if self._db is not None:

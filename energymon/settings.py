@@ -140,7 +140,9 @@ class Settings(BaseSettings):
         "hosted service); empty disables replication.",
     )
     cloud_db: str = Field(
-        "energymon", description="Cloud database (2.x/3.x: the database or DBRP-mapped bucket)."
+        "energymon",
+        description="This home's own cloud database, never shared with another home (as "
+        "printed by `energymon cloud add-home`; 2.x/3.x: the database or DBRP-mapped bucket).",
     )
     cloud_username: str = Field("", description="Cloud user of this home (1.x, or 2.x v1 auth).")
     cloud_password: SecretStr = Field(
@@ -199,10 +201,40 @@ class Settings(BaseSettings):
     replicator_verify_days: int = Field(
         3,
         gt=0,
-        description="Days back an automatic verification (and a start without state) checks.",
+        description="Days up to the watermark checked point by point by the daily recent check "
+        "(and by `verify` without --since); the whole history is covered by the other checks.",
     )
     replicator_verify_repair: bool = Field(
         True, description="Re-copy the mismatched hours an automatic verification finds."
+    )
+    replicator_history_check_interval_s: float = Field(
+        86400.0,
+        gt=0,
+        description="Seconds between two cheap checks of the whole history (per series and "
+        "day: count, min and max of every field); a day that differs is checked point by point.",
+    )
+    replicator_cloud_check_interval_s: float = Field(
+        300.0,
+        gt=0,
+        description="Seconds between two counts of the cloud's points: fewer than the last "
+        "whole-history check saw (database dropped, data deleted) re-copies the whole history.",
+    )
+    replicator_exact_cycle_s: float = Field(
+        604800.0,
+        gt=0,
+        description="The point-by-point check of the whole history is paced to finish once in "
+        "this many seconds, so that a loss anywhere is found and re-copied within it.",
+    )
+    cloud_create_database: bool = Field(
+        False,
+        description="Let the replicator create the cloud database (`CREATE DATABASE` needs an "
+        "admin on InfluxDB 1.x). Off: the database is made by `energymon cloud add-home`.",
+    )
+    cloud_admin_username: str = Field(
+        "", description="Cloud admin user for `energymon cloud add-home`; never the replicator's."
+    )
+    cloud_admin_password: SecretStr = Field(
+        SecretStr(""), description="Password of ENERGYMON_CLOUD_ADMIN_USERNAME."
     )
     replicator_listen: str = Field(
         "127.0.0.1:8081", description="host:port of the replicator's `GET /health`; empty: none."

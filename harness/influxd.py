@@ -10,7 +10,8 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from energymon.errors import ConfigError, EnergymonError, InfluxUnavailableError
+from energymon.errors import ConfigError, EnergymonError, InfluxError, InfluxUnavailableError
+from energymon.influx import InfluxClient, quote_ident, quote_string
 from harness.proc import ManagedProcess, answers
 
 _CONFIG = """\
@@ -30,7 +31,8 @@ bind-address = "127.0.0.1:{rpc_port}"
   bind-address = "127.0.0.1:{http_port}"
   log-enabled = false
   max-body-size = 0
-{tls}[continuous_queries]
+{tls}  auth-enabled = {auth_enabled}
+[continuous_queries]
   enabled = false
 [logging]
   level = "warn"
@@ -65,13 +67,23 @@ def influxd_binary() -> str:
 
 
 class InfluxServer:
-    """One influxd process; can be stopped, killed and started again on the same port and data."""
+    """One influxd process; can be stopped, killed and started again on the same port and data.
+
+    With `tls`, it serves https with those files. With `admin`, authentication is on and that
+    (user, password) is made the first admin user at the first start (InfluxDB 1.x lets anyone
+    create the first user, and only that one)."""
 
     def __init__(
-        self, root: Path, http_port: int | None = None, *, tls: TLSFiles | None = None
+        self,
+        root: Path,
+        http_port: int | None = None,
+        *,
+        tls: TLSFiles | None = None,
+        admin: tuple[str, str] | None = None,
     ) -> None:
         self.root = root
         self.tls = tls
+        self.admin = admin
         self.http_port = http_port or free_port()
         self.rpc_port = free_port()
         root.mkdir(parents=True, exist_ok=True)
@@ -98,13 +110,30 @@ class InfluxServer:
             )
         self.config_path.write_text(
             _CONFIG.format(
-                root=self.root, http_port=self.http_port, rpc_port=self.rpc_port, tls=tls
+                root=self.root, http_port=self.http_port, rpc_port=self.rpc_port, tls=tls,
+                auth_enabled=str(self.admin is not None).lower(),
             )
-        )
+        )  # fmt: skip
         try:
             self._process.start(wait_s)
         except EnergymonError as exc:
             raise InfluxUnavailableError(str(exc)) from exc
+        if self.admin is not None:
+            self._create_admin(*self.admin)
+
+    def _create_admin(self, user: str, password: str) -> None:
+        admin = InfluxClient(self.url, "", username=user, password=password)
+        try:
+            if not any(row[0] == user for s in admin.query("SHOW USERS") for row in s.values):
+                raise InfluxUnavailableError(f"{user} is not a user")
+        except InfluxError:
+            # No user yet: the first one may be created without credentials.
+            InfluxClient(self.url, "").query(
+                f"CREATE USER {quote_ident(user)} WITH PASSWORD {quote_string(password)} "
+                "WITH ALL PRIVILEGES", database=None, method="POST",
+            )  # fmt: skip
+        finally:
+            admin.close()
 
     def stop(self) -> None:
         self._process.stop()

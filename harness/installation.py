@@ -74,6 +74,8 @@ class Installation:
                     "device_keys": ",".join(f"{d}={k}" for d, k in self.device_keys.items()),
                     "cloud_url": self.cloud.url if self.relay is None else self.relay.url,
                     "replicator_listen": f"127.0.0.1:{self.replicator_port}",
+                    # The loopback cloud has no users: the replicator may make its database.
+                    "cloud_create_database": True,
                 }
                 | settings
             )

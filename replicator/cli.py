@@ -1,4 +1,4 @@
-"""`energymon replicator run|verify|restore|dead-letters`."""
+"""`energymon replicator run|verify|restore|dead-letters` and `energymon cloud add-home`."""
 
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ from energymon.errors import ConfigError, InfluxRejectedError
 from energymon.lockfile import ProcessLock
 from energymon.logs import setup_logging
 from energymon.settings import Settings, load_settings
+from replicator.cloud_admin import add_home, admin_client
 from replicator.deadletters import DeadLetter, DeadLetterStore
 from replicator.health import HealthServer
-from replicator.points import TimeRange
+from replicator.points import TimeRange, earliest_of
 from replicator.progress import ProgressBar
 from replicator.restore import Restorer
 from replicator.service import (
@@ -57,6 +58,11 @@ def _settings(args: argparse.Namespace) -> Settings:
     setup_logging(settings)
     if not settings.cloud_url:
         raise ConfigError("ENERGYMON_CLOUD_URL is not set: there is no cloud to replicate to")
+    if not settings.cloud_db:
+        raise ConfigError(
+            "ENERGYMON_CLOUD_DB is not set: the home's own cloud database "
+            "(printed by `energymon cloud add-home NAME`)"
+        )
     return settings
 
 
@@ -120,6 +126,8 @@ def _verify(args: argparse.Namespace) -> int:
     default_since = until - settings.replicator_verify_days * DAY_MS
     since = parse_since(args.since, now) if args.since else default_since
     local, cloud = local_client(settings), cloud_influx(settings)
+    if args.all:
+        since = earliest_of((local, cloud), settings.home, 0) or until
     sink = sink_to(settings, cloud, "cloud", clock)
     bar = ProgressBar("verify")
     with closing(sink.dead_letters):
@@ -150,6 +158,7 @@ def _restore(args: argparse.Namespace) -> int:
             clock=clock,
             home=settings.home,
             window_ms=round(settings.replicator_window_s * 1000),
+            overwrite=args.overwrite,
         )
         plan = restorer.plan(parse_since(args.since, clock.now_ms()) if args.since else None)
         bar = ProgressBar("restore")
@@ -162,7 +171,24 @@ def _restore(args: argparse.Namespace) -> int:
         f"restored {restorer.copied_points} points of home {settings.home}; "
         f"{sink.stats.dead_letters} refused (see `energymon replicator dead-letters list`)"
     )
-    return 0
+    return _print_conflicts(restorer, args.overwrite)
+
+
+def _print_conflicts(restorer: Restorer, overwrite: bool) -> int:
+    if not restorer.conflict_count:
+        return 0
+    for c in restorer.conflicts:
+        when = datetime.fromtimestamp(c.time_ms / 1000, UTC).isoformat(timespec="milliseconds")
+        series = ",".join(f"{k}={v}" for k, v in c.tags)
+        print(f"{when} {c.measurement},{series}: local {c.local}, cloud {c.cloud}")
+    if overwrite:
+        print(f"{restorer.conflict_count} local points differed and now hold the cloud's values")
+        return 0
+    print(
+        f"{restorer.conflict_count} local points differ from the cloud and were kept; "
+        "run with --overwrite to take the cloud's values"
+    )
+    return 1
 
 
 def _dead_letters(args: argparse.Namespace) -> int:
@@ -219,7 +245,29 @@ def _replay(settings: Settings, store: DeadLetterStore, letters: list[DeadLetter
     return 0 if refused == 0 else 1
 
 
+def _add_home(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    setup_logging(settings)
+    admin = admin_client(settings)
+    try:
+        access = add_home(admin, args.name)
+    finally:
+        admin.close()
+    print(f"# home {access.home}: database {access.database}, user {access.username} "
+          "(ALL on that database only). Paste into the Pi's env file:")
+    print("\n".join(access.env_lines(settings.cloud_url)))
+    return 0
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    cloud = sub.add_parser("cloud", help="administer the cloud InfluxDB (admin credentials)")
+    cloud_commands = cloud.add_subparsers(dest="cloud_command", required=True)
+    add = cloud_commands.add_parser(
+        "add-home",
+        help="create a home's database and least-privilege user; print the Pi's settings",
+    )
+    add.add_argument("name", help="the home's name (its ENERGYMON_HOME)")
+    add.set_defaults(handler=_add_home)
     rep = sub.add_parser("replicator", help="copy this home's data to a cloud InfluxDB and back")
     commands = rep.add_subparsers(dest="replicator_command", required=True)
     commands.add_parser("run", help="replicate continuously").set_defaults(handler=_run)
@@ -229,10 +277,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="start: a date (UTC), or 7d / 12h ago; default: the last "
         "ENERGYMON_REPLICATOR_VERIFY_DAYS days",
     )
+    v.add_argument("--all", action="store_true", help="the whole history (overrides --since)")
     v.add_argument("--repair", action="store_true", help="copy the mismatched hours again")
     v.set_defaults(handler=_verify)
     r = commands.add_parser("restore", help="copy this home's data from the cloud to local")
     r.add_argument("--since", help="start: a date (UTC), or 7d / 12h ago; default: everything")
+    r.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace local points whose values differ from the cloud's (default: keep and list)",
+    )
     r.set_defaults(handler=_restore)
     d = commands.add_parser("dead-letters", help="points a server refused for good")
     d.add_argument("action", choices=["list", "replay", "discard"], nargs="?", default="list")

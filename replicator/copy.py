@@ -13,7 +13,7 @@ from replicator.points import (
     TimeRange,
     field_types,
     iter_runs,
-    measurements_of_home,
+    measurements_in,
 )
 from replicator.sink import BatchSink
 
@@ -33,9 +33,11 @@ def copy_range(
     return how many were written; returns only once the destination acknowledged all of them."""
     if window.empty:
         return 0
+    names = measurements_in(source, home, window) if measurements is None else list(measurements)
+    if not names:
+        return 0
     before = sink.stats.points + sink.stats.dead_letters
     types = field_types(source)
-    names = measurements_of_home(source, home) if measurements is None else list(measurements)
     chunk_size = min(QUERY_CHUNK, sink.batch_size)
 
     def runs(measurement: str) -> Iterator[Run]:

@@ -5,11 +5,17 @@ behind the watermark (late data), then (2) copies the next forward window [water
 settle) and advances the watermark. Progress is saved only after the cloud acknowledged the
 copies, so the saved state may lag behind but is never ahead; copying again is harmless because
 a point's identity is its measurement, tags and time. See docs/replication.md.
+
+When nothing vouches for the past any more (no state, a journal pruned before it was read or
+recreated, a cloud that lost data), a reconciliation checks the whole history point by point and
+re-copies what differs: one hour per step, after the live copy of that step, its position saved
+with the watermark so that it resumes after a restart.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
@@ -17,10 +23,10 @@ from energymon.clock import Clock
 from energymon.influx import InfluxClient
 from energymon.journal import JournalEntry, JournalReader
 from replicator.copy import coalesce, copy_range
-from replicator.points import TimeRange, earliest_time_ms, latest_time_ms
+from replicator.points import TimeRange, earliest_of, earliest_time_ms, latest_time_ms
 from replicator.sink import BatchSink
-from replicator.state import ReplicatorState, StateStore
-from replicator.verify import DAY_MS, verify
+from replicator.state import Reconciliation, ReplicatorState, StateStore
+from replicator.verify import HOUR_MS, hour_floor, verify
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +39,6 @@ class ReplicatorConfig:
     window_ms: int
     settle_ms: int
     journal_settle_ms: int
-    verify_days: int
     # At steady state the watermark moves every step; saving it less often spares the SD card
     # and only means a few seconds are copied again after a crash.
     save_interval_ms: int = 10_000
@@ -71,32 +76,84 @@ class Replicator:
         self._saved_at = clock.monotonic()
         # Journal entry id -> monotonic time this process first saw it (see `_settled`).
         self._first_seen: dict[int, float] = {}
+        # Reconciliations asked for by another thread (the auditor), applied by `run_once`.
+        self._requests: list[tuple[str, int | None]] = []
+        self._requests_lock = threading.Lock()
+        # Read by the auditor's thread: checks wait while the live copy has work to do.
+        self.caught_up = False
 
     @property
     def state(self) -> ReplicatorState | None:
         return self._state
 
     def run_once(self) -> StepResult:
-        """One step; raises `InfluxError` (nothing acknowledged is lost, the step is retried)."""
+        """One step; raises `InfluxError` (nothing acknowledged is lost, the step is retried).
+        Caught up means: the live copy is, and no reconciliation is pending."""
         state = self._state if self._state is not None else self._bootstrap()
-        if state.unverified_from_ms is not None:
-            self._repair_uncovered(state)
-            state = replace(state, unverified_from_ms=None)
+        with self._requests_lock:
+            requests, self._requests = self._requests, []
+        for reason, until_ms in requests:
+            state = self._with_reconcile(state, reason, until_ms)
             self._set(state)
             self.save()
         late_ranges = copied = 0
         if self.journal is not None and self.journal.exists():
             state, late_ranges, copied = self._follow_journal(state)
             self._set(state)
-            if state.unverified_from_ms is not None:
-                self.save()
-                return StepResult(copied, late_ranges, state.watermark_ms, caught_up=False)
         state, forward, caught_up = self._forward(state)
         self._set(state)
+        if caught_up and state.reconcile is not None:
+            state = self._reconcile_step(state)
+            self._set(state)
+            self.save()
+            caught_up = state.reconcile is None
         since_save_ms = (self.clock.monotonic() - self._saved_at) * 1000
         if not caught_up or since_save_ms >= self.config.save_interval_ms:
             self.save()
+        self.caught_up = caught_up
         return StepResult(copied + forward, late_ranges, state.watermark_ms, caught_up)
+
+    def request_reconcile(self, reason: str, until_ms: int | None = None) -> None:
+        """Check and repair the whole history up to `until_ms` (default: the watermark) point by
+        point, in the steps to come; the next step saves the request. Thread-safe."""
+        with self._requests_lock:
+            self._requests.append((reason, until_ms))
+
+    def _with_reconcile(
+        self, state: ReplicatorState, reason: str, until_ms: int | None = None
+    ) -> ReplicatorState:
+        until = state.watermark_ms if until_ms is None else until_ms
+        first = earliest_of((self.local, self.cloud), self.config.home, 0)
+        if first is None:
+            return state
+        start = hour_floor(first)
+        log.warning("reconciling the whole history from %d to %d ms: %s", start, until, reason)
+        current = state.reconcile
+        wanted = (
+            Reconciliation(start, until, reason) if current is None
+            else current.widened(start, until, reason)
+        )  # fmt: skip
+        return replace(state, reconcile=wanted)
+
+    def _reconcile_step(self, state: ReplicatorState) -> ReplicatorState:
+        """Check and repair one hour of the reconciliation; skip stretches empty on both sides."""
+        job = state.reconcile
+        assert job is not None
+        end = min(job.until_ms, hour_floor(job.position_ms) + HOUR_MS)
+        window = TimeRange(job.position_ms, end)
+        result = verify(self.local, self.cloud, self.sink, self.config.home, window, repair=True)
+        if result.mismatches:
+            log.info(
+                "reconciliation: %d series-hours differed at %d ms, %d repaired, %d still differ",
+                len(result.mismatches), window.start_ms, result.repaired_hours,
+                result.unresolved_hours,
+            )  # fmt: skip
+        following = earliest_of((self.local, self.cloud), self.config.home, end)
+        position = job.until_ms if following is None else max(end, hour_floor(following))
+        if position >= job.until_ms:
+            log.info("reconciliation finished up to %d ms (%s)", job.until_ms, job.reason)
+            return replace(state, reconcile=None)
+        return replace(state, reconcile=Reconciliation(position, job.until_ms, job.reason))
 
     def save(self) -> None:
         if self._state is not None and self._state != self._saved:
@@ -108,9 +165,11 @@ class Replicator:
         self._state = state
 
     def _bootstrap(self) -> ReplicatorState:
-        """No state (first start, new SD card): start where the cloud's data of this home ends
-        rather than copying everything again, and check the days before it for holes."""
-        cursor = (self.journal.last_id() if self.journal and self.journal.exists() else None) or 0
+        """No state (first start, new SD card, a deleted state file): start where the cloud's
+        data of this home ends rather than copying everything again, and reconcile the whole
+        history before it, since no journal position vouches for it."""
+        journal = self.journal if self.journal is not None and self.journal.exists() else None
+        cursor = (journal.last_id() if journal else None) or 0
         latest = latest_time_ms(self.cloud, self.config.home)
         limit = self.clock.now_ms() - self.config.settle_ms
         watermark = 0 if latest is None else min(latest, limit)
@@ -118,38 +177,34 @@ class Replicator:
             "no replication state: the cloud holds this home's data up to %s ms; starting there",
             latest,
         )
-        unverified = None if latest is None else watermark - self.config.verify_days * DAY_MS
-        state = ReplicatorState(watermark, cursor, unverified)
+        state = ReplicatorState(watermark, cursor, None, journal.identity() if journal else None)
+        if latest is not None:
+            state = self._with_reconcile(state, "no replication state")
         self._state = state
         self.store.save(state)
         self._saved = state
         return state
 
-    def _repair_uncovered(self, state: ReplicatorState) -> None:
-        """Verify and repair a period the journal cannot vouch for (no state, pruned journal)."""
-        assert state.unverified_from_ms is not None
-        window = TimeRange(state.unverified_from_ms, state.watermark_ms)
-        result = verify(self.local, self.cloud, self.sink, self.config.home, window, repair=True)
-        log.info(
-            "checked %d hours not covered by the journal: %d re-copied, %d still different",
-            result.hours, result.repaired_hours, result.unresolved_hours,
-        )
-
     def _follow_journal(self, state: ReplicatorState) -> tuple[ReplicatorState, int, int]:
         assert self.journal is not None
+        identity = self.journal.identity()
+        if identity != state.journal_id:
+            if state.journal_id is not None:
+                # A new journal: the entries of the old one not read yet are gone, and the new
+                # one's ids mean nothing to the saved cursor.
+                state = self._with_reconcile(state, "the collector's journal was recreated")
+                state = replace(state, journal_cursor=0)
+            state = replace(state, journal_id=identity)
         first, last = self.journal.first_id(), self.journal.last_id()
         cursor = state.journal_cursor
         if (last is not None and last < cursor) or (first is not None and first > cursor + 1):
-            # Entries were pruned before we read them, or the journal was recreated: which late
-            # points they announced is unknown, so check the recent past instead.
-            log.warning(
-                "the collector's journal lost entries after %d (it now holds %s..%s); "
-                "verifying the last %d days instead",
-                cursor, first, last, self.config.verify_days,
-            )
-            unverified = state.watermark_ms - self.config.verify_days * DAY_MS
-            state = replace(state, journal_cursor=(first or 1) - 1, unverified_from_ms=unverified)
-            return state, 0, 0
+            # Entries were pruned before they were read (or a journal without identity was
+            # recreated): which late points they announced is unknown.
+            state = self._with_reconcile(
+                state, f"the collector's journal lost entries after {cursor} "
+                f"(it now holds {first}..{last})",
+            )  # fmt: skip
+            return replace(state, journal_cursor=(first or 1) - 1), 0, 0
         entries = self._settled(self.journal.entries_after(cursor, JOURNAL_PAGE))
         if not entries:
             return replace(state, journal_cursor=cursor), 0, 0
@@ -160,7 +215,8 @@ class Replicator:
         if late:
             log.info(
                 "late data: re-copied %d points in %d ranges behind the watermark",
-                copied, len(late),
+                copied,
+                len(late),
             )
         return replace(state, journal_cursor=entries[-1].id), len(late), copied
 

@@ -67,6 +67,15 @@ def query(client: InfluxClient, q: str) -> list[Series]:
         raise
 
 
+def query_chunks(client: InfluxClient, q: str, chunk_size: int) -> Iterator[list[Series]]:
+    """A streamed query's chunks; none when the database does not exist yet."""
+    try:
+        yield from client.query_chunks(q, chunk_size=chunk_size)
+    except InfluxRejectedError as exc:
+        if not _missing_database(exc):
+            raise
+
+
 def field_types(client: InfluxClient) -> dict[str, dict[str, str]]:
     """measurement -> field -> type, for every measurement of the database (also ones added
     after this code was written)."""
@@ -88,6 +97,13 @@ def measurements_of_home(client: InfluxClient, home: str) -> list[str]:
     return sorted(row[0] for s in query(client, q) for row in s.values)
 
 
+def measurements_in(client: InfluxClient, home: str, window: TimeRange) -> list[str]:
+    """Measurements holding a point of this home in `window`: one query, reading at most one
+    point per series, so an empty window (a caught-up replicator's usual step) costs little."""
+    q = f"SELECT * FROM /.*/ WHERE {window.where(home)} GROUP BY * LIMIT 1"
+    return sorted({series.name for series in query(client, q)})
+
+
 def latest_time_ms(client: InfluxClient, home: str) -> int | None:
     """The newest time stamp this home has in any measurement, or None if it has none."""
     return _edge_time_ms(client, home, newest=True)
@@ -96,6 +112,12 @@ def latest_time_ms(client: InfluxClient, home: str) -> int | None:
 def earliest_time_ms(client: InfluxClient, home: str, since_ms: int) -> int | None:
     """The oldest time stamp at or after `since_ms`, to skip empty stretches quickly."""
     return _edge_time_ms(client, home, newest=False, since_ms=since_ms)
+
+
+def earliest_of(clients: Sequence[InfluxClient], home: str, since_ms: int) -> int | None:
+    """The oldest time stamp at or after `since_ms` in any of the databases."""
+    times = [t for t in (earliest_time_ms(c, home, since_ms) for c in clients) if t is not None]
+    return min(times) if times else None
 
 
 def _edge_time_ms(

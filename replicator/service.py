@@ -1,8 +1,10 @@
-"""The replicator service: replication steps with back-off, periodic verification, health
-records and the replay of dead letters, each behind its own error boundary (`Task`).
+"""The replicator service: replication steps with back-off, health records, the replay of dead
+letters, each behind its own error boundary (`Task`), and the checks of local against cloud.
 
 `ReplicatorService.run_once()` does one step and returns how long to wait before the next, so
-tests drive it with a manual clock; `run_forever()` is the only place that waits.
+tests drive it with a manual clock; `run_forever()` is the only place that waits. The checks
+(`replicator.audit`) run on a thread of their own in `run_forever()`, so they never delay the
+live copy; tests step them with `auditor.run_slice()`.
 """
 
 from __future__ import annotations
@@ -18,14 +20,14 @@ from energymon.clock import Clock
 from energymon.influx import InfluxClient, quote_ident, quote_string
 from energymon.journal import JournalReader
 from energymon.settings import Settings
+from replicator.audit import AuditConfig, Auditor, AuditThread
 from replicator.deadletters import DeadLetterStore, replay
 from replicator.engine import Replicator, ReplicatorConfig
 from replicator.health import ReplicatorHealth, VerifySummary
-from replicator.points import HOME_TAG, TimeRange, query
+from replicator.points import HOME_TAG, query
 from replicator.sink import BatchSink
 from replicator.state import StateStore
 from replicator.tasks import Task
-from replicator.verify import DAY_MS, hour_floor, verify
 
 log = logging.getLogger(__name__)
 
@@ -90,12 +92,41 @@ class ServiceConfig:
     verify_repair: bool
     health_interval_s: float = HEALTH_INTERVAL_MS / 1000
     dead_letter_interval_s: float = DEAD_LETTER_INTERVAL_S
+    history_check_interval_s: float = 86400.0
+    cloud_check_interval_s: float = 300.0
+    exact_cycle_s: float = 7 * 86400.0
+
+
+def build_auditor(replicator: Replicator, clock: Clock, config: ServiceConfig) -> Auditor:
+    """The checks, with a sink of their own (its counters are the auditor's) on the same
+    clients, which are safe to share between threads."""
+    sink = replicator.sink
+    return Auditor(
+        replicator=replicator,
+        local=replicator.local,
+        cloud=replicator.cloud,
+        sink=BatchSink(
+            sink.client, sink.dead_letters, clock, batch_size=sink.batch_size, target=sink.target
+        ),
+        clock=clock,
+        config=AuditConfig(
+            home=config.home,
+            verify_interval_s=config.verify_interval_s,
+            verify_days=config.verify_days,
+            verify_repair=config.verify_repair,
+            history_check_interval_s=config.history_check_interval_s,
+            cloud_check_interval_s=config.cloud_check_interval_s,
+            exact_cycle_s=config.exact_cycle_s,
+        ),
+        state_path=replicator.store.path.with_name("audit.json"),
+    )
 
 
 class ReplicatorService:
     """Every duty runs as a `Task` behind its own error boundary and on the monotonic clock:
-    a failing verification, health record or replay of dead letters is shown by `/health`
-    and retried, and delays no other duty's schedule."""
+    a failing health record or replay of dead letters is shown by `/health` and retried, and
+    delays no other duty's schedule. The checks run on their own thread, which reports its
+    failures the same way."""
 
     def __init__(
         self,
@@ -110,7 +141,9 @@ class ReplicatorService:
         self.clock = clock
         self.config = config
         self.last_success_ms: int | None = None
-        self.verify_summary: VerifySummary | None = None
+        self.auditor = build_auditor(replicator, clock, config)
+        self.audit_thread: AuditThread | None = None
+        self._reported_verify: VerifySummary | None = None
         self._backlog: int | None = None
         self._dead_letters_after = 0
         policy = backoff.policy
@@ -120,7 +153,6 @@ class ReplicatorService:
             return Task(name, clock, interval_s=interval_s, backoff=own)
 
         self.replication = task("replication", config.poll_interval_s, backoff)
-        self.verification = task("verification", config.verify_interval_s)
         self.health_record = task("health record", config.health_interval_s)
         self.dead_letter_replay = task("dead-letter replay", config.dead_letter_interval_s)
         self._lock = threading.Lock()
@@ -141,12 +173,10 @@ class ReplicatorService:
         if result is not None:
             with self._lock:
                 self.last_success_ms = self.clock.now_ms()
-        if (
-            caught_up
-            and self.verification.due()
-            and self.verification.run(self._verify) is not None
-        ):
-            # A fresh verdict deserves a fresh record.
+        summary = self.auditor.summary()
+        if summary is not self._reported_verify:
+            # A fresh verdict of the checks' thread deserves a fresh record.
+            self._reported_verify = summary
             self.health_record.run_in(0)
         self.run_due_duties()
         if result is None:
@@ -162,39 +192,6 @@ class ReplicatorService:
         if self.health_record.due():
             self.health_record.run(self._report_health)
         return min(self.dead_letter_replay.wait_s(), self.health_record.wait_s())
-
-    def _verify(self) -> VerifySummary | None:
-        state = self.replicator.state
-        if state is None:
-            return None
-        end = hour_floor(state.watermark_ms)
-        window = TimeRange(end - self.config.verify_days * DAY_MS, end)
-        result = verify(
-            self.replicator.local,
-            self.replicator.cloud,
-            self.replicator.sink,
-            self.config.home,
-            window,
-            repair=self.config.verify_repair,
-        )
-        summary = VerifySummary(
-            self.clock.now_ms(),
-            result.hours,
-            len(result.mismatched_hours()),
-            result.repaired_hours,
-            result.unresolved_hours,
-        )
-        log.log(
-            logging.WARNING if summary.unresolved_hours else logging.INFO,
-            "verified %d hours: %d differed, %d repaired, %d still different",
-            summary.checked_hours,
-            summary.mismatched_hours,
-            summary.repaired_hours,
-            summary.unresolved_hours,
-        )
-        with self._lock:
-            self.verify_summary = summary
-        return summary
 
     def _replay_dead_letters(self) -> int:
         store = self.replicator.sink.dead_letters
@@ -227,18 +224,21 @@ class ReplicatorService:
     def problems(self) -> tuple[str, ...]:
         found = [
             task.problem
-            for task in (
-                self.replication, self.verification, self.dead_letter_replay, self.health_record
-            )
+            for task in (self.replication, self.dead_letter_replay, self.health_record)
             if task.problem is not None
-        ]  # fmt: skip
+        ]
+        audit = self.audit_thread
+        if audit is not None and audit.died:
+            found.append("the checks' thread stopped: local and cloud are no longer compared")
+        elif audit is not None and audit.last_error is not None:
+            found.append(f"checks failing, retried: {audit.last_error}")
         letters = self.replicator.sink.dead_letters.count()
         if letters:
             found.append(
                 f"{letters} dead letters: points a server refused, kept aside and replayed "
                 "every few minutes (`energymon replicator dead-letters list`)"
             )
-        summary = self.verify_summary
+        summary = self.auditor.summary()
         if summary is not None and summary.unresolved_hours:
             found.append(
                 f"the last verification left {summary.unresolved_hours} hours different"
@@ -258,16 +258,21 @@ class ReplicatorService:
                 consecutive_failures=self.replication.failures,
                 last_error=self.replication.last_error,
                 dead_letters=self.replicator.sink.dead_letters.count(),
-                verify=self.verify_summary,
+                verify=self.auditor.summary(),
                 problems=problems,
             )
 
     def run_forever(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            next_step = self.clock.monotonic() + self.run_once()
-            while not stop.is_set() and (wait := next_step - self.clock.monotonic()) > 0:
-                # Sleep until the next step, or until another duty is due before it.
-                stop.wait(min(wait, self.run_due_duties()))
+        self.audit_thread = AuditThread(self.auditor, idle_s=1.0, error_delay_s=60.0)
+        self.audit_thread.start()
+        try:
+            while not stop.is_set():
+                next_step = self.clock.monotonic() + self.run_once()
+                while not stop.is_set() and (wait := next_step - self.clock.monotonic()) > 0:
+                    # Sleep until the next step, or until another duty is due before it.
+                    stop.wait(min(wait, self.run_due_duties()))
+        finally:
+            self.audit_thread.stop()
         self.replicator.save()
 
     def close(self) -> None:
@@ -299,7 +304,6 @@ def build_service(settings: Settings, clock: Clock) -> ReplicatorService:
             window_ms=round(settings.replicator_window_s * 1000),
             settle_ms=round(settings.replicator_settle_s * 1000),
             journal_settle_ms=round(settings.replicator_journal_settle_s * 1000),
-            verify_days=settings.replicator_verify_days,
         ),
     )
     return ReplicatorService(
@@ -313,5 +317,8 @@ def build_service(settings: Settings, clock: Clock) -> ReplicatorService:
             verify_interval_s=settings.replicator_verify_interval_s,
             verify_days=settings.replicator_verify_days,
             verify_repair=settings.replicator_verify_repair,
+            history_check_interval_s=settings.replicator_history_check_interval_s,
+            cloud_check_interval_s=settings.replicator_cloud_check_interval_s,
+            exact_cycle_s=settings.replicator_exact_cycle_s,
         ),
     )

@@ -15,14 +15,36 @@ STATE_VERSION = 1
 
 
 @dataclass(frozen=True, slots=True)
+class Reconciliation:
+    """An exact check and repair of [position_ms, until_ms), hour by hour, in progress: the
+    position is saved after each hour, so a restart resumes it."""
+
+    position_ms: int
+    until_ms: int
+    reason: str
+
+    @property
+    def done(self) -> bool:
+        return self.position_ms >= self.until_ms
+
+    def widened(self, start_ms: int, until_ms: int, reason: str) -> Reconciliation:
+        return Reconciliation(
+            min(self.position_ms, start_ms), max(self.until_ms, until_ms),
+            f"{self.reason}; {reason}",
+        )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
 class ReplicatorState:
     # Every point of this home with a time stamp before the watermark is in the cloud, except
     # those written after the copy; the journal, followed up to `journal_cursor`, finds them.
     watermark_ms: int
     journal_cursor: int
-    # Set when the journal cannot vouch for the past (no state, pruned journal): the period
-    # from here to the watermark is verified and repaired before anything else.
-    unverified_from_ms: int | None = None
+    # Set when something cannot vouch for the past (no state, a pruned or recreated journal,
+    # a cloud that lost data): the whole history is checked point by point and repaired.
+    reconcile: Reconciliation | None = None
+    # The identity of the journal the cursor belongs to.
+    journal_id: str | None = None
 
 
 def atomic_write_json(path: Path, content: dict[str, Any]) -> None:
@@ -69,12 +91,21 @@ class StateStore:
         if content.get("version") != STATE_VERSION:
             raise ReplicationError(f"{self.path} has an unknown version {content.get('version')}")
         try:
-            unverified = content.get("unverified_from_ms")
+            watermark = int(content["watermark_ms"])
+            reconcile = content.get("reconcile")
+            if content.get("unverified_from_ms") is not None:
+                # Written by a replicator that verified only the last days: check everything.
+                reconcile = {"position_ms": 0, "until_ms": watermark, "reason": "upgrade"}
+            journal_id = content.get("journal_id")
             return ReplicatorState(
-                int(content["watermark_ms"]),
+                watermark,
                 int(content["journal_cursor"]),
-                None if unverified is None else int(unverified),
-            )
+                None if reconcile is None else Reconciliation(
+                    int(reconcile["position_ms"]), int(reconcile["until_ms"]),
+                    str(reconcile["reason"]),
+                ),
+                None if journal_id is None else str(journal_id),
+            )  # fmt: skip
         except (KeyError, TypeError, ValueError) as exc:
             raise ReplicationError(f"{self.path} is malformed: {exc}") from exc
 

@@ -1,22 +1,41 @@
-"""Verification: local against cloud, per hour and per series (device, sensor, any other tag),
-by point count and field sums of every field; repair re-copies the hours that differ."""
+"""Verification: local against cloud, every point of every series-hour, by digest.
+
+`compare` digests both sides' raw points (see `replicator.digest`) per series and hour and
+reports each series-hour whose digests differ, with the first differing point; a window's last
+hour is checked up to the window's end (the watermark), not skipped. `verify` can repair: it
+re-copies the mismatched hours and checks them again. `cheap_differences` is the inexpensive
+whole-history check: per series and day, the point count and the smallest and largest value of
+every field, computed by InfluxDB, compared exactly. It can only prove that a day differs, never
+that it is equal; a day it flags is checked (and repaired) point by point.
+"""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from energymon.influx import InfluxClient, quote_ident
 from replicator.copy import copy_range, split
-from replicator.points import TimeRange, measurements_of_home, query
+from replicator.digest import (
+    DAY_MS,
+    HOUR_MS,
+    HourDigest,
+    HourKey,
+    PointDifference,
+    digest_window,
+    first_difference,
+    hour_floor,
+    measurements_of_both,
+)
+from replicator.points import Tags, TimeRange, query
 from replicator.sink import BatchSink
 
-HOUR_MS = 3_600_000
-DAY_MS = 24 * HOUR_MS
+__all__ = ["DAY_MS", "HOUR_MS", "cheap_differences", "compare", "hour_floor", "verify"]
 
-# (hour, sorted tag pairs) -> column ("count_power_w", "sum_power_w", ...) -> value
-Aggregates = dict[tuple[int, tuple[tuple[str, str], ...]], dict[str, float]]
+# The first differing point is looked up (one series-hour read again from both sides) for this
+# many mismatches; the others are reported by their digests only.
+FIRST_DIFFERENCES_REPORTED = 20
+
 Progress = Callable[[int, int], None]
 
 
@@ -24,10 +43,11 @@ Progress = Callable[[int, int], None]
 class HourMismatch:
     measurement: str
     hour_ms: int
-    tags: tuple[tuple[str, str], ...]
+    tags: Tags
     local_points: int
     cloud_points: int
     detail: str
+    first: PointDifference | None = None
 
     @property
     def series(self) -> str:
@@ -51,38 +71,32 @@ class VerifyResult:
         return {(m.measurement, m.hour_ms) for m in self.mismatches}
 
 
-def hour_floor(time_ms: int) -> int:
-    return time_ms - time_ms % HOUR_MS
+def checked_window(window: TimeRange) -> TimeRange:
+    """Whole hours from the start; the end as given, so the newest hour counts up to it."""
+    return TimeRange(hour_floor(window.start_ms), window.end_ms)
 
 
-def _aggregates(client: InfluxClient, measurement: str, home: str, window: TimeRange) -> Aggregates:
-    q = (
-        f"SELECT count(*), sum(*) FROM {quote_ident(measurement)} WHERE {window.where(home)} "
-        "GROUP BY time(1h), * fill(none)"
-    )
-    out: Aggregates = {}
-    for series in query(client, q):
-        tags = tuple(sorted((k, v) for k, v in series.tags.items() if v))
-        for row in series.values:
-            values = {c: v for c, v in zip(series.columns[1:], row[1:], strict=True) if v}
-            if any(c.startswith("count_") for c in values):
-                out[(row[0], tags)] = values
-    return out
+def hours_in(window: TimeRange) -> int:
+    return max(0, -(-(window.end_ms - window.start_ms) // HOUR_MS))
 
 
-def _difference(local: dict[str, float], cloud: dict[str, float]) -> str | None:
-    for column in sorted(set(local) | set(cloud)):
-        a, b = local.get(column, 0), cloud.get(column, 0)
-        if column.startswith("count_"):
-            if a != b:
-                return f"{column[6:]}: {a} points local, {b} in the cloud"
-        elif not math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-6):
-            return f"{column[4:]}: sum {a} local, {b} in the cloud"
-    return None
+def _detail(a: HourDigest | None, b: HourDigest | None) -> str:
+    local, cloud = (0 if a is None else a.points), (0 if b is None else b.points)
+    if local != cloud:
+        return f"{local} points local, {cloud} in the cloud"
+    return f"{local} points on both sides, different digests"
 
 
-def _points(values: dict[str, float]) -> int:
-    return int(max((v for c, v in values.items() if c.startswith("count_")), default=0))
+def _differences(
+    local: InfluxClient, cloud: InfluxClient, home: str, window: TimeRange, measurements: list[str]
+) -> list[tuple[HourKey, HourDigest | None, HourDigest | None]]:
+    mine = digest_window(local, home, window, measurements)
+    theirs = digest_window(cloud, home, window, measurements)
+    return [
+        (key, mine.get(key), theirs.get(key))
+        for key in sorted(set(mine) | set(theirs))
+        if mine.get(key) != theirs.get(key)
+    ]
 
 
 def compare(
@@ -92,29 +106,31 @@ def compare(
     window: TimeRange,
     *,
     progress: Progress | None = None,
+    measurements: list[str] | None = None,
 ) -> tuple[int, list[HourMismatch]]:
-    """Hours checked and the mismatches, one day of aggregates in memory at a time."""
-    window = TimeRange(hour_floor(window.start_ms), hour_floor(window.end_ms))
-    measurements = sorted(
-        set(measurements_of_home(local, home)) | set(measurements_of_home(cloud, home))
-    )
+    """Hours checked and the mismatched series-hours, one day of digests in memory at a time."""
+    window = checked_window(window)
+    names = measurements_of_both(local, cloud, home) if measurements is None else measurements
     days = list(split(window, DAY_MS))
     mismatches: list[HourMismatch] = []
     for done, day in enumerate(days, 1):
-        for measurement in measurements:
-            mine = _aggregates(local, measurement, home, day)
-            theirs = _aggregates(cloud, measurement, home, day)
-            for key in sorted(set(mine) | set(theirs)):
-                a, b = mine.get(key, {}), theirs.get(key, {})
-                detail = _difference(a, b)
-                if detail is not None:
-                    hour, tags = key
-                    mismatches.append(
-                        HourMismatch(measurement, hour, tags, _points(a), _points(b), detail)
-                    )
+        for key, a, b in _differences(local, cloud, home, day, names):
+            first = None
+            if len(mismatches) < FIRST_DIFFERENCES_REPORTED:
+                first = first_difference(local, cloud, home, key)
+            detail = _detail(a, b)
+            if first is not None:
+                detail += "; " + first.describe()
+            measurement, tags, hour = key
+            mismatches.append(
+                HourMismatch(
+                    measurement, hour, tags, 0 if a is None else a.points,
+                    0 if b is None else b.points, detail, first,
+                )
+            )  # fmt: skip
         if progress is not None:
             progress(done, len(days))
-    return (window.end_ms - window.start_ms) // HOUR_MS, mismatches
+    return hours_in(window), mismatches
 
 
 def verify(
@@ -128,23 +144,51 @@ def verify(
     progress: Progress | None = None,
 ) -> VerifyResult:
     """Compare, and with `repair` re-copy every mismatched hour and check it again."""
-    hours, mismatches = compare(local, cloud, home, window, progress=progress)
-    repaired = unresolved = 0
-    if repair and mismatches:
-        todo = sorted({(m.measurement, m.hour_ms) for m in mismatches})
+    checked = checked_window(window)
+    hours, mismatches = compare(local, cloud, home, checked, progress=progress)
+    todo = sorted({(m.measurement, m.hour_ms) for m in mismatches})
+    repaired = 0
+    if repair:
         for measurement, hour in todo:
-            hour_range = TimeRange(hour, hour + HOUR_MS)
-            copy_range(local, sink, home, hour_range, measurements=[measurement])
+            part = TimeRange(max(hour, checked.start_ms), min(hour + HOUR_MS, checked.end_ms))
+            copy_range(local, sink, home, part, measurements=[measurement])
         for measurement, hour in todo:
-            hour_range = TimeRange(hour, hour + HOUR_MS)
-            mine = _aggregates(local, measurement, home, hour_range)
-            theirs = _aggregates(cloud, measurement, home, hour_range)
-            keys = set(mine) | set(theirs)
-            if any(_difference(mine.get(k, {}), theirs.get(k, {})) for k in keys):
-                unresolved += 1
-            else:
+            part = TimeRange(max(hour, checked.start_ms), min(hour + HOUR_MS, checked.end_ms))
+            if not _differences(local, cloud, home, part, [measurement]):
                 repaired += 1
-    elif mismatches:
-        unresolved = len({(m.measurement, m.hour_ms) for m in mismatches})
-    checked = TimeRange(hour_floor(window.start_ms), hour_floor(window.end_ms))
-    return VerifyResult(checked, hours, tuple(mismatches), repaired, unresolved)
+    return VerifyResult(checked, hours, tuple(mismatches), repaired, len(todo) - repaired)
+
+
+# (measurement, tags, day_ms) -> column ("count_power_w", "min_power_w", ...) -> value
+DayAggregates = dict[tuple[str, Tags, int], dict[str, object]]
+
+
+def day_aggregates(
+    client: InfluxClient, home: str, window: TimeRange, measurements: list[str]
+) -> DayAggregates:
+    out: DayAggregates = {}
+    for measurement in measurements:
+        q = (
+            f"SELECT count(*), min(*), max(*) FROM {quote_ident(measurement)} "
+            f"WHERE {window.where(home)} GROUP BY time(1d), * fill(none)"
+        )
+        for series in query(client, q):
+            tags = tuple(sorted((k, v) for k, v in series.tags.items() if v))
+            for row in series.values:
+                values = {
+                    c: v for c, v in zip(series.columns[1:], row[1:], strict=True)
+                    if v is not None
+                }  # fmt: skip
+                if any(c.startswith("count_") and v for c, v in values.items()):
+                    out[(measurement, tags, row[0])] = values
+    return out
+
+
+def cheap_differences(
+    local: InfluxClient, cloud: InfluxClient, home: str, window: TimeRange
+) -> list[tuple[str, int]]:
+    """(measurement, day) pairs whose counts, minima or maxima differ between the sides."""
+    names = measurements_of_both(local, cloud, home)
+    mine = day_aggregates(local, home, window, names)
+    theirs = day_aggregates(cloud, home, window, names)
+    return sorted({(k[0], k[2]) for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k)})

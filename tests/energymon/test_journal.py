@@ -59,3 +59,29 @@ def test_a_journal_that_is_no_database_is_a_store_error(tmp_path: Path) -> None:
     (tmp_path / journal.STATE_DB_NAME).write_bytes(b"not a database at all, only text " * 200)
     with pytest.raises(StoreError):
         reader.last_id()
+
+
+def test_a_recreated_journal_has_another_identity(tmp_path: Path) -> None:
+    schema = (journal.SCHEMA, *journal.IDENTITY_SCHEMA)
+    path = tmp_path / journal.STATE_DB_NAME
+    reader = journal.JournalReader(tmp_path)
+    with SQLiteDB(path, schema=schema):
+        first = reader.identity()
+    # Opening the same journal again keeps its identity.
+    with SQLiteDB(path, schema=schema):
+        assert reader.identity() == first
+    reader.close()
+    for name in os.listdir(tmp_path):
+        os.unlink(tmp_path / name)
+    with SQLiteDB(path, schema=schema):
+        second = reader.identity()
+    reader.close()
+    assert first is not None and second is not None and len(first) == 32
+    assert first != second
+
+
+def test_a_journal_from_before_identities_has_none(tmp_path: Path) -> None:
+    with SQLiteDB(tmp_path / journal.STATE_DB_NAME, schema=(journal.SCHEMA,)):
+        reader = journal.JournalReader(tmp_path)
+        assert reader.identity() is None
+        reader.close()

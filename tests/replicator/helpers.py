@@ -38,7 +38,8 @@ class Rig:
     def __post_init__(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with sqlite3.connect(self.data_dir / journal.STATE_DB_NAME) as conn:
-            conn.execute(journal.SCHEMA)
+            for statement in (journal.SCHEMA, *journal.IDENTITY_SCHEMA):
+                conn.execute(statement)
 
     def record(self, lines: Sequence[str]) -> None:
         times = [int(line.rsplit(" ", 1)[1]) for line in lines]
@@ -64,7 +65,6 @@ class Rig:
         """A replicator of this rig; `cloud`: another way to the cloud (a proxy)."""
         settings = {
             "window_ms": 3_600_000, "settle_ms": 1000, "journal_settle_ms": 10_000,
-            "verify_days": 2,
         } | config
         cloud = cloud or self.cloud
         sink = BatchSink(

@@ -323,3 +323,85 @@ def test_every_acknowledged_reading_survives_random_kills(
         )
     assert min(lags) >= 0, f"negative lag {min(lags)} s after the clock jump; {context}"
     print(json.dumps({"seed": seed, "acked": len(acked), "kills": kills, "faults": faults}))
+
+
+def drop_cloud_database(installation: Installation) -> None:
+    """Fault: the cloud database disappears with everything in it (an operator's mistake, a
+    restored cloud volume). The replicator has to notice and copy the whole history again."""
+    cloud = installation.cloud_client()
+    cloud.query(f'DROP DATABASE "{cloud.database}"', database=None, method="POST")
+    cloud.close()
+
+
+def _replicator_health(installation: Installation) -> dict[str, object]:
+    try:
+        response = requests.get(f"{installation.replicator_url}/health", timeout=2)
+    except requests.RequestException:
+        return {}
+    body: dict[str, object] = response.json()
+    return body
+
+
+@pytest.fixture
+def checked_installation(tmp_path: Path) -> Iterator[Installation]:
+    inst = Installation(
+        tmp_path,
+        device_keys={d: f"key-{d}" for d in DEVICES},
+        home=HOME,
+        cloud_timeout_s=3,
+        replicator_backoff_cap_s=1,
+        replicator_journal_settle_s=5,
+        replicator_cloud_check_interval_s=2,
+        replicator_history_check_interval_s=5,
+    )
+    inst.start()
+    yield inst
+    inst.close()
+
+
+def test_a_dropped_cloud_database_ends_equal_without_an_operator(
+    checked_installation: Installation,
+) -> None:
+    installation = checked_installation
+    devices = [Device(name, installation.collector_url) for name in DEVICES]
+    stop = threading.Event()
+
+    def post(device: Device) -> None:
+        while not stop.is_set():
+            device.measure(10)
+            device.send()
+            stop.wait(0.1)
+
+    threads = [threading.Thread(target=post, args=(d,)) for d in devices]
+    for t in threads:
+        t.start()
+    try:
+        # Long enough for the history to outgrow what the journal still announces, and for the
+        # replicator to have checked it (its health says so); then the cloud loses it all.
+        time.sleep(15)
+        assert _replicator_health(installation).get("verify") is not None
+        drop_cloud_database(installation)
+        time.sleep(5)
+        deadline = time.monotonic() + 30
+        while any(d.pending for d in devices) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    acked = {(d.name, seq) for d in devices for seq in d.acked}
+    assert len(acked) > 500
+    local = installation.local_client(timeout_s=30)
+    cloud = installation.cloud_client(timeout_s=30)
+    deadline = time.monotonic() + 60
+    while True:
+        local_points, cloud_points = _points(local), _points(cloud)
+        if (acked <= set(local_points) and cloud_points == local_points) or (
+            time.monotonic() > deadline
+        ):
+            break
+        time.sleep(1)
+    assert acked <= set(local_points)
+    missing = [k for k in local_points if k not in cloud_points]
+    assert not missing, f"the cloud lacks {len(missing)} points after the drop"
+    assert cloud_points == local_points

@@ -20,6 +20,7 @@ from energymon.lineproto import format_line
 from harness import faultproxy
 from harness.faultproxy import FaultProxy
 from harness.influxd import InfluxServer
+from replicator.audit import AuditThread
 from replicator.service import ReplicatorService, ServiceConfig
 from tests.replicator.helpers import HOME, T0, Rig, points, reading
 
@@ -113,24 +114,27 @@ def test_a_burst_of_proxy_errors_is_waited_out_without_dead_letters(
 def test_a_failing_verification_degrades_health_and_is_retried(
     rig: Rig, proxy: FaultProxy, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="replicator.tasks")
+    caplog.set_level(logging.INFO, logger="replicator.audit")
     _readings(rig, 1, 300)
     service = _service(rig, _via(proxy, rig), verify_interval_s=60)
     _until_caught_up(service)
+    # The checks' thread, stepped here instead of running on its own.
+    checks = service.audit_thread = AuditThread(service.auditor, idle_s=1.0, error_delay_s=60.0)
+    _until_checked(service, checks)
     first = service.health().verify
+    assert first is not None
     # The cloud answers writes but not queries, as when its query path is overloaded.
     proxy.set(faultproxy.status(500, b"query engine overloaded", paths=["/query"]))
-    rig.clock.advance(61)
     for _ in range(5):
-        service.run_once()  # never raises
         rig.clock.advance(61)
+        service.run_once()  # never raises
+        checks.run_once()  # never raises either
     health = service.health()
-    assert health.to_json()["problems"][0].startswith("verification failing (")
-    logged = [r for r in caplog.records if "verification failed" in r.getMessage()]
+    logged = [r for r in caplog.records if "verification slice failed" in r.getMessage()]
     assert len(logged) == 1, "logged once, not at every attempt"
     assert "query engine overloaded" in logged[0].getMessage()
     assert health.status == "degraded"
-    assert any(p.startswith("verification failing") for p in health.problems)
+    assert any(p.startswith("checks failing") for p in health.problems)
     assert "answered 500: query engine overloaded" in " ".join(health.problems)
     assert health.verify == first
     assert health.consecutive_failures == 0
@@ -138,11 +142,24 @@ def test_a_failing_verification_degrades_health_and_is_retried(
     proxy.clear()
     rig.clock.advance(120)
     service.run_once()
-    assert any("verification recovered" in r.getMessage() for r in caplog.records)
+    _until_checked(service, checks, after=first)
+    assert any("the checks work again" in r.getMessage() for r in caplog.records)
     health = service.health()
     assert health.verify is not None and health.verify != first
     assert health.verify.unresolved_hours == 0
     assert health.status == "ok", health.problems
+
+
+def _until_checked(
+    service: ReplicatorService, checks: AuditThread, after: object = None
+) -> None:
+    """Step the checks until they produce a verdict other than `after`."""
+    for _ in range(200):
+        checks.run_once()
+        if service.auditor.summary() not in (None, after):
+            return
+        service.run_once()
+    raise AssertionError("the checks never produced a verdict")
 
 
 def test_retry_after_as_a_date_sets_the_back_off(rig: Rig, proxy: FaultProxy) -> None:

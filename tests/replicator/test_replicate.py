@@ -156,6 +156,6 @@ def test_restart_without_state_asks_the_cloud_and_repairs_recent_holes(rig: Rig)
     fresh = rig.replicator()
     rig.run_until_caught_up(fresh)
     state = fresh.state
-    assert state is not None and state.unverified_from_ms is None
+    assert state is not None and state.reconcile is None
     assert points(rig.cloud) == points(rig.local)
     assert rig.dead_letters().count() == 0

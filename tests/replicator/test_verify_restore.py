@@ -103,6 +103,9 @@ def test_service_reports_health_and_verifies(rig: Rig) -> None:
     )
     while service.run_once() == 0:
         pass
+    # The checks run on their own thread in the service; here, one slice after the other.
+    service.auditor.run_until_idle()
+    service.run_once()
     health = service.health()
     assert health.lag_s == 1.0
     assert health.consecutive_failures == 0
