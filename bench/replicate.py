@@ -54,8 +54,9 @@ def lines_for(start_ms: int, seconds: int) -> Iterator[list[str]]:
         t = start_ms + i * 1000
         for n, sensor in enumerate(SENSORS):
             power = 100.0 + (i * 7 + n * 13) % 2000 / 10
-            m = Measurement(230.0 + (i % 50) / 10, power / 230, power, 1000 + i // 36, 50.0,
-                            0.95, False)
+            m = Measurement(
+                230.0 + (i % 50) / 10, power / 230, power, 1000 + i // 36, 50.0, 0.95, False
+            )
             batch.append(Reading("mega-01", sensor, 1, i + 1, t, m).to_line(HOME))
         if len(batch) >= BATCH:
             yield batch
@@ -115,8 +116,10 @@ def run(installation: Installation, seconds: int) -> None:
     now_ms = time.time_ns() // 1_000_000
     start_ms = now_ms - seconds * 1000 - 60_000
     total = seconds * len(SENSORS)
-    print(f"influxd {InfluxClient(local_server.url, 'x').ping()}; "
-          f"{total} readings ({seconds / 86400:g} days x {len(SENSORS)} sensors at 1 Hz)")
+    print(
+        f"influxd {InfluxClient(local_server.url, 'x').ping()}; "
+        f"{total} readings ({seconds / 86400:g} days x {len(SENSORS)} sensors at 1 Hz)"
+    )
 
     began = time.monotonic()
     # Formatted once and kept as request bodies, so that the raw rate measures InfluxDB alone.
@@ -130,8 +133,13 @@ def run(installation: Installation, seconds: int) -> None:
     for body, first, last in batches:
         low, high = int(first.rsplit(" ", 1)[1]), int(last.rsplit(" ", 1)[1])
         with db:
-            journal.record(db, recorded_ms=high, min_time_ms=low, max_time_ms=high,
-                           points=body.count(b"\n") + 1)
+            journal.record(
+                db,
+                recorded_ms=high,
+                min_time_ms=low,
+                max_time_ms=high,
+                points=body.count(b"\n") + 1,
+            )
         local.write(body)
     db.close()
     print(f"filled the local influxd in {time.monotonic() - began:.1f} s")
@@ -147,9 +155,7 @@ def run(installation: Installation, seconds: int) -> None:
 
     state = data_dir / "replicator" / "state.json"
     state.parent.mkdir()
-    state.write_text(
-        f'{{"version": 1, "watermark_ms": {start_ms}, "journal_cursor": 0}}'
-    )
+    state.write_text(f'{{"version": 1, "watermark_ms": {start_ms}, "journal_cursor": 0}}')
     began = time.monotonic()
     child = subprocess.Popen(
         [sys.executable, __file__, "--drain"],
@@ -167,10 +173,12 @@ def run(installation: Installation, seconds: int) -> None:
     rate = total / float(drain_s)
     cloud = installation.cloud_client(timeout_s=120)
     in_cloud = cloud.query("SELECT count(power_w) FROM electricity")[0].values[0][1]
-    print(f"catch-up: {int(copied)} points copied in {float(drain_s):.1f} s "
-          f"({wall_s:.1f} s with start-up), {rate:,.0f} readings/s = {rate / raw_rate:.2f} of raw; "
-          f"cloud holds {in_cloud} of {total}; peak RSS {int(peak_kb) / 1024:.0f} MB, "
-          f"at most {held} points held at once")
+    print(
+        f"catch-up: {int(copied)} points copied in {float(drain_s):.1f} s "
+        f"({wall_s:.1f} s with start-up), {rate:,.0f} readings/s = {rate / raw_rate:.2f} of raw; "
+        f"cloud holds {in_cloud} of {total}; peak RSS {int(peak_kb) / 1024:.0f} MB, "
+        f"at most {held} points held at once"
+    )
 
     exact_verification(installation, start_ms, total)
     installation.start("replicator")
@@ -196,8 +204,10 @@ def exact_verification(installation: Installation, start_ms: int, total: int) ->
     began = time.monotonic()
     hours, mismatches = compare(local, cloud, HOME, TimeRange(start_ms, state.watermark_ms))
     took = time.monotonic() - began
-    print(f"exact verification: {hours} hours, {total:,} points on each side in {took:.1f} s "
-          f"({2 * total / took:,.0f} points/s read and digested); {len(mismatches)} differ")
+    print(
+        f"exact verification: {hours} hours, {total:,} points on each side in {took:.1f} s "
+        f"({2 * total / took:,.0f} points/s read and digested); {len(mismatches)} differ"
+    )
     # A reconciliation checks one hour per replication step, on the live thread: how long the
     # live copy waits for it, at most.
     slices = []
@@ -205,8 +215,10 @@ def exact_verification(installation: Installation, start_ms: int, total: int) ->
         began = time.monotonic()
         compare(local, cloud, HOME, TimeRange(hour, min(hour + HOUR_MS, state.watermark_ms)))
         slices.append(time.monotonic() - began)
-    print(f"reconciliation slices (one hour each, {len(slices)}): mean "
-          f"{statistics.mean(slices) * 1000:.0f} ms, max {max(slices) * 1000:.0f} ms")
+    print(
+        f"reconciliation slices (one hour each, {len(slices)}): mean "
+        f"{statistics.mean(slices) * 1000:.0f} ms, max {max(slices) * 1000:.0f} ms"
+    )
 
 
 def influx_queries(url: str) -> int:
@@ -238,8 +250,10 @@ def idle_cost(installation: Installation, seconds: float = 30.0) -> None:
     took = time.monotonic() - began
     queries, cpu = influx_queries(url) - queries, cpu_s(pid) - cpu
     # Our own `/debug/vars` requests are not queries; the health records are writes.
-    print(f"idle cost over {took:.0f} s: replicator CPU {100 * cpu / took:.1f} % of a core, "
-          f"{queries / took:.1f} queries/s to the local InfluxDB")
+    print(
+        f"idle cost over {took:.0f} s: replicator CPU {100 * cpu / took:.1f} % of a core, "
+        f"{queries / took:.1f} queries/s to the local InfluxDB"
+    )
 
 
 def freshness(installation: Installation, cloud: InfluxClient) -> None:
@@ -288,8 +302,10 @@ def freshness(installation: Installation, cloud: InfluxClient) -> None:
     missing = samples - len(latencies)
     p50 = statistics.median(latencies)
     p95 = latencies[max(0, int(len(latencies) * 0.95) - 1)]
-    print(f"freshness (local ack to cloud), {len(latencies)} points: p50 {p50:.2f} s, "
-          f"p95 {p95:.2f} s, max {latencies[-1]:.2f} s; {missing} not seen")
+    print(
+        f"freshness (local ack to cloud), {len(latencies)} points: p50 {p50:.2f} s, "
+        f"p95 {p95:.2f} s, max {latencies[-1]:.2f} s; {missing} not seen"
+    )
 
 
 if __name__ == "__main__":

@@ -82,8 +82,10 @@ class Segment:
     t_max: int | None = None
 
     def covers(self, time_ms: int) -> bool:
-        return self.t_min is not None and self.t_max is not None and (
-            self.t_min <= time_ms <= self.t_max
+        return (
+            self.t_min is not None
+            and self.t_max is not None
+            and (self.t_min <= time_ms <= self.t_max)
         )
 
     def row(self) -> SegmentRow:

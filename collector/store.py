@@ -35,7 +35,6 @@ from energymon.schema import QuarantinedReading, reading_line, reading_series
 log = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True, slots=True)
 class Outcome:
     ack: int | None

@@ -474,4 +474,3 @@ def _series_of(document: dict[str, Any]) -> list[Series]:
             for s in result.get("series", [])
         )
     return out
-

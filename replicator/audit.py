@@ -292,8 +292,10 @@ class AuditThread:
     @property
     def died(self) -> bool:
         """Started, not asked to stop, and gone: only a bug outside its boundary does that."""
-        return self._thread.ident is not None and not self._thread.is_alive() and (
-            not self._stop.is_set()
+        return (
+            self._thread.ident is not None
+            and not self._thread.is_alive()
+            and (not self._stop.is_set())
         )
 
     def _run(self) -> None:

@@ -253,8 +253,10 @@ def _add_home(args: argparse.Namespace) -> int:
         access = add_home(admin, args.name)
     finally:
         admin.close()
-    print(f"# home {access.home}: database {access.database}, user {access.username} "
-          "(ALL on that database only). Paste into the Pi's env file:")
+    print(
+        f"# home {access.home}: database {access.database}, user {access.username} "
+        "(ALL on that database only). Paste into the Pi's env file:"
+    )
     print("\n".join(access.env_lines(settings.cloud_url)))
     return 0
 

@@ -42,16 +42,28 @@ def copy_range(
 
     def runs(measurement: str) -> Iterator[Run]:
         return iter_runs(
-            source, home, measurement, types[measurement], window, chunk_size=chunk_size,
-            run_size=sink.run_size, on_bad_point=sink.bad_point,
+            source,
+            home,
+            measurement,
+            types[measurement],
+            window,
+            chunk_size=chunk_size,
+            run_size=sink.run_size,
+            on_bad_point=sink.bad_point,
         )
 
     def reread(segments: Sequence[Segment]) -> Iterator[str]:
         for s in segments:
             for run in iter_runs(
-                source, home, s.measurement, types[s.measurement],
-                TimeRange(s.first_ms, s.last_ms + 1), chunk_size=chunk_size,
-                run_size=sink.run_size, on_bad_point=_seen_before, tags=s.tags,
+                source,
+                home,
+                s.measurement,
+                types[s.measurement],
+                TimeRange(s.first_ms, s.last_ms + 1),
+                chunk_size=chunk_size,
+                run_size=sink.run_size,
+                on_bad_point=_seen_before,
+                tags=s.tags,
             ):
                 yield from run.lines()
 

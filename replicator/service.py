@@ -240,9 +240,7 @@ class ReplicatorService:
             )
         summary = self.auditor.summary()
         if summary is not None and summary.unresolved_hours:
-            found.append(
-                f"the last verification left {summary.unresolved_hours} hours different"
-            )
+            found.append(f"the last verification left {summary.unresolved_hours} hours different")
         return tuple(found)
 
     def health(self) -> ReplicatorHealth:

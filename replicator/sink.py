@@ -133,7 +133,8 @@ class BatchSink:
             segment = head.segment()
             last = batch.segments[-1] if batch.segments else None
             if last is not None and (last.measurement, last.tags) == (
-                segment.measurement, segment.tags
+                segment.measurement,
+                segment.tags,
             ):
                 batch.segments[-1] = Segment(
                     last.measurement, last.tags, last.first_ms, segment.last_ms
@@ -174,7 +175,10 @@ class BatchSink:
         reason = f"cannot serialise {point.measurement} point at {point.time_ms}: {point.reason}"
         log.warning("dead letter (%s): %s", self.target, reason)
         self.dead_letters.add(
-            [point.content], target=self.target, reason=reason, now_ms=self.clock.now_ms(),
+            [point.content],
+            target=self.target,
+            reason=reason,
+            now_ms=self.clock.now_ms(),
             replayable=False,
         )
         self.stats.dead_letters += 1

@@ -31,9 +31,7 @@ def test_oldest_first_in_batches_of_about_max_points(tmp_path: Path) -> None:
     assert [r.body for r in spool.oldest(100)] == [b"row2", b"row3", b"row4"]
 
 
-def test_the_bound_refuses_and_logs_once(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_the_bound_refuses_and_logs_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     spool = Spool(StateDB(tmp_path), max_bytes=10)
     append(spool, b"123456", points=1)
     for _ in range(3):

@@ -45,8 +45,11 @@ class Rig:
         times = [int(line.rsplit(" ", 1)[1]) for line in lines]
         with sqlite3.connect(self.data_dir / journal.STATE_DB_NAME) as conn:
             journal.record(
-                conn, recorded_ms=self.clock.now_ms(), min_time_ms=min(times),
-                max_time_ms=max(times), points=len(lines),
+                conn,
+                recorded_ms=self.clock.now_ms(),
+                min_time_ms=min(times),
+                max_time_ms=max(times),
+                points=len(lines),
             )
 
     def write(self, lines: Sequence[str], *, journal_entry: bool = True) -> None:
@@ -64,7 +67,9 @@ class Rig:
     def replicator(self, cloud: InfluxClient | None = None, **config: int) -> Replicator:
         """A replicator of this rig; `cloud`: another way to the cloud (a proxy)."""
         settings = {
-            "window_ms": 3_600_000, "settle_ms": 1000, "journal_settle_ms": 10_000,
+            "window_ms": 3_600_000,
+            "settle_ms": 1000,
+            "journal_settle_ms": 10_000,
         } | config
         cloud = cloud or self.cloud
         sink = BatchSink(
@@ -92,9 +97,7 @@ class Rig:
 def points(client: InfluxClient, measurement: str = "electricity", home: str = HOME) -> set[str]:
     """Every point of a measurement, as comparable text (time, tags, fields)."""
     out: set[str] = set()
-    for series in client.query(
-        f"SELECT * FROM \"{measurement}\" WHERE home = '{home}' GROUP BY *"
-    ):
+    for series in client.query(f"SELECT * FROM \"{measurement}\" WHERE home = '{home}' GROUP BY *"):
         for record in series.records():
             out.add(repr((sorted(series.tags.items()), sorted(record.items()))))
     return out

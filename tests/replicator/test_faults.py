@@ -150,9 +150,7 @@ def test_a_failing_verification_degrades_health_and_is_retried(
     assert health.status == "ok", health.problems
 
 
-def _until_checked(
-    service: ReplicatorService, checks: AuditThread, after: object = None
-) -> None:
+def _until_checked(service: ReplicatorService, checks: AuditThread, after: object = None) -> None:
     """Step the checks until they produce a verdict other than `after`."""
     for _ in range(200):
         checks.run_once()

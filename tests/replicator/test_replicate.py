@@ -16,18 +16,30 @@ def test_copies_every_measurement_with_exact_types_and_only_this_home(rig: Rig) 
     rig.write_readings(
         [reading("mega-01", s, i, T0 + i * 1000) for s in ("a", "b") for i in range(1, 300)]
     )
-    rig.write([
-        format_line("energymon_quarantine", {"home": HOME, "device": "mega-01", "sensor": "a"},
-                    {"reason": 'voltage "300" V, out of range', "payload": "{}", "boot": 1,
-                     "seq": 7},
-                    T0 + 5000),
-        format_line("energymon_health", {"home": HOME, "process": "collector"},
-                    {"spool_bytes": 0, "status": "ok"}, T0 + 6000),
-        # A derived measurement added later, with a float that looks like an integer.
-        format_line("energy_hourly", {"home": HOME, "sensor": "a"}, {"kwh": 2.0}, T0),
-        format_line("electricity", {"home": "home-b", "device": "x", "sensor": "y"},
-                    {"power_w": 1.0}, T0 + 7000),
-    ])
+    rig.write(
+        [
+            format_line(
+                "energymon_quarantine",
+                {"home": HOME, "device": "mega-01", "sensor": "a"},
+                {"reason": 'voltage "300" V, out of range', "payload": "{}", "boot": 1, "seq": 7},
+                T0 + 5000,
+            ),
+            format_line(
+                "energymon_health",
+                {"home": HOME, "process": "collector"},
+                {"spool_bytes": 0, "status": "ok"},
+                T0 + 6000,
+            ),
+            # A derived measurement added later, with a float that looks like an integer.
+            format_line("energy_hourly", {"home": HOME, "sensor": "a"}, {"kwh": 2.0}, T0),
+            format_line(
+                "electricity",
+                {"home": "home-b", "device": "x", "sensor": "y"},
+                {"power_w": 1.0},
+                T0 + 7000,
+            ),
+        ]
+    )
     replicator = rig.replicator()
     results = [replicator.run_once() for _ in range(3)]
 
@@ -103,8 +115,11 @@ def test_cloud_outage_builds_a_backlog_that_drains(rig: Rig, tmp_path: Path) -> 
         for minute in range(1, 121):
             rig.clock.advance(60)
             rig.write_readings(
-                [reading("d", s, minute * 60 + i, rig.clock.now_ms() - 60_000 + i * 1000)
-                 for s in ("a", "b", "c") for i in range(60)]
+                [
+                    reading("d", s, minute * 60 + i, rig.clock.now_ms() - 60_000 + i * 1000)
+                    for s in ("a", "b", "c")
+                    for i in range(60)
+                ]
             )
             if minute % 30 == 0:
                 with pytest.raises(InfluxUnavailableError):

@@ -73,8 +73,14 @@ def test_restore_into_an_empty_local_influxdb_resumes_after_an_interruption(
     sink = BatchSink(fresh, rig.dead_letters(), rig.clock, batch_size=100, target="local")
 
     def restorer() -> Restorer:
-        return Restorer(cloud=rig.cloud, sink=sink, state_path=tmp_path / "restore.json",
-                        clock=rig.clock, home=HOME, window_ms=HOUR_MS)
+        return Restorer(
+            cloud=rig.cloud,
+            sink=sink,
+            state_path=tmp_path / "restore.json",
+            clock=rig.clock,
+            home=HOME,
+            window_ms=HOUR_MS,
+        )
 
     first = restorer()
     plan = first.run_once(first.plan(None))
@@ -98,8 +104,14 @@ def test_service_reports_health_and_verifies(rig: Rig) -> None:
         replicator=rig.replicator(),
         backoff=Backoff(1.0, 60.0),
         clock=rig.clock,
-        config=ServiceConfig(HOME, rig.cloud.url, poll_interval_s=0.5, verify_interval_s=86400,
-                             verify_days=1, verify_repair=True),
+        config=ServiceConfig(
+            HOME,
+            rig.cloud.url,
+            poll_interval_s=0.5,
+            verify_interval_s=86400,
+            verify_days=1,
+            verify_repair=True,
+        ),
     )
     while service.run_once() == 0:
         pass
@@ -121,9 +133,7 @@ def test_service_reports_health_and_verifies(rig: Rig) -> None:
     assert body["status"] == "ok"
     assert body["dead_letters"] == 0
     assert body["backlog_points"] == 1  # the previous health record, not a second old yet
-    records = rig.local.query(
-        "SELECT * FROM energymon_health WHERE component = 'replicator'"
-    )[0]
+    records = rig.local.query("SELECT * FROM energymon_health WHERE component = 'replicator'")[0]
     [record] = list(records.records())
     assert record["verify_ok"] is True
     assert record["replication_lag_s"] == 1
@@ -135,6 +145,13 @@ def test_service_reports_health_and_verifies(rig: Rig) -> None:
     assert delays[0] < delays[-1]
     assert service.health().consecutive_failures == 4
     assert service.health().status == "degraded"
-    assert len(list(rig.local.query(
-        "SELECT * FROM energymon_health WHERE component = 'replicator'"
-    )[0].records())) == 2
+    assert (
+        len(
+            list(
+                rig.local.query("SELECT * FROM energymon_health WHERE component = 'replicator'")[
+                    0
+                ].records()
+            )
+        )
+        == 2
+    )
