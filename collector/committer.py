@@ -44,9 +44,6 @@ class GroupCommitter:
         self._stopping = False
         # The last group's write-and-finish: each group's finish waits for the one before.
         self._last: asyncio.Task[None] | None = None
-        # Groups taken from the queue and prepared so far: submissions / groups is the mean
-        # group size, the figure that tells whether group commit is working.
-        self.groups_prepared = 0
 
     async def submit(self, submission: Submission) -> Outcome:
         """Resolves once every reading of the submission is durable; raises if none can be."""
@@ -97,7 +94,6 @@ class GroupCommitter:
         except Exception as exc:  # noqa: BLE001 - handed to every waiting request, none is lost
             _fail(group, exc)
             return None
-        self.groups_prepared += 1
         return prepared
 
     async def _write_and_finish(

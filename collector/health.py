@@ -103,6 +103,7 @@ class CounterHealth:
     duplicates: int
     quarantined: int
     spooled_points: int
+    group_commits: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +203,7 @@ class CollectorHealth:
                 "duplicates": c.duplicates,
                 "quarantined": c.quarantined,
                 "spooled_points": c.spooled_points,
+                "group_commits": c.group_commits,
                 # Every request answered 503 `not_durable`: spool full or disk failing.
                 "refused_not_durable": self.refused_not_durable,
             },
@@ -220,6 +222,7 @@ class CollectorHealth:
             "accepted": self.counters.accepted,
             "duplicates": self.counters.duplicates,
             "quarantined": self.counters.quarantined,
+            "group_commits": self.counters.group_commits,
             "devices": len(self.devices),
         }
         if self.loops is not None:
@@ -272,7 +275,9 @@ def snapshot(store: DurableStore, now_ms: int, watch: Watch | None = None) -> Co
             )
             for name, s in sorted(store.devices.items())
         },
-        counters=CounterHealth(c.accepted, c.duplicates, c.quarantined, c.spooled_points),
+        counters=CounterHealth(
+            c.accepted, c.duplicates, c.quarantined, c.spooled_points, c.group_commits
+        ),
         loops=loops,
         spool_lost=LossHealth(spool.lost_points, tuple(map(str, spool.lost_ranges))),
     )

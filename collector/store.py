@@ -110,6 +110,9 @@ class Counters:
     duplicates: int = 0
     quarantined: int = 0
     spooled_points: int = 0
+    # Groups prepared: requests / groups is the mean group size, which says whether group
+    # commit is working.
+    group_commits: int = 0
 
 
 class DurableStore:
@@ -168,6 +171,7 @@ class DurableStore:
                 raise
             rows = LedgerRows([], [])
         self._in_flight |= batch.claimed
+        self.counters.group_commits += 1
         return PreparedGroup(
             submissions, outcomes, batch, body, to_write, rows, now_ms, self._quarantine_ms
         )

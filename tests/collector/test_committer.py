@@ -94,7 +94,7 @@ async def test_the_next_group_is_written_while_a_write_is_in_flight(
         assert journal_entries(tmp_path) == WRITES_IN_FLIGHT
         third = asyncio.create_task(c.post(batch(range(7, 10), uptime_ms=12000)))
         # A third group is prepared but waits for a free slot: no more writes in flight.
-        await until(lambda: c.committer.groups_prepared == 3)
+        await until(lambda: c.store.counters.group_commits == 3)
         assert gate.writes_waiting == WRITES_IN_FLIGHT
         assert not any(task.done() for task in (first, second, third))
         gate.release()
@@ -111,7 +111,7 @@ async def test_a_duplicate_of_a_failed_write_is_not_acknowledged(
         first = await held_at_the_gate(c, gate, batch(range(1, 4)))
         # The device re-sends while the first attempt is still in flight.
         resend = asyncio.create_task(c.post(batch(range(1, 4))))
-        await until(lambda: c.committer.groups_prepared == 2)
+        await until(lambda: c.store.counters.group_commits == 2)
         gate.fail()
         failed, refused = await first, await resend
         assert (failed.status_code, failed.json()["error"]) == (503, "not_durable")
@@ -129,7 +129,7 @@ async def test_a_duplicate_of_a_write_in_flight_is_acknowledged_once_it_is_durab
     async with in_process(gated, tmp_path) as c:
         first = await held_at_the_gate(c, gate, batch(range(1, 4)))
         resend = asyncio.create_task(c.post(batch(range(1, 4))))
-        await until(lambda: c.committer.groups_prepared == 2)
+        await until(lambda: c.store.counters.group_commits == 2)
         assert not resend.done()
         gate.release()
         answers = [(await first).json(), (await resend).json()]

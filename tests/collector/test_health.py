@@ -50,7 +50,9 @@ def report(
                 meter_errors={},
             ),
         },
-        counters=CounterHealth(accepted=10, duplicates=2, quarantined=1, spooled_points=6),
+        counters=CounterHealth(
+            accepted=10, duplicates=2, quarantined=1, spooled_points=6, group_commits=5
+        ),
     )
 
 
@@ -85,6 +87,7 @@ def test_json_keeps_every_key_in_its_order() -> None:
             "duplicates": 2,
             "quarantined": 1,
             "spooled_points": 6,
+            "group_commits": 5,
             "refused_not_durable": 1,
         },
         "reasons": [
@@ -116,7 +119,7 @@ def test_lines_one_for_the_collector_and_one_per_device() -> None:
     assert report(reachable=None, parked_points=4).to_lines("h1") == [
         "energymon_health,component=collector,home=h1 influx_reachable=true,spool_points=0i,"
         "spool_bytes=2048i,spool_full_refusals=1i,parked_points=4i,accepted=10i,duplicates=2i,"
-        f"quarantined=1i,devices=2i {NOW_MS}",
+        f"quarantined=1i,group_commits=5i,devices=2i {NOW_MS}",
         'energymon_health,component=collector,device=Küche\\ "alt",home=h1 boot=2i,'
         f"last_contact_age_s=1.5,dropped=37i,meter_errors=17i {NOW_MS}",
         "energymon_health,component=collector,device=mega-01,home=h1 boot=1i,"
@@ -144,7 +147,7 @@ def test_snapshot_of_a_real_store(influx: InfluxClient, tmp_path: Path) -> None:
     health = snapshot(store, NOW_MS)
     assert health.status == "ok" and health.influx.reachable is True
     assert health.counters == CounterHealth(
-        accepted=3, duplicates=0, quarantined=0, spooled_points=0
+        accepted=3, duplicates=0, quarantined=0, spooled_points=0, group_commits=1
     )
     assert health.spool == SpoolHealth(0, 0, 10**8, 0)
     [(name, device)] = health.devices.items()
