@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from bisect import bisect_right, insort
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -141,6 +141,58 @@ class Life:
             del self.pending_seqs[bisect_right(self.pending_seqs, seq) - 1]
 
 
+class _Timeline:
+    """A device's segments ordered by their first reading's time. Segments never overlap in
+    time, so one bisection finds the only one that can cover a time, and a device with years of
+    boots costs no more per reading than one with a single boot."""
+
+    def __init__(self) -> None:
+        self.segments: list[Segment] = []
+        self.latest: int | None = None
+        self._starts: list[int] = []
+        self._ordered: list[Segment] = []
+        self._stale = False
+
+    def add(self, segment: Segment) -> None:
+        self.segments.append(segment)
+        self.moved(segment, None)
+
+    def moved(self, segment: Segment, old_t_min: int | None) -> None:
+        """A segment's range grew: only a new first time reorders the timeline."""
+        if segment.t_max is not None and (self.latest is None or segment.t_max > self.latest):
+            self.latest = segment.t_max
+        if segment.t_min != old_t_min:
+            self._stale = True
+
+    def _index(self) -> tuple[list[int], list[Segment]]:
+        if self._stale:
+            placed = sorted((s for s in self.segments if s.t_min is not None), key=_first_time)
+            self._ordered = placed
+            self._starts = [_first_time(s) for s in placed]
+            self._stale = False
+        return self._starts, self._ordered
+
+    def covering(self, time_ms: int) -> Segment | None:
+        starts, ordered = self._index()
+        i = bisect_right(starts, time_ms) - 1
+        return ordered[i] if i >= 0 and ordered[i].covers(time_ms) else None
+
+    def starting_within(self, low: int, high: int, other_than: Segment) -> Segment | None:
+        """A segment, other than `other_than`, whose first reading lies in [low, high]."""
+        starts, ordered = self._index()
+        i = bisect_left(starts, low)
+        while i < len(starts) and starts[i] <= high:
+            if ordered[i] is not other_than:
+                return ordered[i]
+            i += 1
+        return None
+
+
+def _first_time(segment: Segment) -> int:
+    assert segment.t_min is not None
+    return segment.t_min
+
+
 @dataclass(frozen=True, slots=True)
 class LedgerRows:
     """Lives and segments as they were when a group was prepared (its write stage stores them
@@ -161,7 +213,10 @@ class Ledger:
                 conn.execute(statement)
             _migrate(conn)
         self._lives: dict[LifeKey, Life] = {}
-        self._by_device: dict[str, list[Life]] = {}
+        self._timelines: dict[str, _Timeline] = {}
+        # Per device its newest life, and per (device, boot) the newest life of that boot.
+        self._current: dict[str, Life] = {}
+        self._newest: dict[tuple[str, int], Life] = {}
         self._adopted = 0
         for device, boot, nonce, adopted, floor_seq, floor_off in db.fetch_all(
             "SELECT device, boot, nonce, adopted, floor_seq, floor_off FROM lives ORDER BY adopted"
@@ -173,7 +228,9 @@ class Ledger:
             "FROM segments ORDER BY first_seq"
         ):
             key = (device, boot, nonce)
-            self._lives[key].segments.append(Segment(key, first, anchor, proposed, t_min, t_max))
+            segment = Segment(key, first, anchor, proposed, t_min, t_max)
+            self._lives[key].segments.append(segment)
+            self._timeline(device).add(segment)
         for device, boot, nonce, lo, hi, lo_off, hi_off in db.fetch_all(
             "SELECT device, boot, nonce, lo, hi, lo_off, hi_off FROM runs ORDER BY lo"
         ):
@@ -189,9 +246,24 @@ class Ledger:
     def _add_life(self, key: LifeKey, adopted: int) -> Life:
         life = Life(key, adopted)
         self._lives[key] = life
-        self._by_device.setdefault(key[0], []).append(life)
+        device, boot, _ = key
+        # Lives are added in the order they were adopted.
+        self._current[device] = life
+        self._newest[(device, boot)] = life
         self._adopted = max(self._adopted, adopted)
         return life
+
+    def _timeline(self, device: str) -> _Timeline:
+        timeline = self._timelines.get(device)
+        if timeline is None:
+            timeline = self._timelines[device] = _Timeline()
+        return timeline
+
+    def _new_segment(self, life: Life, first_seq: int, anchor_ms: int, proposed_ms: int) -> None:
+        segment = Segment(life.key, first_seq, anchor_ms, proposed_ms)
+        life.segments.append(segment)
+        self._timeline(life.key[0]).add(segment)
+        self._changed_segments[(life.key, first_seq)] = segment
 
     # --- identity ------------------------------------------------------------------------------
 
@@ -220,8 +292,7 @@ class Ledger:
         return life if life is not None else self._adopt((device, boot, nonce), proposed_ms)
 
     def _newest_of_boot(self, device: str, boot: int) -> Life | None:
-        lives = [lv for lv in self._by_device.get(device, ()) if lv.key[1] == boot]
-        return max(lives, key=lambda lv: lv.adopted, default=None)
+        return self._newest.get((device, boot))
 
     def _adopt(self, key: LifeKey, proposed_ms: int) -> Life:
         floor = self.device_floor(key[0])
@@ -233,15 +304,13 @@ class Ledger:
                 key[0], key[1], anchor - proposed_ms,
             )  # fmt: skip
         life = self._add_life(key, self._adopted + 1)
-        segment = Segment(key, 1, anchor, proposed_ms)
-        life.segments.append(segment)
+        self._new_segment(life, 1, anchor, proposed_ms)
         self._unstored[key] = life
-        self._changed_segments[(key, 1)] = segment
         return life
 
     def is_current(self, life: Life) -> bool:
         """The device's newest life: the only one whose requests carry a meaningful uptime."""
-        return max(self._by_device[life.key[0]], key=lambda lv: lv.adopted) is life
+        return self._current[life.key[0]] is life
 
     def reanchor_if_wrong(self, life: Life, proposed_ms: int, uptime_ms: int) -> None:
         """A new segment from the next seq when the device's proposal and its segment's anchor
@@ -254,8 +323,7 @@ class Ledger:
         if shift_ms < 0 and -shift_ms <= max(REANCHOR_BACK_MIN_MS, drift_ms):
             return
         following = proposed_ms + (life.highest_offset or 0) + 1
-        segments = [s for lv in self._by_device[life.key[0]] for s in lv.segments]
-        if any(s.covers(following) for s in segments):
+        if self._timeline(life.key[0]).covering(following) is not None:
             # Moved after a previous boot's readings: it stays there, rather than have its
             # readings quarantined for landing on that boot's.
             return
@@ -267,15 +335,14 @@ class Ledger:
             device, boot, proposed_ms - segment.anchor_ms, first,
         )  # fmt: skip
         if segment.first_seq == first:
+            # Never placed a reading: replaced, not kept as an empty stretch.
             life.segments.pop()
-        fresh = Segment(life.key, first, proposed_ms, proposed_ms)
-        life.segments.append(fresh)
-        self._changed_segments[(life.key, first)] = fresh
+            self._timeline(device).segments.remove(segment)
+        self._new_segment(life, first, proposed_ms, proposed_ms)
 
     def device_floor(self, device: str) -> int | None:
         """The latest time taken by any of the device's readings, stored or prepared."""
-        ends = [s.t_max for lv in self._by_device.get(device, ()) for s in lv.segments]
-        return max((t for t in ends if t is not None), default=None)
+        return self._timeline(device).latest
 
     # --- placing a reading ---------------------------------------------------------------------
 
@@ -292,33 +359,33 @@ class Ledger:
         if problem is not None:
             return problem
         segment = life.segment_for(seq)
+        old_t_min = segment.t_min
         if segment.t_min is None or segment.t_max is None:
             segment.t_min = segment.t_max = time_ms
         else:
             segment.t_min = min(segment.t_min, time_ms)
             segment.t_max = max(segment.t_max, time_ms)
+        self._timeline(life.key[0]).moved(segment, old_t_min)
         self._changed_segments[(life.key, segment.first_seq)] = segment
         life.hold(seq, offset)
         return time_ms
 
     def _overlap(self, life: Life, segment: Segment, seq: int, time_ms: int) -> str | None:
-        others = [s for lv in self._by_device[life.key[0]] for s in lv.segments if s is not segment]
-        for other in others:
-            if other.covers(time_ms):
-                return f"its time is taken by readings of boot {other.life[1]}"
+        timeline = self._timeline(life.key[0])
+        other = timeline.covering(time_ms)
+        if other is not None and other is not segment:
+            return f"its time is taken by readings of boot {other.life[1]}"
         if segment.t_min is None or segment.t_max is None:
             return None
         low, high = min(segment.t_min, time_ms), max(segment.t_max, time_ms)
-        between = [o for o in others if o.t_min is not None and low <= o.t_min <= high]
-        if not between:
+        between = timeline.starting_within(low, high, segment)
+        if between is None:
             return None
         if time_ms > segment.t_max and segment is life.segments[-1] and seq > life.highest_seq:
             # Past another segment's readings: go on beyond them, with the same anchor.
-            fresh = Segment(life.key, seq, segment.anchor_ms, segment.proposed_ms)
-            life.segments.append(fresh)
-            self._changed_segments[(life.key, seq)] = fresh
+            self._new_segment(life, seq, segment.anchor_ms, segment.proposed_ms)
             return None
-        return f"its time lies beyond readings of boot {between[0].life[1]}"
+        return f"its time lies beyond readings of boot {between.life[1]}"
 
     # --- durability ----------------------------------------------------------------------------
 
