@@ -258,6 +258,11 @@ def _add_home(args: argparse.Namespace) -> int:
         "(ALL on that database only). Paste into the Pi's env file:"
     )
     print("\n".join(access.env_lines(settings.cloud_url)))
+    print(
+        f"# Grafana's user {access.grafana_username} (READ on that database only), for the "
+        "data source of the home's Grafana organisation (docker/.env or grafana.ini):"
+    )
+    print("\n".join(access.grafana_lines()))
     return 0
 
 
@@ -266,7 +271,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     cloud_commands = cloud.add_subparsers(dest="cloud_command", required=True)
     add = cloud_commands.add_parser(
         "add-home",
-        help="create a home's database and least-privilege user; print the Pi's settings",
+        help="create a home's database and least-privilege users (replicator, Grafana); print "
+        "the Pi's and Grafana's settings",
     )
     add.add_argument("name", help="the home's name (its ENERGYMON_HOME)")
     add.set_defaults(handler=_add_home)

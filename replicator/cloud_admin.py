@@ -29,6 +29,9 @@ class HomeAccess:
     database: str
     username: str
     password: str
+    # Grafana's own user for this home: it reads the home's database and nothing else.
+    grafana_username: str
+    grafana_password: str
 
     def env_lines(self, cloud_url: str) -> list[str]:
         """The settings a Pi of this home needs, as lines of its env file."""
@@ -40,13 +43,23 @@ class HomeAccess:
             f"ENERGYMON_CLOUD_PASSWORD={self.password}",
         ]
 
+    def grafana_lines(self) -> list[str]:
+        """The settings of the home's data source in the cloud Grafana (one data source, in the
+        home's own organisation, per home: `grafana/provisioning/datasources/energymon.yaml`)."""
+        return [
+            f"GRAFANA_INFLUX_DB={self.database}",
+            f"GRAFANA_INFLUX_USER={self.grafana_username}",
+            f"GRAFANA_INFLUX_PASSWORD={self.grafana_password}",
+        ]
 
-def home_names(home: str) -> tuple[str, str]:
-    """(database, user) of a home: derived from its name, so one home cannot be given another's."""
+
+def home_names(home: str) -> tuple[str, str, str]:
+    """(database, user, Grafana's user) of a home: derived from its name, so one home cannot be
+    given another's."""
     problem = name_problem(home)
     if problem:
         raise ConfigError(f"home {problem}")
-    return f"energymon_{home}", f"energymon_{home}"
+    return f"energymon_{home}", f"energymon_{home}", f"energymon_{home}_grafana"
 
 
 def admin_client(settings: Settings) -> InfluxClient:
@@ -67,21 +80,25 @@ def admin_client(settings: Settings) -> InfluxClient:
 
 
 def add_home(admin: InfluxClient, home: str) -> HomeAccess:
-    """Create the home's database and user (or give an existing user a new password) and grant
-    it ALL on that database only. Safe to run again: nothing of the home's data is touched."""
-    database, user = home_names(home)
-    password = secrets.token_urlsafe(PASSWORD_BYTES)
+    """Create the home's database, its replicator's user with ALL on that database only, and
+    Grafana's user with READ on it only (or give existing users new passwords). Safe to run
+    again: nothing of the home's data is touched."""
+    database, user, grafana_user = home_names(home)
 
     def run(statement: str) -> None:
         admin.query(statement, database=None, method="POST")
 
     run(f"CREATE DATABASE {quote_ident(database)}")
     users = {row[0]: row[1] for s in admin.query("SHOW USERS", database=None) for row in s.values}
-    if users.get(user):
-        raise ConfigError(f"{user} is an admin user; a home's user must not be")
-    if user in users:
-        run(f"SET PASSWORD FOR {quote_ident(user)} = {quote_string(password)}")
-    else:
-        run(f"CREATE USER {quote_ident(user)} WITH PASSWORD {quote_string(password)}")
-    run(f"GRANT ALL ON {quote_ident(database)} TO {quote_ident(user)}")
-    return HomeAccess(home, database, user, password)
+    passwords = {}
+    for name, privilege in ((user, "ALL"), (grafana_user, "READ")):
+        if users.get(name):
+            raise ConfigError(f"{name} is an admin user; a home's user must not be")
+        password = secrets.token_urlsafe(PASSWORD_BYTES)
+        if name in users:
+            run(f"SET PASSWORD FOR {quote_ident(name)} = {quote_string(password)}")
+        else:
+            run(f"CREATE USER {quote_ident(name)} WITH PASSWORD {quote_string(password)}")
+        run(f"GRANT {privilege} ON {quote_ident(database)} TO {quote_ident(name)}")
+        passwords[name] = password
+    return HomeAccess(home, database, user, passwords[user], grafana_user, passwords[grafana_user])

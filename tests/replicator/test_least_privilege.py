@@ -144,3 +144,42 @@ def test_adding_a_home_again_gives_new_working_credentials(
     assert len(new.query("SELECT * FROM electricity")) == 1
     with pytest.raises(InfluxAuthError):
         old.query("SELECT * FROM electricity")
+
+
+def test_grafana_reads_its_home_and_nothing_else(
+    auth_cloud: InfluxServer,
+    use_settings: Callable[..., Settings],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    use_settings(
+        cloud_url=auth_cloud.url, cloud_admin_username=ADMIN[0], cloud_admin_password=ADMIN[1]
+    )
+    settings_of = {}
+    for home in ("home-g", "home-h"):
+        assert main(["cloud", "add-home", home]) == 0
+        printed = capsys.readouterr().out.splitlines()
+        settings_of[home] = dict(
+            line.split("=", 1) for line in printed if line.startswith("GRAFANA_INFLUX_")
+        )
+    g, h = settings_of["home-g"], settings_of["home-h"]
+    _admin(auth_cloud, g["GRAFANA_INFLUX_DB"]).write(
+        [f"electricity,home=home-g,device=d,sensor=s power_w=1 {T0}"]
+    )
+    _admin(auth_cloud, h["GRAFANA_INFLUX_DB"]).write(
+        [f"electricity,home=home-h,device=d,sensor=s power_w=2 {T0}"]
+    )
+
+    def grafana(database: str) -> InfluxClient:
+        return InfluxClient(
+            auth_cloud.url, database, username=g["GRAFANA_INFLUX_USER"],
+            password=g["GRAFANA_INFLUX_PASSWORD"], create_database=False,
+        )  # fmt: skip
+
+    [series] = grafana(g["GRAFANA_INFLUX_DB"]).query("SELECT power_w FROM electricity")
+    assert series.values == [[T0, 1.0]]
+    with pytest.raises(InfluxAuthError):
+        grafana(h["GRAFANA_INFLUX_DB"]).query("SELECT power_w FROM electricity")
+    with pytest.raises(InfluxAuthError):  # read only, even on its own home
+        grafana(g["GRAFANA_INFLUX_DB"]).write(
+            [f"electricity,home=home-g,device=d,sensor=s power_w=9 {T0 + 1}"]
+        )
