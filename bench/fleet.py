@@ -19,11 +19,13 @@ Layouts: `per-home` (default) is production: `energymon cloud add-home` per home
 database and least-privilege user). `shared` writes every home into one database with the home
 tag, as a comparison.
 
-Per scenario, after a warm-up, over the measured window: sustained points/s acknowledged, lag
-p50/p95/max (a reading's creation to the cloud's acknowledgement of the write carrying it: the
-settle delay and the poll interval are part of it by design), the write round trip p95, the cloud
-influxd's CPU (from /proc, % of one core) and RSS, this process's own CPU (if it nears 100 % the
-generator, not the cloud, is the limit). Progress on stderr; a Markdown block on stdout.
+Per scenario, first one reading per home all at once (timed: the first write into a fresh
+database makes its shard), then after a warm-up, over the measured window: sustained points/s
+acknowledged, lag p50/p95/max (a reading's creation to the cloud's acknowledgement of the write
+carrying it: the settle delay and the poll interval are part of it by design), the write round
+trip p95, the cloud influxd's CPU (from /proc, % of one core) and RSS, this process's own CPU (if
+it nears 100 % the generator, not the cloud, is the limit).
+Progress on stderr; a Markdown block on stdout.
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ class Result:
     homes: int
     layout: str
     setup_s: float
+    first_writes_s: float
     window_s: float
     offered_points_per_s: float
     points_per_s: float
@@ -144,6 +147,43 @@ async def read_response(reader: asyncio.StreamReader) -> int:
     return status
 
 
+async def post(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, home: Home, lines: list[str]
+) -> int:
+    body = ("\n".join(lines) + "\n").encode()
+    head = (
+        f"POST /write?db={home.database}&precision=ms HTTP/1.1\r\nHost: cloud\r\n"
+        f"Authorization: {home.authorization}\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    writer.write(head + body)
+    await writer.drain()
+    return await read_response(reader)
+
+
+async def first_writes(homes: list[Home], port: int) -> float:
+    """One reading per home, all at once; the seconds until the last is acknowledged.
+
+    The first write into a database makes its shard (files, WAL, index): a fresh fleet pays it
+    for every home at once, and so does every fleet at each shard-group boundary, where every
+    home's database starts a new shard in the same second."""
+
+    async def one(home: Home) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            now = time.time()
+            status = await post(
+                reader, writer, home, [reading_line(home.name, 0, 0, int(now * 1000))]
+            )
+            if status != 204:
+                raise RuntimeError(f"{home.name}: the cloud answered {status}")
+        finally:
+            writer.close()
+
+    start = time.monotonic()
+    await asyncio.gather(*(one(h) for h in homes))
+    return time.monotonic() - start
+
+
 async def run_home(
     home: Home, port: int, settings: Settings, deadline: float, tally: Tally
 ) -> None:
@@ -154,7 +194,6 @@ async def run_home(
     phase_s = random.random()
     await asyncio.sleep(random.random() * poll_s)
     next_second = int(time.time() - phase_s)
-    path = f"/write?db={home.database}&precision=ms"
     try:
         while time.time() < deadline:
             newest = int(time.time() - phase_s - settle_s)
@@ -169,15 +208,8 @@ async def run_home(
                 created.append(t_s)
                 next_second += 1
             if batch:
-                body = ("\n".join(batch) + "\n").encode()
-                head = (
-                    f"POST {path} HTTP/1.1\r\nHost: cloud\r\nAuthorization: {home.authorization}"
-                    f"\r\nContent-Length: {len(body)}\r\n\r\n"
-                ).encode()
                 sent = time.time()
-                writer.write(head + body)
-                await writer.drain()
-                status = await read_response(reader)
+                status = await post(reader, writer, home, batch)
                 acked = time.time()
                 if tally.measuring:
                     tally.writes += 1
@@ -221,6 +253,8 @@ async def scenario(
 ) -> Result:  # fmt: skip
     pid = server.pid
     assert pid is not None
+    first_writes_s = await first_writes(homes, server.http_port)
+    log(f"{len(homes)} homes: every first write acknowledged in {first_writes_s:.1f} s")
     tally = Tally()
     deadline = time.time() + WARMUP_S + seconds
     tasks = [
@@ -247,6 +281,7 @@ async def scenario(
         homes=len(homes),
         layout=layout,
         setup_s=setup_s,
+        first_writes_s=first_writes_s,
         window_s=window,
         offered_points_per_s=len(homes) * len(SENSORS),
         points_per_s=tally.points / window,
@@ -264,13 +299,15 @@ async def scenario(
 
 def markdown(results: list[Result], args: argparse.Namespace) -> str:
     rows = [
-        "| homes | layout | setup s | offered pts/s | acked pts/s | writes/s | failed | lag p50 s "
+        "| homes | layout | setup s | first writes s | offered pts/s | acked pts/s | writes/s "
+        "| failed | lag p50 s "
         "| lag p95 s | lag max s | write RTT p95 ms | cloud CPU % | cloud RSS MiB "
         "| generator CPU % |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     rows.extend(
-        f"| {r.homes} | {r.layout} | {r.setup_s:.1f} | {r.offered_points_per_s:.0f} "
+        f"| {r.homes} | {r.layout} | {r.setup_s:.1f} | {r.first_writes_s:.1f} "
+        f"| {r.offered_points_per_s:.0f} "
         f"| {r.points_per_s:.0f} | {r.writes_per_s:.0f} | {r.failures} | {r.lag_p50_s:.2f} "
         f"| {r.lag_p95_s:.2f} | {r.lag_max_s:.2f} | {r.round_trip_p95_s * 1000:.1f} "
         f"| {r.cloud_cpu_pct:.1f} | {r.cloud_rss_mib:.0f} | {r.generator_cpu_pct:.0f} |"
