@@ -10,6 +10,7 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +147,19 @@ def test_init_secrets_writes_random_private_passwords_once(tmp_path: Path) -> No
     assert again.returncode == 0
     assert "unchanged" in again.stderr
     assert first.read_bytes() == before
+
+
+def test_init_secrets_passes_shellcheck() -> None:
+    search = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    shellcheck = shutil.which("shellcheck", path=search)
+    if shellcheck is None:
+        if os.environ.get("CI"):
+            pytest.fail("shellcheck is not installed (pip install -e '.[dev]' installs it)")
+        pytest.skip("shellcheck is not installed; CI unset")
+    result = subprocess.run(
+        [shellcheck, str(INIT_SECRETS)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stdout
 
 
 def test_docker_env_is_never_committed() -> None:
