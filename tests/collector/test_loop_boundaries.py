@@ -14,7 +14,6 @@ import pytest
 from collector import integrity
 from collector.health import HealthReporter, snapshot
 from collector.maintenance import PROBE_INTERVAL_S, Maintenance
-from collector.statedb import StateDB
 from collector.store import DurableStore
 from collector.tally import SpoolTally
 from collector.watch import Watch
@@ -25,21 +24,14 @@ from energymon.influx import InfluxClient
 from harness.influxd import InfluxServer
 from tests.collector.helpers import batch
 from tests.collector.inprocess import InfluxGate
-from tests.collector.test_store import ARRIVAL_MS, submission
+from tests.collector.test_store import ARRIVAL_MS, make_store, submission
 
 HEALTH_INTERVAL_S = 60.0
 UNLIMITED_PAGES = 1_073_741_823
 
 
 def make(influx: InfluxClient, data_dir: Path, clock: ManualClock) -> Maintenance:
-    store = DurableStore(
-        StateDB(data_dir),
-        influx,
-        home="h1",
-        spool_max_bytes=10**8,
-        clock=clock,
-        write_timeout_s=1.0,
-    )
+    store = make_store(influx, data_dir, clock, write_timeout_s=1.0)
     watch = Watch()
     reporter = HealthReporter(store, clock, HEALTH_INTERVAL_S, watch)
     return Maintenance(

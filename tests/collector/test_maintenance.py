@@ -7,28 +7,19 @@ from pathlib import Path
 
 from collector.health import HealthReporter
 from collector.maintenance import PRUNE_EVERY_S, Maintenance
-from collector.statedb import StateDB
-from collector.store import DurableStore
 from energymon import journal
 from energymon.clock import ManualClock
 from energymon.influx import InfluxClient
 from harness.influxd import InfluxServer
 from tests.collector.helpers import batch
-from tests.collector.test_store import ARRIVAL_MS, submission
+from tests.collector.test_store import ARRIVAL_MS, make_store, submission
 
 HEALTH_INTERVAL_S = 60.0
 RETENTION_S = 7 * 86400.0
 
 
 def make(influx: InfluxClient, data_dir: Path, clock: ManualClock) -> Maintenance:
-    store = DurableStore(
-        StateDB(data_dir),
-        influx,
-        home="h1",
-        spool_max_bytes=10**8,
-        clock=clock,
-        write_timeout_s=1.0,
-    )
+    store = make_store(influx, data_dir, clock, write_timeout_s=1.0)
     reporter = HealthReporter(store, clock, HEALTH_INTERVAL_S)
     return Maintenance(
         store, reporter, clock, drain_batch_points=4, journal_retention_s=RETENTION_S

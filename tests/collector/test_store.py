@@ -24,7 +24,11 @@ ARRIVAL_MS = 1_700_000_000_000
 
 
 def make_store(
-    influx: InfluxClient, data_dir: Path, clock: ManualClock, spool_max_bytes: int = 10**8
+    influx: InfluxClient,
+    data_dir: Path,
+    clock: ManualClock,
+    spool_max_bytes: int = 10**8,
+    write_timeout_s: float = 2.0,
 ) -> DurableStore:
     return DurableStore(
         StateDB(data_dir),
@@ -32,7 +36,7 @@ def make_store(
         home="h1",
         spool_max_bytes=spool_max_bytes,
         clock=clock,
-        write_timeout_s=2.0,
+        write_timeout_s=write_timeout_s,
     )
 
 
