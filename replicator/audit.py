@@ -51,9 +51,9 @@ class AuditConfig:
     verify_interval_s: float
     verify_days: int
     verify_repair: bool
-    history_check_interval_s: float
-    cloud_check_interval_s: float
-    exact_cycle_s: float
+    history_check_interval_s: float = 86400.0
+    cloud_check_interval_s: float = 300.0
+    exact_cycle_s: float = 7 * 86400.0
 
 
 @dataclass(frozen=True, slots=True)

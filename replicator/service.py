@@ -87,14 +87,9 @@ class ServiceConfig:
     home: str
     cloud_url: str
     poll_interval_s: float
-    verify_interval_s: float
-    verify_days: int
-    verify_repair: bool
+    audit: AuditConfig
     health_interval_s: float = HEALTH_INTERVAL_MS / 1000
     dead_letter_interval_s: float = DEAD_LETTER_INTERVAL_S
-    history_check_interval_s: float = 86400.0
-    cloud_check_interval_s: float = 300.0
-    exact_cycle_s: float = 7 * 86400.0
 
 
 def build_auditor(replicator: Replicator, clock: Clock, config: ServiceConfig) -> Auditor:
@@ -109,15 +104,7 @@ def build_auditor(replicator: Replicator, clock: Clock, config: ServiceConfig) -
             sink.client, sink.dead_letters, clock, batch_size=sink.batch_size, target=sink.target
         ),
         clock=clock,
-        config=AuditConfig(
-            home=config.home,
-            verify_interval_s=config.verify_interval_s,
-            verify_days=config.verify_days,
-            verify_repair=config.verify_repair,
-            history_check_interval_s=config.history_check_interval_s,
-            cloud_check_interval_s=config.cloud_check_interval_s,
-            exact_cycle_s=config.exact_cycle_s,
-        ),
+        config=config.audit,
         state_path=replicator.store.path.with_name("audit.json"),
     )
 
@@ -312,11 +299,14 @@ def build_service(settings: Settings, clock: Clock) -> ReplicatorService:
             home=settings.home,
             cloud_url=settings.cloud_url,
             poll_interval_s=settings.replicator_poll_interval_s,
-            verify_interval_s=settings.replicator_verify_interval_s,
-            verify_days=settings.replicator_verify_days,
-            verify_repair=settings.replicator_verify_repair,
-            history_check_interval_s=settings.replicator_history_check_interval_s,
-            cloud_check_interval_s=settings.replicator_cloud_check_interval_s,
-            exact_cycle_s=settings.replicator_exact_cycle_s,
+            audit=AuditConfig(
+                home=settings.home,
+                verify_interval_s=settings.replicator_verify_interval_s,
+                verify_days=settings.replicator_verify_days,
+                verify_repair=settings.replicator_verify_repair,
+                history_check_interval_s=settings.replicator_history_check_interval_s,
+                cloud_check_interval_s=settings.replicator_cloud_check_interval_s,
+                exact_cycle_s=settings.replicator_exact_cycle_s,
+            ),
         ),
     )

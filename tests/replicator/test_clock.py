@@ -5,6 +5,7 @@ health records keep their pace, and the lag it reports is never negative."""
 from __future__ import annotations
 
 from energymon.backoff import Backoff
+from replicator.audit import AuditConfig
 from replicator.service import ReplicatorService, ServiceConfig
 from tests.replicator.helpers import HOME, Rig, points, reading
 
@@ -23,9 +24,13 @@ def test_a_clock_jump_neither_stalls_replication_nor_health(rig: Rig) -> None:
         replicator=rig.replicator(),
         backoff=Backoff(1.0, 60.0),
         clock=rig.clock,
-        config=ServiceConfig(HOME, rig.cloud.url, poll_interval_s=0.5, verify_interval_s=86400,
-                             verify_days=1, verify_repair=True),
-    )  # fmt: skip
+        config=ServiceConfig(
+            HOME,
+            rig.cloud.url,
+            poll_interval_s=0.5,
+            audit=AuditConfig(HOME, verify_interval_s=86400, verify_days=1, verify_repair=True),
+        ),
+    )
     seq = 0
     lags: list[float] = []
 

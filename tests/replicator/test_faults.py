@@ -20,7 +20,7 @@ from energymon.lineproto import format_line
 from harness import faultproxy
 from harness.faultproxy import FaultProxy
 from harness.influxd import InfluxServer
-from replicator.audit import AuditThread
+from replicator.audit import AuditConfig, AuditThread
 from replicator.service import ReplicatorService, ServiceConfig
 from tests.replicator.helpers import HOME, T0, Rig, points, reading
 
@@ -40,9 +40,12 @@ def _service(rig: Rig, cloud: InfluxClient, **config: float) -> ReplicatorServic
             HOME,
             cloud.url,
             poll_interval_s=0.5,
-            verify_interval_s=float(config.get("verify_interval_s", 86400)),
-            verify_days=1,
-            verify_repair=True,
+            audit=AuditConfig(
+                HOME,
+                verify_interval_s=float(config.get("verify_interval_s", 86400)),
+                verify_days=1,
+                verify_repair=True,
+            ),
         ),
     )
 
@@ -276,9 +279,14 @@ def test_the_health_record_keeps_its_pace_while_replication_backs_off(
         replicator=rig.replicator(_via(proxy, rig)),
         backoff=Backoff(1.0, 60.0),
         clock=SystemClock(),
-        config=ServiceConfig(HOME, proxy.url, poll_interval_s=0.5, verify_interval_s=86400,
-                             verify_days=1, verify_repair=True, health_interval_s=0.5),
-    )  # fmt: skip
+        config=ServiceConfig(
+            HOME,
+            proxy.url,
+            poll_interval_s=0.5,
+            audit=AuditConfig(HOME, verify_interval_s=86400, verify_days=1, verify_repair=True),
+            health_interval_s=0.5,
+        ),
+    )
     stop = threading.Event()
     runner = threading.Thread(target=service.run_forever, args=(stop,))
     runner.start()

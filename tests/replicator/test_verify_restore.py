@@ -11,6 +11,7 @@ from energymon.backoff import Backoff
 from energymon.influx import InfluxClient
 from energymon.settings import Settings
 from energymon_cli.main import main
+from replicator.audit import AuditConfig
 from replicator.health import HealthServer
 from replicator.points import TimeRange
 from replicator.restore import Restorer
@@ -108,9 +109,7 @@ def test_service_reports_health_and_verifies(rig: Rig) -> None:
             HOME,
             rig.cloud.url,
             poll_interval_s=0.5,
-            verify_interval_s=86400,
-            verify_days=1,
-            verify_repair=True,
+            audit=AuditConfig(HOME, verify_interval_s=86400, verify_days=1, verify_repair=True),
         ),
     )
     while service.run_once() == 0:
