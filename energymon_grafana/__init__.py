@@ -1,0 +1,3 @@
+"""Grafana as code: every dashboard of `grafana/dashboards/` generated from Python with
+grafana-foundation-sdk, and the `energymon grafana` commands. An application: it imports only
+the kernel."""

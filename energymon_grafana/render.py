@@ -1,0 +1,76 @@
+"""Build every dashboard and write (or compare) the JSON files Grafana provisions."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from grafana_foundation_sdk.builders import dashboard as dashboard_builders
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+
+from energymon_grafana import fleet, health, home
+
+DEFAULT_CURRENCY = "IDR"
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the generated files depend on beyond the code; the committed files use the
+    defaults, so they do not depend on the machine that generated them."""
+
+    currency: str = DEFAULT_CURRENCY
+
+
+DASHBOARDS: dict[str, Callable[[Options], dashboard_builders.Dashboard]] = {
+    "home-energy.json": lambda o: home.build(o.currency),
+    "system-health.json": lambda o: health.build(),
+    "fleet.json": lambda o: fleet.build(o.currency),
+}
+
+
+def _number_panels(board: dict[str, Any]) -> dict[str, Any]:
+    """Panel ids in layout order: the SDK leaves them at zero, Grafana wants them unique."""
+    for number, panel in enumerate(board["panels"], start=1):
+        panel["id"] = number
+    return board
+
+
+def as_dict(builder: dashboard_builders.Dashboard) -> dict[str, Any]:
+    board: dict[str, Any] = json.loads(json.dumps(builder.build(), cls=JSONEncoder))
+    return _number_panels(board)
+
+
+def render(builder: dashboard_builders.Dashboard) -> str:
+    return json.dumps(as_dict(builder), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def generated(options: Options) -> dict[str, str]:
+    """File name -> the dashboard's JSON text."""
+    return {name: render(make(options)) for name, make in DASHBOARDS.items()}
+
+
+def write(directory: Path, options: Options) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in generated(options).items():
+        path = directory / name
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")
+            written.append(path)
+    return written
+
+
+def stale(directory: Path, options: Options) -> list[str]:
+    """Files in `directory` that differ from what the code generates (or are missing, or are
+    not generated at all)."""
+    expected = generated(options)
+    present = {p.name for p in directory.glob("*.json")}
+    out = sorted(present - set(expected))
+    for name, text in expected.items():
+        path = directory / name
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            out.append(name)
+    return out
