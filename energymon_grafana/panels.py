@@ -28,6 +28,10 @@ class Target:
     result_format: ResultFormat = "time_series"
 
 
+def source(datasource_uid: str) -> dashboard.DataSourceRef:
+    return dashboard.DataSourceRef(type_val="influxdb", uid=datasource_uid)
+
+
 def targets(
     datasource_uid: str, items: Sequence[Target]
 ) -> list[cogbuilder.Builder[cogvariants.Dataquery]]:
@@ -71,6 +75,7 @@ def graph(
         .title(title)
         .description(description)
         .unit(unit)
+        .datasource(source(datasource_uid))
         .targets(targets(datasource_uid, items))
         .max_data_points(MAX_DATA_POINTS)
         .span(width)
@@ -121,6 +126,7 @@ def value(
         .title(title)
         .description(description)
         .unit(unit)
+        .datasource(source(datasource_uid))
         .targets(targets(datasource_uid, items))
         .max_data_points(MAX_DATA_POINTS)
         .span(width)
@@ -158,6 +164,7 @@ def gauge_bars(
         .title(title)
         .description(description)
         .unit(unit)
+        .datasource(source(datasource_uid))
         .targets(targets(datasource_uid, items))
         .max_data_points(MAX_DATA_POINTS)
         .span(width)
@@ -181,6 +188,7 @@ def rows_table(
         table.Panel()
         .title(title)
         .description(description)
+        .datasource(source(datasource_uid))
         .targets(targets(datasource_uid, items))
         .max_data_points(MAX_DATA_POINTS)
         .span(width)

@@ -322,9 +322,7 @@ def test_now_panels(energy: tuple[InfluxClient, Calendar]) -> None:
 
 def test_pipeline_row(energy: tuple[InfluxClient, Calendar]) -> None:
     client, _ = energy
-    spool, parked = (
-        homes(query(client, HOME, f"Spool and parked/{ref}")) for ref in ("A", "B")
-    )
+    spool, parked = (homes(query(client, HOME, f"Spool and parked/{ref}")) for ref in ("A", "B"))
     assert {h: last(v) for h, v in spool.items()} == {"home-a": 120}
     assert {h: last(v) for h, v in parked.items()} == {"home-a": 7}
     lag = homes(panel(client, HOME, "Replication lag"))
@@ -434,9 +432,7 @@ def test_health_panel_returns_the_known_data(
 # --- variables ----------------------------------------------------------------------------
 
 
-def tag_values(
-    client: InfluxClient, q: str, variables: Mapping[str, str | list[str]]
-) -> set[str]:
+def tag_values(client: InfluxClient, q: str, variables: Mapping[str, str | list[str]]) -> set[str]:
     return {row[1] for s in client.query(substitute(q, variables)) for row in s.values}
 
 
