@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from energymon_grafana.interval import duration_ms
+
 ROOT = Path(__file__).resolve().parents[2]
 GRAFANA = ROOT / "grafana"
 DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
@@ -138,61 +140,6 @@ def substitute(
     out = out.replace("$__interval_ms", str(interval_ms)).replace("$__interval", interval)
     assert "$" not in out.replace("$/", ""), f"unsubstituted variable in {out}"
     return out
-
-
-_UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
-_YEAR_MS = 365 * 86_400_000
-
-
-def duration_ms(text: str) -> int:
-    match = re.fullmatch(r"(\d+)(ms|[smhdwy])", text)
-    assert match, text
-    unit = match.group(2)
-    return int(match.group(1)) * (_YEAR_MS if unit == "y" else _UNITS_MS[unit])
-
-
-# Grafana's rounding of range / resolution (packages/grafana-data/src/datetime/rangeutil.ts,
-# roundInterval): below each bound, the interval it rounds to, in milliseconds.
-ROUND_INTERVAL_MS = (
-    (10, 1), (15, 10), (35, 20), (75, 50), (150, 100), (350, 200), (750, 500),
-    (1500, 1000), (3500, 2000), (7500, 5000), (12500, 10000), (17500, 15000),
-    (25000, 20000), (45000, 30000), (90000, 60000), (210000, 120000), (450000, 300000),
-    (750000, 600000), (1050000, 900000), (1500000, 1200000), (2700000, 1800000),
-    (5400000, 3600000), (9000000, 7200000), (16200000, 10800000), (32400000, 21600000),
-    (86400000, 43200000), (604800000, 86400000), (1814400000, 604800000),
-    (3628800000, 2592000000),
-)  # fmt: skip
-
-
-def round_interval(interval_ms: float) -> int:
-    for bound, rounded in ROUND_INTERVAL_MS:
-        if interval_ms < bound:
-            return rounded
-    return _YEAR_MS
-
-
-def format_interval(interval_ms: int) -> str:
-    """Grafana's backend text of an interval (gtime.FormatInterval): the largest whole unit."""
-    for unit, size in (("y", _YEAR_MS), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000),
-                       ("s", 1000)):  # fmt: skip
-        if interval_ms >= size:
-            return f"{interval_ms // size}{unit}"
-    return f"{max(interval_ms, 1)}ms"
-
-
-@dataclass(frozen=True)
-class Interval:
-    ms: int
-    text: str
-
-
-def grafana_interval(range_ms: int, max_data_points: int, min_interval: str | None) -> Interval:
-    """`$__interval` as Grafana computes it (rangeutil.calculateInterval): range / resolution,
-    rounded, and never below the panel's min interval (or, without one, the data source's
-    `timeInterval`)."""
-    low = duration_ms(min_interval) if min_interval else 1
-    ms = max(round_interval(range_ms / max_data_points), low)
-    return Interval(ms, format_interval(ms))
 
 
 _IDENT = re.compile(r'"((?:[^"\\]|\\.)+)"')

@@ -12,12 +12,12 @@ import pytest
 from energymon.influx import InfluxClient
 from energymon.settings import Settings
 from energymon_cli.main import main
+from energymon_grafana.interval import grafana_interval
 from energymon_grafana.render import Options, generated, stale
 from tests.grafana.grafana_files import (
     DASHBOARDS,
     GRAFANA,
     dashboard,
-    grafana_interval,
     load_dashboard,
     panel_queries,
     substitute,
@@ -137,3 +137,20 @@ def test_a_health_graph_has_no_isolated_points_at_the_default_range(known: Influ
     assert drawn >= 29 and alone == 0
     alone, drawn = isolated("10s")
     assert alone == drawn >= 29
+
+
+def test_grafana_interval_follows_grafanas_rounding() -> None:
+    day = 86_400_000
+    # Grafana's own examples: a range over a resolution rounds to the table's step.
+    assert [grafana_interval(r, 720, "10s").text for r in (3_600_000, 6 * 3_600_000)] == [
+        "10s",
+        "30s",
+    ]
+    assert [grafana_interval(r * day, 720, "10s").text for r in (1, 7, 30, 365)] == [
+        "2m",
+        "15m",
+        "1h",
+        "12h",
+    ]
+    assert grafana_interval(3_600_000, 720, "1m").ms == 60_000
+    assert grafana_interval(400 * day, 10, None).text == "30d"

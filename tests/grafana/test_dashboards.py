@@ -10,13 +10,12 @@ from collections.abc import Callable, Mapping
 import pytest
 
 from energymon.influx import InfluxClient, Series
+from energymon_grafana.interval import duration_ms, grafana_interval
 from tests.grafana.grafana_files import (
     DASHBOARDS,
     PanelQuery,
     dashboard,
     datasource_time_interval,
-    duration_ms,
-    grafana_interval,
     load_dashboard,
     panel_queries,
     substitute,
