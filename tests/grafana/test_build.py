@@ -4,6 +4,7 @@ interval."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from tests.grafana.grafana_files import (
     GRAFANA,
     dashboard,
     load_dashboard,
+    load_yaml,
     panel_queries,
     substitute,
 )
@@ -154,3 +156,15 @@ def test_grafana_interval_follows_grafanas_rounding() -> None:
     ]
     assert grafana_interval(3_600_000, 720, "1m").ms == 60_000
     assert grafana_interval(400 * day, 10, None).text == "30d"
+
+
+def test_the_fleet_data_source_example_matches_the_fleet_variable() -> None:
+    [home] = load_yaml(GRAFANA / "provisioning" / "datasources" / "energymon.yaml")["datasources"]
+    example = GRAFANA / "provisioning" / "datasources" / "fleet.yaml.example"
+    [fleet] = load_yaml(example)["datasources"]
+    assert set(fleet) == set(home) - {"isDefault"} | {"orgId"}
+    assert set(fleet["jsonData"]) == set(home["jsonData"])
+    [variable] = dashboard("energymon-fleet")["templating"]["list"]
+    pattern = variable["regex"].strip("/")
+    assert re.match(pattern, fleet["name"]) and fleet["name"] == fleet["uid"]
+    assert not re.match(pattern, home["name"])
