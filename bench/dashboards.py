@@ -289,8 +289,9 @@ def main() -> int:
                 print(f"{panel.title} at {name}", file=sys.stderr)
                 fast = timed(client, served(panel, w), args.repeat)
                 # A "now" panel reads the newest minutes of raw readings whatever the range.
-                slow = timed(client, raw_queries(panel, w), args.raw_repeat) if ranged else []
-                label = f"{name} ({panel.time_from})" if panel.time_from else name
+                compare = ranged or panel.title in RAW
+                slow = timed(client, raw_queries(panel, w), args.raw_repeat) if compare else []
+                label = f"own {panel.time_from}" if panel.time_from else name
                 rows.append((panel.title, label, source_of(panel, w), fast, slow))
     finally:
         client.close()
