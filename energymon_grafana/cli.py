@@ -6,13 +6,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from energymon_grafana.render import DEFAULT_CURRENCY, Options, stale, write
+from energymon_grafana import DEFAULT_CURRENCY
 
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARD_DIR = ROOT / "grafana" / "dashboards"
 
 
 def _build(args: argparse.Namespace) -> int:
+    # The SDK is loaded by this command only, not by every `energymon` command.
+    from energymon_grafana.render import Options, stale, write
+
     options = Options(currency=args.currency)
     if args.check:
         different = stale(args.out, options)

@@ -11,9 +11,7 @@ from typing import Any
 from grafana_foundation_sdk.builders import dashboard as dashboard_builders
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
-from energymon_grafana import fleet, health, home
-
-DEFAULT_CURRENCY = "IDR"
+from energymon_grafana import DEFAULT_CURRENCY, fleet, health, home
 
 
 @dataclass(frozen=True)

@@ -151,7 +151,7 @@ step_user() {
 # A digest of what pip would install: the same source is never installed twice.
 source_digest() {
     (cd "$SOURCE" && find pyproject.toml README.md energymon collector replicator simulator \
-        harness energymon_cli -type f ! -name '*.pyc' ! -path '*/__pycache__/*' -print0 \
+        energymon_grafana harness energymon_cli -type f ! -name '*.pyc' ! -path '*/__pycache__/*' -print0 \
         | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
 }
 
@@ -172,7 +172,7 @@ step_venv() {
         local copy="$WORK/src"
         mkdir -p "$copy"
         (cd "$SOURCE" && cp -r pyproject.toml README.md energymon collector replicator simulator \
-            harness energymon_cli "$copy/")
+            energymon_grafana harness energymon_cli "$copy/")
         "$venv/bin/pip" install --quiet --disable-pip-version-check "$copy"
         printf '%s\n' "$digest" >"$venv/energymon-source.sha256"
         RESTART+=(energymon-collector.service energymon-replicator.service)
