@@ -18,7 +18,8 @@ panel's own raw source without its guard, or, for totals and energy, the per-min
 differences summed as the dashboards did before the rollups. A panel of the newest readings
 (the "now" row) reads the same whatever the range: timed once, nothing to compare. Panels
 reading only the health and home records (not written here) are left out. With fewer DAYS than
-a range, that range holds only the DAYS written. Progress goes to stderr, a Markdown block to
+a range, that range holds only the DAYS written. *points* is what the panel draws (the data has
+no meter alarm, so *Meter alarm* draws none). Progress goes to stderr, a Markdown block to
 stdout.
 """
 
@@ -287,12 +288,15 @@ def main() -> int:
             for name, range_ms in ranges.items():
                 w = window(panel, range_ms, end_ms)
                 print(f"{panel.title} at {name}", file=sys.stderr)
-                fast = timed(client, served(panel, w), args.repeat)
+                queries = served(panel, w)
+                # Points drawn: an empty panel where the data has some would be a fast lie.
+                points = sum(len(s.values) for q in queries for s in client.query(q))
+                fast = timed(client, queries, args.repeat)
                 # A "now" panel reads the newest minutes of raw readings whatever the range.
                 compare = ranged or panel.title in RAW
                 slow = timed(client, raw_queries(panel, w), args.raw_repeat) if compare else []
                 label = f"own {panel.time_from}" if panel.time_from else name
-                rows.append((panel.title, label, source_of(panel, w), fast, slow))
+                rows.append((panel.title, label, source_of(panel, w), points, fast, slow))
     finally:
         client.close()
         server.stop()
@@ -304,15 +308,18 @@ def main() -> int:
           f"points); readings written in {state['write_s']:.0f} s. Times: wall ms of all the "
           f"panel's queries through our client, {args.repeat} runs from the rollups, "
           f"{args.raw_repeat} from raw.\n")  # fmt: skip
-    print("| panel | range | source | p50 ms | p95 ms | raw p50 ms | raw p95 ms | raw / rollup |")
-    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |")
-    for title, name, source, fast, slow in rows:
+    print(
+        "| panel | range | source | points | p50 ms | p95 ms | raw p50 ms | raw p95 ms "
+        "| raw / rollup |"
+    )
+    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for title, name, source, points, fast, slow in rows:
         f50 = statistics.median(fast)
         raw = "same | same | 1x"
         if slow:
             s50 = statistics.median(slow)
             raw = f"{s50:.1f} | {p95(slow):.1f} | {s50 / f50:.1f}x"
-        print(f"| {title} | {name} | {source} | {f50:.1f} | {p95(fast):.1f} | {raw} |")
+        print(f"| {title} | {name} | {source} | {points} | {f50:.1f} | {p95(fast):.1f} | {raw} |")
     return 0
 
 
