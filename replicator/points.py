@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import starmap
 from typing import Any
 
 from energymon.errors import InfluxRejectedError, LineProtocolError, ReplicationError
@@ -257,23 +256,33 @@ def _series_formatter(
             return None
         return f"{prefix} {fields} {row[0]}" if fields else None
 
+    if template is None:
+        return lambda rows: [line for line in map(one, rows) if line is not None]
+    fast = template.__mod__
+    # The template's values in its order: the fields as the columns come, the time stamp last.
+    order = [i for i, name in enumerate(series.columns) if name != "time"]
+    order.append(series.columns.index("time"))
+    # A missing field prints as `None`, which no number or boolean prints.
+    expected_nones = template.count("None")
+
     def some(rows: Sequence[Row]) -> list[str]:
         out = []
         for row in rows:
-            line = template.format(*row) if template is not None and None not in row else one(row)
+            line = one(row) if None in row else fast(tuple(row[i] for i in order))
             if line is not None:
                 out.append(line)
         return out
 
-    if template is None:
-        return some
-    fast = template.format
-
     def lines(rows: Sequence[Row]) -> list[str]:
-        # Most series have every field in every point: one `str.format` call per point.
-        if any(None in row for row in rows):
+        # Most series have every field in every point: the rows are turned into columns and
+        # back in the template's order, then one `%` per point, all without a Python loop.
+        if not rows:
+            return []
+        by_column = list(zip(*rows, strict=True))
+        out = list(map(fast, zip(*[by_column[i] for i in order], strict=True)))
+        if "".join(out).count("None") != expected_nones * len(out):
             return some(rows)
-        return list(starmap(fast, rows))
+        return out
 
     return lines
 
@@ -314,31 +323,29 @@ def _formatter(kind: str) -> Callable[[Any], str]:
     return format_field_value
 
 
-def _braces(text: str) -> str:
-    return text.replace("{", "{{").replace("}", "}}")
+def _percents(text: str) -> str:
+    return text.replace("%", "%%")
 
 
 def _template(prefix: str, columns: list[str], types: dict[str, str]) -> str | None:
-    """A `str.format` template for the rows of a series that have every field, when all fields
-    are numbers or booleans. A float field's value may arrive as an integer (JSON prints `230.0`
-    as `230`; a shard may have stored it as an integer), whose text is still a float in line
-    protocol."""
+    """A `%` template for the rows of a series that have every field, when all fields are
+    numbers or booleans: the fields' values in column order, then the time stamp. A float
+    field's value may arrive as an integer (JSON prints `230.0` as `230`; a shard may have
+    stored it as an integer), whose text is still a float in line protocol."""
     parts = []
-    for i, name in enumerate(columns):
+    for name in columns:
         if name == "time":
             continue
         kind = types.get(name)
-        if kind == "float":
-            # `format(x, "")` of a float is its shortest round-tripping text, like repr.
-            value = f"{{{i}}}"
+        if kind in ("float", "boolean"):
+            # `%s` of a float is its shortest round-tripping text, like repr; of a boolean,
+            # True or False, both of which line protocol reads as booleans.
+            value = "%s"
         elif kind == "integer":
-            value = f"{{{i}}}i"
-        elif kind == "boolean":
-            # Python prints True and False, both of which line protocol reads as booleans.
-            value = f"{{{i}}}"
+            value = "%si"
         else:
             return None
-        parts.append(_braces(escape_key(name)) + "=" + value)
+        parts.append(_percents(escape_key(name)) + "=" + value)
     if not parts:
         return None
-    return _braces(prefix) + " " + ",".join(parts) + " {0}"
+    return _percents(prefix) + " " + ",".join(parts) + " %s"
