@@ -33,7 +33,8 @@ from energymon.clock import Clock
 from energymon.errors import InfluxRejectedError, InfluxUnavailableError, ReplicationError
 from energymon.influx import InfluxClient
 from replicator.deadletters import DeadLetterStore
-from replicator.points import BadPoint, Run, Segment
+from replicator.points import Run, Segment
+from replicator.rows import BadPoint
 
 log = logging.getLogger(__name__)
 
