@@ -6,6 +6,9 @@ socket, up to `batch_size` points per request. The destination acknowledges a re
 whole, and only then is the batch counted. So the replicator never holds a batch: only the
 source's current query chunk and one formatted run, whatever the backlog; reading the source
 and writing the destination overlap because the request is sent while the query is read.
+InfluxDB reads a body whole before it stores any of it, so the next batch's request is sent
+while the destination stores the previous one: two requests on the sink's own threads, one
+sending, one awaiting its answer, which is taken before a third starts.
 
 A batch the destination refuses (400 partial write, type conflict, ...) is remembered by its
 segments (series and time range: a few numbers) and, once the stream is finished and its query
@@ -103,6 +106,10 @@ class BatchSink:
         # Two requests at most: one sending its body, the one before waiting for its answer.
         # The threads start with the first write.
         self._requests = ThreadPoolExecutor(2, thread_name_prefix=f"write-{target}")
+
+    def close(self) -> None:
+        """Let the request threads end; the sink writes nothing after this."""
+        self._requests.shutdown()
 
     def write_runs(self, runs: Iterable[Run], reread: Reread) -> None:
         """Write every point of `runs`; returns once the destination acknowledged each batch
