@@ -10,7 +10,9 @@ measures, in the same run:
     5000 per request: the ceiling for any replicator);
   * catch-up: `energymon`'s replicator service, in a child process, draining the whole backlog
     with its checks' thread running as in production (they wait while it catches up); its peak
-    RSS comes from the kernel (VmHWM), the most points its sink held at once from the sink;
+    RSS comes from the kernel (VmHWM), the most points its sink held at once from the sink; the
+    CPU per million points of the replicator and of both influxd (`/proc`), which depends far
+    less than the rates on what else the machine is doing;
   * exact verification: every point of the whole backlog compared between local and cloud
     (digests per series-hour, as `energymon replicator verify` does), timed;
   * freshness: with the replicator running as `energymon replicator run` (its checks running on
@@ -75,7 +77,7 @@ def drain() -> None:
     service = build_service(load_settings(), SystemClock())
     audit = AuditThread(service.auditor, idle_s=1.0, error_delay_s=60.0)
     audit.start()
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), time.process_time()
     copied = 0
     try:
         while True:
@@ -90,7 +92,8 @@ def drain() -> None:
     status = Path("/proc/self/status").read_text()
     peak_kb = next(int(ln.split()[1]) for ln in status.splitlines() if ln.startswith("VmHWM:"))
     held = service.replicator.sink.stats.peak_held_points
-    print(f"{copied} {time.monotonic() - started:.3f} {peak_kb} {held}")
+    cpu = time.process_time() - cpu_started
+    print(f"{copied} {time.monotonic() - started:.3f} {peak_kb} {held} {cpu:.3f}")
 
 
 def main() -> None:
@@ -145,10 +148,13 @@ def run(installation: Installation, seconds: int) -> None:
     print(f"filled the local influxd in {time.monotonic() - began:.1f} s")
 
     raw = InfluxClient(cloud_server.url, "raw", timeout_s=120)
+    assert cloud_server.pid is not None and local_server.pid is not None
+    raw_cloud_cpu = cpu_s(cloud_server.pid)
     began = time.monotonic()
     for body, _, _ in batches:
         raw.write(body)
     raw_s = time.monotonic() - began
+    raw_cloud_cpu = cpu_s(cloud_server.pid) - raw_cloud_cpu
     raw_rate = total / raw_s
     del batches
     print(f"raw bulk write into the cloud influxd: {raw_s:.1f} s, {raw_rate:,.0f} readings/s")
@@ -156,6 +162,7 @@ def run(installation: Installation, seconds: int) -> None:
     state = data_dir / "replicator" / "state.json"
     state.parent.mkdir()
     state.write_text(f'{{"version": 1, "watermark_ms": {start_ms}, "journal_cursor": 0}}')
+    servers_cpu = cpu_s(local_server.pid), cpu_s(cloud_server.pid)
     began = time.monotonic()
     child = subprocess.Popen(
         [sys.executable, __file__, "--drain"],
@@ -167,9 +174,11 @@ def run(installation: Installation, seconds: int) -> None:
     output = child.stdout.read()
     status = child.wait()
     wall_s = time.monotonic() - began
+    local_cpu = cpu_s(local_server.pid) - servers_cpu[0]
+    cloud_cpu = cpu_s(cloud_server.pid) - servers_cpu[1]
     if status != 0:
         raise SystemExit(f"the replicator failed ({status})")
-    copied, drain_s, peak_kb, held = output.split()
+    copied, drain_s, peak_kb, held, drain_cpu = output.split()
     rate = total / float(drain_s)
     cloud = installation.cloud_client(timeout_s=120)
     in_cloud = cloud.query("SELECT count(power_w) FROM electricity")[0].values[0][1]
@@ -178,6 +187,14 @@ def run(installation: Installation, seconds: int) -> None:
         f"({wall_s:.1f} s with start-up), {rate:,.0f} readings/s = {rate / raw_rate:.2f} of raw; "
         f"cloud holds {in_cloud} of {total}; peak RSS {int(peak_kb) / 1024:.0f} MB, "
         f"at most {held} points held at once"
+    )
+    # CPU per million points copied, which the other load on the machine changes little.
+    per_mpoint = 1e6 / total
+    print(
+        f"CPU per million points: replicator {float(drain_cpu) * per_mpoint:.2f} s (its process "
+        f"while draining, every thread), local influxd {local_cpu * per_mpoint:.2f} s and cloud "
+        f"influxd {cloud_cpu * per_mpoint:.2f} s (from the replicator's start to its exit); "
+        f"the raw write: cloud influxd {raw_cloud_cpu * per_mpoint:.2f} s"
     )
 
     exact_verification(installation, start_ms, total)

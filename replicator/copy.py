@@ -7,7 +7,6 @@ from itertools import chain
 
 from energymon.influx import InfluxClient
 from replicator.points import (
-    BadPoint,
     Run,
     Segment,
     TimeRange,
@@ -15,6 +14,7 @@ from replicator.points import (
     iter_runs,
     measurements_in,
 )
+from replicator.rows import BadPoint
 from replicator.sink import BatchSink
 
 # Rows per chunk of a streamed query: what the replicator holds of the source's answer.

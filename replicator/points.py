@@ -14,12 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import starmap
-from typing import Any
 
-from energymon.errors import InfluxRejectedError, LineProtocolError, ReplicationError
+from energymon.errors import InfluxRejectedError, ReplicationError
 from energymon.influx import InfluxClient, Row, Series, quote_ident, quote_string
-from energymon.lineproto import escape_key, escape_measurement, format_field_value
+from energymon.lineproto import escape_measurement
+from replicator.rows import BadPointHandler, RowFormatter
 
 HOME_TAG = "home"
 
@@ -40,16 +39,6 @@ class TimeRange:
             f"{quote_ident(HOME_TAG)} = {quote_string(home)} "
             f"AND time >= {self.start_ms}ms AND time < {self.end_ms}ms"
         )
-
-
-@dataclass(frozen=True, slots=True)
-class BadPoint:
-    """A stored point that cannot be written as line protocol again."""
-
-    measurement: str
-    time_ms: int
-    content: str
-    reason: str
 
 
 def _missing_database(exc: InfluxRejectedError) -> bool:
@@ -143,7 +132,6 @@ def _edge_time_ms(
 
 
 Tags = tuple[tuple[str, str], ...]
-BadPointHandler = Callable[[BadPoint], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +192,8 @@ def iter_runs(
         where += "".join(f" AND {quote_ident(k)} = {quote_string(v)}" for k, v in tags if v)
     q = f"SELECT * FROM {quote_ident(measurement)} WHERE {where} GROUP BY *"
     escaped_measurement = escape_measurement(measurement)
+    # One per query: a field's values repeat across its series and chunks.
+    formatter = RowFormatter(types)
     for chunk in client.query_chunks(q, chunk_size=chunk_size):
         for series in chunk:
             if series.tags.get(HOME_TAG) != home:
@@ -213,132 +203,7 @@ def iter_runs(
             key = tuple(sorted(series.tags.items()))
             if tags is not None and key != tags:
                 continue
-            fmt = _series_formatter(escaped_measurement, measurement, series, types, on_bad_point)
+            fmt = formatter(escaped_measurement, measurement, series, on_bad_point)
             rows = series.values
             for start in range(0, len(rows), run_size):
                 yield Run(measurement, key, rows[start : start + run_size], fmt)
-
-
-def _series_formatter(
-    escaped_measurement: str,
-    measurement: str,
-    series: Series,
-    types: dict[str, str],
-    on_bad_point: BadPointHandler,
-) -> Callable[[Sequence[Row]], list[str]]:
-    try:
-        prefix = escaped_measurement + "".join(
-            f",{escape_key(k)}={escape_key(v)}" for k, v in sorted(series.tags.items()) if v
-        )
-        columns = [
-            (i, escape_key(name) + "=", _formatter(types.get(name, "")))
-            for i, name in enumerate(series.columns)
-            if name != "time"
-        ]
-    except LineProtocolError as exc:
-        error = str(exc)
-
-        def unwritable(rows: Sequence[Row]) -> list[str]:
-            for row in rows:
-                content = f"{series.tags!r} {dict(zip(series.columns, row, strict=True))!r}"
-                on_bad_point(BadPoint(measurement, row[0], content, error))
-            return []
-
-        return unwritable
-
-    template = _template(prefix, series.columns, types)
-
-    def one(row: Row) -> str | None:
-        try:
-            fields = ",".join(key + fmt(row[i]) for i, key, fmt in columns if row[i] is not None)
-        except (LineProtocolError, ValueError, TypeError) as exc:
-            content = repr(dict(zip(series.columns, row, strict=True)))
-            on_bad_point(BadPoint(measurement, row[0], f"{prefix} {content}", str(exc)))
-            return None
-        return f"{prefix} {fields} {row[0]}" if fields else None
-
-    def some(rows: Sequence[Row]) -> list[str]:
-        out = []
-        for row in rows:
-            line = template.format(*row) if template is not None and None not in row else one(row)
-            if line is not None:
-                out.append(line)
-        return out
-
-    if template is None:
-        return some
-    fast = template.format
-
-    def lines(rows: Sequence[Row]) -> list[str]:
-        # Most series have every field in every point: one `str.format` call per point.
-        if any(None in row for row in rows):
-            return some(rows)
-        return list(starmap(fast, rows))
-
-    return lines
-
-
-def _format_float(value: Any) -> str:
-    return repr(float(value))
-
-
-def _format_integer(value: Any) -> str:
-    return f"{int(value)}i"
-
-
-def _format_unsigned(value: Any) -> str:
-    return f"{int(value)}u"
-
-
-def _format_string(value: Any) -> str:
-    """A stored string as line protocol. Unlike what the collector itself writes, any character
-    InfluxDB stored is carried (a TAB, a newline, NUL: inside the quotes they are data, and
-    InfluxDB reads them back unchanged); only the backslash and the quote are escaped."""
-    if not isinstance(value, str):
-        return format_field_value(value)
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _formatter(kind: str) -> Callable[[Any], str]:
-    """The line-protocol text of a stored value, as `format_field_value` writes it; numbers take
-    a shorter path because a stored number is always finite and in range, and strings carry
-    every character InfluxDB can store."""
-    if kind == "float":
-        return _format_float
-    if kind == "integer":
-        return _format_integer
-    if kind == "unsigned":
-        return _format_unsigned
-    if kind == "string":
-        return _format_string
-    return format_field_value
-
-
-def _braces(text: str) -> str:
-    return text.replace("{", "{{").replace("}", "}}")
-
-
-def _template(prefix: str, columns: list[str], types: dict[str, str]) -> str | None:
-    """A `str.format` template for the rows of a series that have every field, when all fields
-    are numbers or booleans. A float field's value may arrive as an integer (JSON prints `230.0`
-    as `230`; a shard may have stored it as an integer), whose text is still a float in line
-    protocol."""
-    parts = []
-    for i, name in enumerate(columns):
-        if name == "time":
-            continue
-        kind = types.get(name)
-        if kind == "float":
-            # `format(x, "")` of a float is its shortest round-tripping text, like repr.
-            value = f"{{{i}}}"
-        elif kind == "integer":
-            value = f"{{{i}}}i"
-        elif kind == "boolean":
-            # Python prints True and False, both of which line protocol reads as booleans.
-            value = f"{{{i}}}"
-        else:
-            return None
-        parts.append(_braces(escape_key(name)) + "=" + value)
-    if not parts:
-        return None
-    return _braces(prefix) + " " + ",".join(parts) + " {0}"

@@ -27,7 +27,8 @@ from replicator.digest import (
     same_point,
     series_hour_points,
 )
-from replicator.points import BadPoint, TimeRange, earliest_time_ms
+from replicator.points import TimeRange, earliest_time_ms
+from replicator.rows import BadPoint
 from replicator.sink import BatchSink
 from replicator.state import atomic_write_json, read_json
 

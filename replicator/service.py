@@ -261,7 +261,10 @@ class ReplicatorService:
         self.replicator.save()
 
     def close(self) -> None:
-        """Close the databases the service holds open: the dead letters, the journal."""
+        """Close the databases the service holds open (the dead letters, the journal) and end
+        the sinks' request threads."""
+        self.replicator.sink.close()
+        self.auditor.sink.close()
         self.replicator.sink.dead_letters.close()
         if self.replicator.journal is not None:
             self.replicator.journal.close()

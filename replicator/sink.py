@@ -6,6 +6,9 @@ socket, up to `batch_size` points per request. The destination acknowledges a re
 whole, and only then is the batch counted. So the replicator never holds a batch: only the
 source's current query chunk and one formatted run, whatever the backlog; reading the source
 and writing the destination overlap because the request is sent while the query is read.
+InfluxDB reads a body whole before it stores any of it, so the next batch's request is sent
+while the destination stores the previous one: two requests on the sink's own threads, one
+sending, one awaiting its answer, which is taken before a third starts.
 
 A batch the destination refuses (400 partial write, type conflict, ...) is remembered by its
 segments (series and time range: a few numbers) and, once the stream is finished and its query
@@ -24,14 +27,17 @@ its whole step, so growing back quickly into the same limit would stall the copy
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from energymon.clock import Clock
 from energymon.errors import InfluxRejectedError, InfluxUnavailableError, ReplicationError
 from energymon.influx import InfluxClient
 from replicator.deadletters import DeadLetterStore
-from replicator.points import BadPoint, Run, Segment
+from replicator.points import Run, Segment
+from replicator.rows import BadPoint
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +69,21 @@ class _Batch:
     next_run: Run | None = None
 
 
+@dataclass
+class _Write:
+    """A batch's write request, running on the sink's request thread."""
+
+    batch: _Batch
+    body: Generator[bytes, None, None]
+    future: Future[None]
+    produced: threading.Event
+
+    def finished(self) -> None:
+        """Wait until the request is over and its body no longer runs."""
+        wait([self.future])
+        self.body.close()
+
+
 class BatchSink:
     def __init__(
         self,
@@ -82,6 +103,13 @@ class BatchSink:
         self.stats = WriteStats(batch_limit=batch_size)
         self._transport_failures = 0
         self._regrow_at = 0.0
+        # Two requests at most: one sending its body, the one before waiting for its answer.
+        # The threads start with the first write.
+        self._requests = ThreadPoolExecutor(2, thread_name_prefix=f"write-{target}")
+
+    def close(self) -> None:
+        """Let the request threads end; the sink writes nothing after this."""
+        self._requests.shutdown()
 
     def write_runs(self, runs: Iterable[Run], reread: Reread) -> None:
         """Write every point of `runs`; returns once the destination acknowledged each batch
@@ -89,39 +117,73 @@ class BatchSink:
         refused: list[list[Segment]] = []
         source = iter(runs)
         pending = next(source, None)
-        while pending is not None:
-            batch = _Batch()
-            body = self._body(pending, source, batch)
-            try:
-                self.client.write_stream(body)
-            except InfluxUnavailableError as exc:
-                if exc.transport:
-                    self._transport_failure(batch.points)
-                raise
-            except InfluxRejectedError as exc:
-                # The server answered before it read everything: finish the batch unsent, so
-                # that its segments name every point of it.
-                for _ in body:
-                    pass
-                log.info("batch of %d points refused (%s): splitting it", batch.points, exc)
-                refused.append(batch.segments)
-            else:
-                self.stats.points += batch.points
-                self.stats.batches += 1
-                self._acknowledged()
-            finally:
-                body.close()
-            if not batch.complete:
-                raise ReplicationError(f"{self.target} answered a write it had not read whole")
-            pending = batch.next_run
+        in_flight: _Write | None = None
+        try:
+            while pending is not None:
+                write = self._start(pending, source)
+                write.produced.wait()
+                if write.batch.complete:
+                    # The whole body is sent: while the destination stores it, the next batch
+                    # is read and sent; only then is this one's answer awaited.
+                    previous, in_flight = in_flight, write
+                    if previous is not None:
+                        self._settle(previous, refused)
+                else:
+                    # The request ended before it read the whole body: a refusal or a failure.
+                    self._settle(write, refused)
+                    self._check_whole(write)
+                pending = write.batch.next_run
+            if in_flight is not None:
+                last, in_flight = in_flight, None
+                self._settle(last, refused)
+        finally:
+            if in_flight is not None:
+                # Leaving on an error: the other request's outcome changes nothing (the whole
+                # range is copied again), but its thread must be done with the source.
+                in_flight.finished()
         # The source's stream is finished and closed: only now hold a refused batch.
         for segments in refused:
             lines = list(reread(segments))
             self._held(len(lines))
             self._write(lines)
 
+    def _start(self, first: Run, source: Iterator[Run]) -> _Write:
+        """A write request on the sink's own thread, its body produced there as it is sent."""
+        batch = _Batch()
+        produced = threading.Event()
+        body = self._body(first, source, batch, produced)
+        future = self._requests.submit(self.client.write_stream, body)
+        future.add_done_callback(lambda _: produced.set())
+        return _Write(batch, body, future, produced)
+
+    def _check_whole(self, write: _Write) -> None:
+        if not write.batch.complete:
+            raise ReplicationError(f"{self.target} answered a write it had not read whole")
+
+    def _settle(self, write: _Write, refused: list[list[Segment]]) -> None:
+        """Wait for a request's answer and account for it; raises what makes the copy fail."""
+        try:
+            write.future.result()
+        except InfluxUnavailableError as exc:
+            if exc.transport:
+                self._transport_failure(write.batch.points)
+            raise
+        except InfluxRejectedError as exc:
+            # The server answered before it read everything: finish the batch unsent, so
+            # that its segments name every point of it.
+            for _ in write.body:
+                pass
+            log.info("batch of %d points refused (%s): splitting it", write.batch.points, exc)
+            refused.append(write.batch.segments)
+        else:
+            self.stats.points += write.batch.points
+            self.stats.batches += 1
+            self._acknowledged()
+        finally:
+            write.body.close()
+
     def _body(
-        self, first: Run, source: Iterator[Run], batch: _Batch
+        self, first: Run, source: Iterator[Run], batch: _Batch, produced: threading.Event
     ) -> Generator[bytes, None, None]:
         run: Run | None = first
         room = self.stats.batch_limit
@@ -150,6 +212,7 @@ class BatchSink:
             run = rest if rest is not None else next(source, None)
         batch.next_run = run
         batch.complete = True
+        produced.set()
 
     def _transport_failure(self, points: int) -> None:
         self._transport_failures += 1

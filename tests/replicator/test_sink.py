@@ -1,6 +1,10 @@
-"""The memory bound of the sink: it never holds more than one batch, whatever the backlog."""
+"""The memory bound of the sink: it never holds more than one batch, whatever the backlog; and
+the next batch is sent while the destination stores the previous one."""
 
 from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
 
 from energymon.influx import InfluxClient
 from energymon.lineproto import format_line
@@ -58,3 +62,44 @@ def test_a_refused_batch_is_read_again_exactly_and_held_alone(rig: Rig) -> None:
     cloud = points(rig.cloud)
     assert len(local - cloud) == 1
     assert cloud - local == set()
+
+
+class _SlowToAnswer(InfluxClient):
+    """The cloud, answering each write only once the next write has started (or never would)."""
+
+    def __init__(self, url: str, database: str, writes: int) -> None:
+        super().__init__(url, database)
+        self.writes = writes
+        self.started = [threading.Event() for _ in range(writes + 1)]
+        self.next_started_first: list[bool] = []
+        self.most_at_once = 0
+        self._count = 0
+        self._at_once = 0
+        self._lock = threading.Lock()
+
+    def write_stream(self, body: Iterable[bytes], *, timeout_s: float | None = None) -> None:
+        with self._lock:
+            n, self._count = self._count, self._count + 1
+            self._at_once += 1
+            self.most_at_once = max(self.most_at_once, self._at_once)
+        self.started[n].set()
+        try:
+            super().write_stream(body, timeout_s=timeout_s)
+            if n + 1 < self.writes:
+                self.next_started_first.append(self.started[n + 1].wait(timeout=5))
+        finally:
+            with self._lock:
+                self._at_once -= 1
+
+
+def test_the_next_batch_is_sent_while_the_cloud_stores_the_previous(rig: Rig) -> None:
+    _backlog(rig, 1000)
+    cloud = _SlowToAnswer(rig.cloud.url, rig.cloud.database, writes=3)
+    sink = _sink(rig, cloud, batch_size=1000)
+
+    assert copy_range(rig.local, sink, HOME, TimeRange(T0, T0 + 1000 * 1000)) == 3000
+
+    assert cloud.next_started_first == [True, True]
+    assert cloud.most_at_once == 2
+    assert 0 < sink.stats.peak_held_points <= sink.run_size
+    assert points(rig.cloud) == points(rig.local)
