@@ -121,3 +121,7 @@ class MeterTimeoutError(ModbusError):
 
 class ReplicationError(EnergymonError):
     """Replication could not make progress."""
+
+
+class GrafanaApiError(EnergymonError):
+    """A Grafana HTTP API refused or failed a request of `energymon grafana push`."""

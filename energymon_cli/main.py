@@ -12,6 +12,7 @@ from collector import cli as collector_cli
 from energymon import __version__
 from energymon.errors import EnergymonError
 from energymon.settings import load_settings, settings_markdown
+from energymon_grafana import cli as grafana_cli
 from harness import cli as harness_cli
 from replicator import cli as replicator_cli
 from simulator import cli as simulator_cli
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulator_cli.register(sub)
     replicator_cli.register(sub)
     harness_cli.register(sub)
+    grafana_cli.register(sub)
     config = sub.add_parser("config", help="show the effective settings or their documentation")
     config_sub = config.add_subparsers(dest="config_command", required=True)
     config_sub.add_parser("show", help="effective settings, secrets masked").set_defaults(

@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 KERNEL = "energymon"
-APPLICATIONS = ("collector", "replicator", "simulator")
+APPLICATIONS = ("collector", "replicator", "simulator", "energymon_grafana")
 HARNESS = "harness"
 ENTRY = "energymon_cli"
 # What each package may import besides itself.

@@ -1,0 +1,1 @@
+"""Grafana for energymon as code: alert rules, notifications and `energymon grafana push`."""

@@ -1,0 +1,288 @@
+"""`energymon grafana push`: upload the folder, dashboards, alert rules, message template,
+contact point and notification policy to an existing Grafana over its HTTP API, for a hosted
+Grafana where provisioning files cannot be mounted.
+
+Each resource is read first and written only when it differs from what we would send (compared
+on the keys we send: Grafana adds its own, such as ids and versions), so a second push changes
+nothing, and `--dry-run` prints the same plan as a diff without writing. Endpoints, as Grafana
+defines them (pkg/api/api.go, pkg/services/ngalert/api/tooling/definitions/provisioning_*.go):
+/api/folders, /api/dashboards/uid/{uid} and /api/dashboards/db, /api/v1/provisioning/
+alert-rules[/{uid}], folder/{uid}/rule-groups/{group}, contact-points[/{uid}], policies,
+templates/{name}.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from grafana_client import GrafanaApi
+from grafana_client.client import GrafanaClientError, GrafanaException
+
+from energymon.errors import GrafanaApiError
+from energymon_grafana import alerts, notify
+
+# A reference to an environment variable, as os.ExpandEnv reads one.
+_ENV_NAME = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One write the push makes: what, and the JSON before and after."""
+
+    kind: str
+    name: str
+    before: Any
+    after: Any
+    write: Callable[[], Any]
+
+    def diff(self) -> str:
+        old = [] if self.before is None else _pretty(self.before)
+        return "".join(
+            difflib.unified_diff(
+                old,
+                _pretty(self.after),
+                f"grafana: {self.kind} {self.name}",
+                f"energymon: {self.kind} {self.name}",
+            )
+        )
+
+
+def _pretty(value: Any) -> list[str]:
+    return [line + "\n" for line in json.dumps(value, indent=2, sort_keys=True).splitlines()]
+
+
+def expand_env(value: str, env: Mapping[str, str]) -> str:
+    """What Grafana's provisioning makes of `value`: `$VAR` and `${VAR}` from the environment
+    (unset is empty, as os.ExpandEnv), `$$` a literal `$`."""
+    return "$".join(
+        _ENV_NAME.sub(lambda m: env.get(m.group(1) or m.group(2), ""), part)
+        for part in value.split("$$")
+    )
+
+
+def _expand(node: Any, env: Mapping[str, str]) -> Any:
+    if isinstance(node, str):
+        return expand_env(node, env)
+    if isinstance(node, dict):
+        return {k: _expand(v, env) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_expand(v, env) for v in node]
+    return node
+
+
+def project(desired: Any, actual: Any, secure: frozenset[str] = frozenset()) -> Any:
+    """`actual` cut down to the keys of `desired`; a secure key that Grafana holds reads as the
+    desired value (it answers them redacted)."""
+    if isinstance(desired, dict) and isinstance(actual, dict):
+        return {
+            k: (desired[k] if k in secure and actual.get(k) else project(v, actual.get(k), secure))
+            for k, v in desired.items()
+            if k in actual
+        }
+    if isinstance(desired, list) and isinstance(actual, list) and len(desired) == len(actual):
+        return [project(d, a, secure) for d, a in zip(desired, actual, strict=True)]
+    return actual
+
+
+class Pusher:
+    """Plans and makes the writes against one Grafana."""
+
+    def __init__(self, api: GrafanaApi, env: Mapping[str, str], dashboards_dir: Path) -> None:
+        self.api = api
+        self.env = env
+        self.dashboards_dir = dashboards_dir
+
+    def _get(self, fetch: Callable[[], Any]) -> Any:
+        """The resource, or None when Grafana answers 404."""
+        try:
+            return fetch()
+        except GrafanaClientError as exc:
+            if exc.status_code == 404:
+                return None
+            raise GrafanaApiError(f"Grafana refused a read: {exc}") from exc
+        except GrafanaException as exc:
+            raise GrafanaApiError(f"Grafana failed a read: {exc}") from exc
+
+    def _change(
+        self,
+        kind: str,
+        name: str,
+        desired: Any,
+        actual: Any,
+        write: Callable[[], Any],
+        secure: frozenset[str] = frozenset(),
+    ) -> list[Change]:
+        before = None if actual is None else project(desired, actual, secure)
+        if before == desired:
+            return []
+        return [Change(kind, name, before, desired, write)]
+
+    def folder(self) -> list[Change]:
+        desired = {"uid": alerts.FOLDER_UID, "title": alerts.FOLDER_TITLE}
+        actual = self._get(lambda: self.api.folder.get_folder(alerts.FOLDER_UID))
+        write = (
+            partial(self.api.folder.create_folder, alerts.FOLDER_TITLE, uid=alerts.FOLDER_UID)
+            if actual is None
+            else partial(
+                self.api.folder.update_folder,
+                alerts.FOLDER_UID,
+                title=alerts.FOLDER_TITLE,
+                overwrite=True,
+            )
+        )
+        return self._change("folder", alerts.FOLDER_UID, desired, actual, write)
+
+    def dashboards(self) -> list[Change]:
+        changes = []
+        for path in sorted(self.dashboards_dir.glob("*.json")):
+            board = json.loads(path.read_text())
+            board.pop("id", None)
+            board.pop("version", None)
+            desired = {"dashboard": board, "meta": {"folderUid": alerts.FOLDER_UID}}
+            actual = self._get(partial(self.api.dashboard.get_dashboard, board["uid"]))
+            body = {
+                "dashboard": board,
+                "folderUid": alerts.FOLDER_UID,
+                "overwrite": True,
+                "message": "energymon grafana push",
+            }
+            changes += self._change(
+                "dashboard",
+                board["uid"],
+                desired,
+                actual,
+                partial(self.api.dashboard.update_dashboard, body),
+            )
+        return changes
+
+    def template(self) -> list[Change]:
+        desired = {"name": notify.TEMPLATE_NAME, "template": notify.TEMPLATE}
+        provisioning = self.api.alertingprovisioning
+        actual = self._get(lambda: provisioning.get_template(notify.TEMPLATE_NAME))
+        return self._change(
+            "template",
+            notify.TEMPLATE_NAME,
+            desired,
+            actual,
+            lambda: provisioning.create_or_update_template(
+                notify.TEMPLATE_NAME, {"template": notify.TEMPLATE}
+            ),
+        )
+
+    def configured(self) -> list[notify.Integration]:
+        """The integrations whose environment variables are all set."""
+        return [i for i in notify.INTEGRATIONS if all(self.env.get(v) for v in i.env)]
+
+    def contact_points(self) -> list[Change]:
+        provisioning = self.api.alertingprovisioning
+        existing = self._get(lambda: provisioning.get_contactpoints(notify.CONTACT_POINT)) or []
+        by_uid = {cp["uid"]: cp for cp in existing}
+        changes = []
+        for integration in self.configured():
+            desired = {
+                **notify.receiver_dict(integration),
+                "name": notify.CONTACT_POINT,
+                "settings": _expand(integration.settings, self.env),
+            }
+            actual = by_uid.get(integration.uid)
+            write = (
+                partial(provisioning.create_contactpoint, desired)
+                if actual is None
+                else partial(provisioning.update_contactpoint, integration.uid, desired)
+            )
+            changes += self._change(
+                "contact point",
+                integration.uid,
+                desired,
+                actual,
+                write,
+                frozenset(integration.secure),
+            )
+        return changes
+
+    def policy(self) -> list[Change]:
+        provisioning = self.api.alertingprovisioning
+        desired = _expand(notify.POLICY, self.env)
+        actual = self._get(provisioning.get_notification_policy_tree)
+        return self._change(
+            "policy",
+            "root",
+            desired,
+            actual,
+            lambda: provisioning.set_notification_policy_tree(desired),
+        )
+
+    def rules(self) -> list[Change]:
+        provisioning = self.api.alertingprovisioning
+        changes = []
+        bodies = []
+        for rule in alerts.RULES:
+            desired = {
+                **alerts.rule_dict(rule),
+                "orgID": alerts.ORG_ID,
+                "folderUID": alerts.FOLDER_UID,
+                "ruleGroup": alerts.GROUP,
+            }
+            bodies.append(desired)
+            actual = self._get(partial(provisioning.get_alertrule, rule.uid))
+            write = (
+                partial(provisioning.create_alertrule, desired)
+                if actual is None
+                else partial(provisioning.update_alertrule, rule.uid, desired)
+            )
+            changes += self._change("alert rule", rule.uid, desired, actual, write)
+        interval_s = int(alerts.GROUP_INTERVAL.removesuffix("m")) * 60
+        group = {
+            "title": alerts.GROUP,
+            "folderUid": alerts.FOLDER_UID,
+            "interval": interval_s,
+            "rules": bodies,
+        }
+        actual_group = self._get(
+            lambda: provisioning.get_rule_group(alerts.FOLDER_UID, alerts.GROUP)
+        )
+        actual_interval = None if actual_group is None else actual_group.get("interval")
+        if actual_interval != interval_s:
+            changes.append(
+                Change(
+                    "rule group",
+                    alerts.GROUP,
+                    None if actual_group is None else {"interval": actual_interval},
+                    {"interval": interval_s},
+                    lambda: provisioning.update_rule_group(
+                        alerts.FOLDER_UID, alerts.GROUP, group
+                    ),
+                )
+            )
+        return changes
+
+    def plan(self) -> list[Change]:
+        """Every write, in an order where each one's dependencies exist before it."""
+        return [
+            *self.folder(),
+            *self.dashboards(),
+            *self.template(),
+            *self.contact_points(),
+            *self.policy(),
+            *self.rules(),
+        ]
+
+    def apply(self, change: Change) -> None:
+        try:
+            change.write()
+        except GrafanaException as exc:
+            raise GrafanaApiError(f"Grafana refused {change.kind} {change.name}: {exc}") from exc
+
+
+def connect(url: str, token: str | None, user: str | None, password: str | None) -> GrafanaApi:
+    credential: str | tuple[str, str] | None = token
+    if user is not None:
+        credential = (user, password or "")
+    return GrafanaApi.from_url(url, credential=credential)
