@@ -63,6 +63,8 @@ def _push(args: argparse.Namespace) -> int:
     skipped = [i.uid for i in notify.INTEGRATIONS if i not in pusher.configured()]
     for uid in skipped:
         print(f"{uid}: not configured (its GRAFANA_* variables are unset), left out", file=sys.stderr)
+    if not pusher.configured():
+        print("no integration configured: the notification policy is left as it is", file=sys.stderr)
     changes = pusher.plan()
     for change in changes:
         print(change.diff(), end="")

@@ -41,17 +41,27 @@ class Change:
     before: Any
     after: Any
     write: Callable[[], Any]
+    secure: frozenset[str] = frozenset()
 
     def diff(self) -> str:
-        old = [] if self.before is None else _pretty(self.before)
+        """The change as a unified diff; secrets never reach the terminal."""
+        old = [] if self.before is None else _pretty(_mask(self.before, self.secure))
         return "".join(
             difflib.unified_diff(
                 old,
-                _pretty(self.after),
+                _pretty(_mask(self.after, self.secure)),
                 f"grafana: {self.kind} {self.name}",
                 f"energymon: {self.kind} {self.name}",
             )
         )
+
+
+def _mask(node: Any, secure: frozenset[str]) -> Any:
+    if isinstance(node, dict):
+        return {k: "[secret]" if k in secure else _mask(v, secure) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_mask(v, secure) for v in node]
+    return node
 
 
 def _pretty(value: Any) -> list[str]:
@@ -122,7 +132,7 @@ class Pusher:
         before = None if actual is None else project(desired, actual, secure)
         if before == desired:
             return []
-        return [Change(kind, name, before, desired, write)]
+        return [Change(kind, name, before, desired, write, secure)]
 
     def folder(self) -> list[Change]:
         desired = {"uid": alerts.FOLDER_UID, "title": alerts.FOLDER_TITLE}
@@ -264,13 +274,15 @@ class Pusher:
         return changes
 
     def plan(self) -> list[Change]:
-        """Every write, in an order where each one's dependencies exist before it."""
+        """Every write, in an order where each one's dependencies exist before it. Without a
+        configured integration there is no contact point for the policy to route to, and
+        Grafana would refuse it: the policy is then left as it is."""
         return [
             *self.folder(),
             *self.dashboards(),
             *self.template(),
             *self.contact_points(),
-            *self.policy(),
+            *(self.policy() if self.configured() else []),
             *self.rules(),
         ]
 
