@@ -184,9 +184,7 @@ def _home_setting(field: str) -> str:
     return f'SELECT last("{field}") FROM "energymon_home" WHERE {_recent("1h")} GROUP BY "home"'
 
 
-def _simple(
-    ref_query: Query, kind: str, limit: float, reducer: str = "last"
-) -> tuple[Step, ...]:
+def _simple(ref_query: Query, kind: str, limit: float, reducer: str = "last") -> tuple[Step, ...]:
     return (
         ref_query,
         Reduce("B", "A", reducer),
@@ -462,7 +460,7 @@ def _electrical_rules() -> list[Rule]:
                     "A",
                     'SELECT sum("va") FROM (SELECT mean("apparent_power_va_mean") AS "va" FROM '
                     f'"energymon_1m" WHERE {NOT_SUBMETER} AND {_recent("10m")} GROUP BY '
-                    f'time(1m), {METER} fill(none)) WHERE {_recent("10m")} GROUP BY '
+                    f"time(1m), {METER} fill(none)) WHERE {_recent('10m')} GROUP BY "
                     'time(1m), "home" fill(none)',
                     600,
                 ),

@@ -11,7 +11,8 @@ from typing import Any
 import yaml
 
 from energymon_grafana import alerts, notify
-from energymon_grafana.push import Pusher, connect
+from energymon_grafana.http import GrafanaHttp
+from energymon_grafana.push import Pusher
 
 ROOT = Path(__file__).resolve().parents[1]
 ALERTING_DIR = ROOT / "grafana" / "provisioning" / "alerting"
@@ -58,19 +59,29 @@ def _build_alerts(args: argparse.Namespace) -> int:
 
 
 def _push(args: argparse.Namespace) -> int:
-    api = connect(args.url, args.token, args.user, args.password)
-    pusher = Pusher(api, os.environ, args.dashboards)
+    http = GrafanaHttp(args.url, args.token, args.user, args.password)
+    try:
+        return _push_with(Pusher(http, os.environ, args.dashboards), args.dry_run)
+    finally:
+        http.close()
+
+
+def _push_with(pusher: Pusher, dry_run: bool) -> int:
     skipped = [i.uid for i in notify.INTEGRATIONS if i not in pusher.configured()]
     for uid in skipped:
-        print(f"{uid}: not configured (its GRAFANA_* variables are unset), left out", file=sys.stderr)
+        print(
+            f"{uid}: not configured (its GRAFANA_* variables are unset), left out", file=sys.stderr
+        )
     if not pusher.configured():
-        print("no integration configured: the notification policy is left as it is", file=sys.stderr)
+        print(
+            "no integration configured: the notification policy is left as it is", file=sys.stderr
+        )
     changes = pusher.plan()
     for change in changes:
         print(change.diff(), end="")
-        if not args.dry_run:
-            pusher.apply(change)
-    verb = "would change" if args.dry_run else "changed"
+        if not dry_run:
+            change.write()
+    verb = "would change" if dry_run else "changed"
     print(f"{verb} {len(changes)} resources", file=sys.stderr)
     return 0
 

@@ -22,12 +22,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from grafana_client import GrafanaApi
-from grafana_client.client import GrafanaClientError, GrafanaException
-
-from energymon.errors import GrafanaApiError
 from energymon_grafana import alerts, notify
+from energymon_grafana.http import GrafanaHttp
 
+PROVISIONING = "/api/v1/provisioning"
 # A reference to an environment variable, as os.ExpandEnv reads one.
 _ENV_NAME = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
 
@@ -92,7 +90,7 @@ def project(desired: Any, actual: Any, secure: frozenset[str] = frozenset()) -> 
     desired value (it answers them redacted)."""
     if isinstance(desired, dict) and isinstance(actual, dict):
         return {
-            k: (desired[k] if k in secure and actual.get(k) else project(v, actual.get(k), secure))
+            k: (v if k in secure and actual.get(k) else project(v, actual.get(k), secure))
             for k, v in desired.items()
             if k in actual
         }
@@ -104,21 +102,10 @@ def project(desired: Any, actual: Any, secure: frozenset[str] = frozenset()) -> 
 class Pusher:
     """Plans and makes the writes against one Grafana."""
 
-    def __init__(self, api: GrafanaApi, env: Mapping[str, str], dashboards_dir: Path) -> None:
-        self.api = api
+    def __init__(self, http: GrafanaHttp, env: Mapping[str, str], dashboards_dir: Path) -> None:
+        self.http = http
         self.env = env
         self.dashboards_dir = dashboards_dir
-
-    def _get(self, fetch: Callable[[], Any]) -> Any:
-        """The resource, or None when Grafana answers 404."""
-        try:
-            return fetch()
-        except GrafanaClientError as exc:
-            if exc.status_code == 404:
-                return None
-            raise GrafanaApiError(f"Grafana refused a read: {exc}") from exc
-        except GrafanaException as exc:
-            raise GrafanaApiError(f"Grafana failed a read: {exc}") from exc
 
     def _change(
         self,
@@ -127,6 +114,7 @@ class Pusher:
         desired: Any,
         actual: Any,
         write: Callable[[], Any],
+        *,
         secure: frozenset[str] = frozenset(),
     ) -> list[Change]:
         before = None if actual is None else project(desired, actual, secure)
@@ -136,15 +124,15 @@ class Pusher:
 
     def folder(self) -> list[Change]:
         desired = {"uid": alerts.FOLDER_UID, "title": alerts.FOLDER_TITLE}
-        actual = self._get(lambda: self.api.folder.get_folder(alerts.FOLDER_UID))
+        actual = self.http.get(f"/api/folders/{alerts.FOLDER_UID}")
         write = (
-            partial(self.api.folder.create_folder, alerts.FOLDER_TITLE, uid=alerts.FOLDER_UID)
+            partial(self.http.send, "POST", "/api/folders", desired)
             if actual is None
             else partial(
-                self.api.folder.update_folder,
-                alerts.FOLDER_UID,
-                title=alerts.FOLDER_TITLE,
-                overwrite=True,
+                self.http.send,
+                "PUT",
+                f"/api/folders/{alerts.FOLDER_UID}",
+                {"title": alerts.FOLDER_TITLE, "overwrite": True},
             )
         )
         return self._change("folder", alerts.FOLDER_UID, desired, actual, write)
@@ -156,7 +144,7 @@ class Pusher:
             board.pop("id", None)
             board.pop("version", None)
             desired = {"dashboard": board, "meta": {"folderUid": alerts.FOLDER_UID}}
-            actual = self._get(partial(self.api.dashboard.get_dashboard, board["uid"]))
+            actual = self.http.get(f"/api/dashboards/uid/{board['uid']}")
             body = {
                 "dashboard": board,
                 "folderUid": alerts.FOLDER_UID,
@@ -168,22 +156,19 @@ class Pusher:
                 board["uid"],
                 desired,
                 actual,
-                partial(self.api.dashboard.update_dashboard, body),
+                partial(self.http.send, "POST", "/api/dashboards/db", body),
             )
         return changes
 
     def template(self) -> list[Change]:
         desired = {"name": notify.TEMPLATE_NAME, "template": notify.TEMPLATE}
-        provisioning = self.api.alertingprovisioning
-        actual = self._get(lambda: provisioning.get_template(notify.TEMPLATE_NAME))
+        path = f"{PROVISIONING}/templates/{notify.TEMPLATE_NAME}"
         return self._change(
             "template",
             notify.TEMPLATE_NAME,
             desired,
-            actual,
-            lambda: provisioning.create_or_update_template(
-                notify.TEMPLATE_NAME, {"template": notify.TEMPLATE}
-            ),
+            self.http.get(path),
+            partial(self.http.send, "PUT", path, {"template": notify.TEMPLATE}),
         )
 
     def configured(self) -> list[notify.Integration]:
@@ -191,8 +176,8 @@ class Pusher:
         return [i for i in notify.INTEGRATIONS if all(self.env.get(v) for v in i.env)]
 
     def contact_points(self) -> list[Change]:
-        provisioning = self.api.alertingprovisioning
-        existing = self._get(lambda: provisioning.get_contactpoints(notify.CONTACT_POINT)) or []
+        path = f"{PROVISIONING}/contact-points"
+        existing = self.http.get(path, {"name": notify.CONTACT_POINT}) or []
         by_uid = {cp["uid"]: cp for cp in existing}
         changes = []
         for integration in self.configured():
@@ -203,9 +188,9 @@ class Pusher:
             }
             actual = by_uid.get(integration.uid)
             write = (
-                partial(provisioning.create_contactpoint, desired)
+                partial(self.http.send, "POST", path, desired)
                 if actual is None
-                else partial(provisioning.update_contactpoint, integration.uid, desired)
+                else partial(self.http.send, "PUT", f"{path}/{integration.uid}", desired)
             )
             changes += self._change(
                 "contact point",
@@ -213,24 +198,23 @@ class Pusher:
                 desired,
                 actual,
                 write,
-                frozenset(integration.secure),
+                secure=frozenset(integration.secure),
             )
         return changes
 
     def policy(self) -> list[Change]:
-        provisioning = self.api.alertingprovisioning
         desired = _expand(notify.POLICY, self.env)
-        actual = self._get(provisioning.get_notification_policy_tree)
+        path = f"{PROVISIONING}/policies"
         return self._change(
             "policy",
             "root",
             desired,
-            actual,
-            lambda: provisioning.set_notification_policy_tree(desired),
+            self.http.get(path),
+            partial(self.http.send, "PUT", path, desired),
         )
 
     def rules(self) -> list[Change]:
-        provisioning = self.api.alertingprovisioning
+        path = f"{PROVISIONING}/alert-rules"
         changes = []
         bodies = []
         for rule in alerts.RULES:
@@ -241,11 +225,11 @@ class Pusher:
                 "ruleGroup": alerts.GROUP,
             }
             bodies.append(desired)
-            actual = self._get(partial(provisioning.get_alertrule, rule.uid))
+            actual = self.http.get(f"{path}/{rule.uid}")
             write = (
-                partial(provisioning.create_alertrule, desired)
+                partial(self.http.send, "POST", path, desired)
                 if actual is None
-                else partial(provisioning.update_alertrule, rule.uid, desired)
+                else partial(self.http.send, "PUT", f"{path}/{rule.uid}", desired)
             )
             changes += self._change("alert rule", rule.uid, desired, actual, write)
         interval_s = int(alerts.GROUP_INTERVAL.removesuffix("m")) * 60
@@ -255,9 +239,8 @@ class Pusher:
             "interval": interval_s,
             "rules": bodies,
         }
-        actual_group = self._get(
-            lambda: provisioning.get_rule_group(alerts.FOLDER_UID, alerts.GROUP)
-        )
+        group_path = f"{PROVISIONING}/folder/{alerts.FOLDER_UID}/rule-groups/{alerts.GROUP}"
+        actual_group = self.http.get(group_path)
         actual_interval = None if actual_group is None else actual_group.get("interval")
         if actual_interval != interval_s:
             changes.append(
@@ -266,9 +249,7 @@ class Pusher:
                     alerts.GROUP,
                     None if actual_group is None else {"interval": actual_interval},
                     {"interval": interval_s},
-                    lambda: provisioning.update_rule_group(
-                        alerts.FOLDER_UID, alerts.GROUP, group
-                    ),
+                    partial(self.http.send, "PUT", group_path, group),
                 )
             )
         return changes
@@ -285,16 +266,3 @@ class Pusher:
             *(self.policy() if self.configured() else []),
             *self.rules(),
         ]
-
-    def apply(self, change: Change) -> None:
-        try:
-            change.write()
-        except GrafanaException as exc:
-            raise GrafanaApiError(f"Grafana refused {change.kind} {change.name}: {exc}") from exc
-
-
-def connect(url: str, token: str | None, user: str | None, password: str | None) -> GrafanaApi:
-    credential: str | tuple[str, str] | None = token
-    if user is not None:
-        credential = (user, password or "")
-    return GrafanaApi.from_url(url, credential=credential)

@@ -205,11 +205,7 @@ class Seed:
 
     def rollup_lines(self) -> Iterator[str]:
         """1-minute rollups before every evaluation, daily rollups for every local day."""
-        minutes = {
-            t
-            for e in self.t.schedule
-            for t in self.minutes(e - 15 * MINUTE_MS, e)
-        }
+        minutes = {t for e in self.t.schedule for t in self.minutes(e - 15 * MINUTE_MS, e)}
         for m in METERS:
             tags = {"home": m.home, "device": m.device, "sensor": m.sensor, "role": m.role}
             for t in sorted(minutes):

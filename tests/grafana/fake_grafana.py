@@ -64,25 +64,27 @@ class FakeGrafana:
     def __init__(self, token: str = "service-account-token") -> None:
         self.state = State(token)
         s = self.state
-        self.routes: list[Route] = [
-            ("GET", re.compile(r"/api/folders/([^/]+)"), self.get_folder),
-            ("POST", re.compile(r"/api/folders"), self.create_folder),
-            ("PUT", re.compile(r"/api/folders/([^/]+)"), self.update_folder),
-            ("GET", re.compile(r"/api/dashboards/uid/([^/]+)"), self.get_dashboard),
-            ("POST", re.compile(r"/api/dashboards/db"), self.save_dashboard),
-            ("GET", re.compile(r"/api/v1/provisioning/alert-rules/([^/]+)"), self.get_rule),
-            ("POST", re.compile(r"/api/v1/provisioning/alert-rules"), self.create_rule),
-            ("PUT", re.compile(r"/api/v1/provisioning/alert-rules/([^/]+)"), self.update_rule),
-            ("GET", re.compile(r"/api/v1/provisioning/folder/([^/]+)/rule-groups/([^/]+)"), self.get_group),
-            ("PUT", re.compile(r"/api/v1/provisioning/folder/([^/]+)/rule-groups/([^/]+)"), self.put_group),
-            ("GET", re.compile(r"/api/v1/provisioning/contact-points"), self.get_contact_points),
-            ("POST", re.compile(r"/api/v1/provisioning/contact-points"), self.create_contact_point),
-            ("PUT", re.compile(r"/api/v1/provisioning/contact-points/([^/]+)"), self.update_contact_point),
-            ("GET", re.compile(r"/api/v1/provisioning/policies"), lambda _b, _q: (200, s.policy)),
-            ("PUT", re.compile(r"/api/v1/provisioning/policies"), self.put_policy),
-            ("GET", re.compile(r"/api/v1/provisioning/templates/([^/]+)"), self.get_template),
-            ("PUT", re.compile(r"/api/v1/provisioning/templates/([^/]+)"), self.put_template),
-        ]  # fmt: skip
+        prov = "/api/v1/provisioning"
+        table: list[tuple[str, str, Callable[..., tuple[int, Any]]]] = [
+            ("GET", "/api/folders/([^/]+)", self.get_folder),
+            ("POST", "/api/folders", self.create_folder),
+            ("PUT", "/api/folders/([^/]+)", self.update_folder),
+            ("GET", "/api/dashboards/uid/([^/]+)", self.get_dashboard),
+            ("POST", "/api/dashboards/db", self.save_dashboard),
+            ("GET", f"{prov}/alert-rules/([^/]+)", self.get_rule),
+            ("POST", f"{prov}/alert-rules", self.create_rule),
+            ("PUT", f"{prov}/alert-rules/([^/]+)", self.update_rule),
+            ("GET", f"{prov}/folder/([^/]+)/rule-groups/([^/]+)", self.get_group),
+            ("PUT", f"{prov}/folder/([^/]+)/rule-groups/([^/]+)", self.put_group),
+            ("GET", f"{prov}/contact-points", self.get_contact_points),
+            ("POST", f"{prov}/contact-points", self.create_contact_point),
+            ("PUT", f"{prov}/contact-points/([^/]+)", self.update_contact_point),
+            ("GET", f"{prov}/policies", lambda _b, _q: (200, s.policy)),
+            ("PUT", f"{prov}/policies", self.put_policy),
+            ("GET", f"{prov}/templates/([^/]+)", self.get_template),
+            ("PUT", f"{prov}/templates/([^/]+)", self.put_template),
+        ]
+        self.routes: list[Route] = [(v, re.compile(p), h) for v, p, h in table]
 
     # ---- folders (pkg/api/folder.go)
     def get_folder(self, _body: Any, _q: Any, uid: str) -> tuple[int, Any]:
@@ -265,7 +267,7 @@ def serving(fake: FakeGrafana) -> Iterator[str]:
 
         do_GET = do_POST = do_PUT = _answer  # noqa: N815
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             """Quiet: pytest shows failures, not every request."""
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
