@@ -245,7 +245,7 @@ def _silence_rules() -> list[Rule]:
             description="The collector knows this meter (from the layout or from a reading "
             "ever stored) and its newest reading is more than 10 minutes old.",
             runbook="If the device is quiet too, see Device gone quiet. Otherwise the meter's "
-            "Modbus wiring, address or supply failed: `energymon meter probe` on the device's "
+            "Modbus wiring, address or supply failed: `energymon meter read` on the device's "
             "port, check the RX/TX and 5 V lines to the PZEM-004T.",
         ),
         Rule(
