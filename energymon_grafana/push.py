@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from energymon_grafana import alerts, notify
+from energymon_grafana.alert_model import rule_dict
 from energymon_grafana.http import GrafanaHttp
 
 PROVISIONING = "/api/v1/provisioning"
@@ -219,7 +220,7 @@ class Pusher:
         bodies = []
         for rule in alerts.RULES:
             desired = {
-                **alerts.rule_dict(rule),
+                **rule_dict(rule),
                 "orgID": alerts.ORG_ID,
                 "folderUID": alerts.FOLDER_UID,
                 "ruleGroup": alerts.GROUP,

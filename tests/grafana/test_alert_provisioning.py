@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from energymon_grafana import alerts, notify
+from energymon_grafana.alert_model import EXPR_UID, Rule, rule_dict
 from energymon_grafana.cli import alerting_files
 from energymon_grafana.push import expand_env
 from tests.grafana.grafana_files import ALERT_FILES, GRAFANA, ROOT, load_yaml
@@ -131,8 +132,8 @@ def test_file_and_group_keys() -> None:
 
 
 @pytest.mark.parametrize("rule", alerts.RULES, ids=lambda r: r.uid)
-def test_rule_keys(rule: alerts.Rule) -> None:
-    data = alerts.rule_dict(rule)
+def test_rule_keys(rule: Rule) -> None:
+    data = rule_dict(rule)
     assert set(data) <= RULE_KEYS
     assert data["noDataState"] in NO_DATA_STATES and data["execErrState"] in ERR_STATES
     assert DURATION.match(data["for"])
@@ -140,7 +141,7 @@ def test_rule_keys(rule: alerts.Rule) -> None:
     for query in data["data"]:
         assert set(query) <= QUERY_KEYS
         model = query["model"]
-        if query["datasourceUid"] == alerts.EXPR_UID:
+        if query["datasourceUid"] == EXPR_UID:
             assert set(model) == EXPR_KEYS[model["type"]]
             if model["type"] == "reduce":
                 assert model["settings"]["mode"] in REDUCE_MODES
