@@ -136,10 +136,10 @@ def _silence_rules() -> list[Rule]:
             steps=(
                 Query(
                     "A",
-                    'SELECT sum("records") FROM (SELECT count("consecutive_failures") AS '
-                    f'"records" FROM "energymon_health" WHERE {REPLICATOR} AND {_recent("10m")} '
-                    f'GROUP BY "home"), (SELECT count("consecutive_failures") * 0 AS "records" '
-                    f'FROM "energymon_health" WHERE {REPLICATOR} AND {_recent(HOME_MEMORY)} '
+                    'SELECT sum("records") FROM (SELECT count("spool_points") AS '
+                    f'"records" FROM "energymon_health" WHERE {COLLECTOR} AND {_recent("10m")} '
+                    f'GROUP BY "home"), (SELECT count("spool_points") * 0 AS "records" '
+                    f'FROM "energymon_health" WHERE {COLLECTOR} AND {_recent(HOME_MEMORY)} '
                     f'GROUP BY "home") GROUP BY "home"',
                     31 * 86400,
                 ),
@@ -150,12 +150,13 @@ def _silence_rules() -> list[Rule]:
             for_="2m",
             no_data_state="Alerting",
             summary="Home {{ $labels.home }} has sent no health record for 10 minutes",
-            description="A home that sent health records in the last 31 days sent none in the "
-            "last 10 minutes. In the cloud: its Pi, its internet link or its replicator is down. "
-            "On the Pi: the replicator is not running.",
+            description="A home whose collector sent health records in the last 31 days sent "
+            "none in the last 10 minutes. In the cloud: its Pi, its internet link, its replicator "
+            "or its collector is down. On the Pi: the collector is not running (a Pi without a "
+            "cloud has no replicator, so the collector's records are the ones counted).",
             runbook="Ask someone at home whether the Pi has power and internet; on the Pi, "
-            "`systemctl status energymon-replicator`. The data arrives when it is back. "
-            + _NOTHING_LOST,
+            "`systemctl status energymon-collector energymon-replicator`. The data arrives when "
+            "it is back. " + _NOTHING_LOST,
         ),
     ]
 
