@@ -150,7 +150,7 @@ step_user() {
 
 # A digest of what pip would install: the same source is never installed twice.
 source_digest() {
-    (cd "$SOURCE" && find pyproject.toml README.md energymon collector replicator simulator \
+    (cd "$SOURCE" && find pyproject.toml README.md energymon collector replicator simulator energymon_grafana \
         harness energymon_cli -type f ! -name '*.pyc' ! -path '*/__pycache__/*' -print0 \
         | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
 }
@@ -171,7 +171,7 @@ step_venv() {
         # From a copy: a build in the checkout would leave build/ and *.egg-info behind.
         local copy="$WORK/src"
         mkdir -p "$copy"
-        (cd "$SOURCE" && cp -r pyproject.toml README.md energymon collector replicator simulator \
+        (cd "$SOURCE" && cp -r pyproject.toml README.md energymon collector replicator simulator energymon_grafana \
             harness energymon_cli "$copy/")
         "$venv/bin/pip" install --quiet --disable-pip-version-check "$copy"
         printf '%s\n' "$digest" >"$venv/energymon-source.sha256"
