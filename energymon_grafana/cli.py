@@ -11,8 +11,7 @@ from typing import Any
 import yaml
 
 from energymon_grafana import alerts, notify
-from energymon_grafana.http import GrafanaHttp
-from energymon_grafana.push import Pusher
+from energymon_grafana.push import Pusher, connect
 
 ROOT = Path(__file__).resolve().parents[1]
 ALERTING_DIR = ROOT / "grafana" / "provisioning" / "alerting"
@@ -59,11 +58,11 @@ def _build_alerts(args: argparse.Namespace) -> int:
 
 
 def _push(args: argparse.Namespace) -> int:
-    http = GrafanaHttp(args.url, args.token, args.user, args.password)
+    api = connect(args.url, args.token, args.user, args.password)
     try:
-        return _push_with(Pusher(http, os.environ, args.dashboards), args.dry_run)
+        return _push_with(Pusher(api, os.environ, args.dashboards), args.dry_run)
     finally:
-        http.close()
+        api.client.s.close()
 
 
 def _push_with(pusher: Pusher, dry_run: bool) -> int:

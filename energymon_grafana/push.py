@@ -4,11 +4,13 @@ Grafana where provisioning files cannot be mounted.
 
 Each resource is read first and written only when it differs from what we would send (compared
 on the keys we send: Grafana adds its own, such as ids and versions), so a second push changes
-nothing, and `--dry-run` prints the same plan as a diff without writing. Endpoints, as Grafana
-defines them (pkg/api/api.go, pkg/services/ngalert/api/tooling/definitions/provisioning_*.go):
-/api/folders, /api/dashboards/uid/{uid} and /api/dashboards/db, /api/v1/provisioning/
-alert-rules[/{uid}], folder/{uid}/rule-groups/{group}, contact-points[/{uid}], policies,
-templates/{name}.
+nothing, and `--dry-run` prints the same plan as a diff without writing.
+
+The calls go through grafana-client, pinned to its last 3.x release: from 4.0 on it depends on
+niquests and with it urllib3-future, whose `.pth` startup hook overwrites the environment's
+urllib3, the transport under the collector's and replicator's InfluxDB client
+(docs/dependencies.md). Its element objects (folder, dashboard, alertingprovisioning) name the
+endpoints; their errors become GrafanaApiError, and a 404 on a read means "not there yet".
 """
 
 from __future__ import annotations
@@ -22,11 +24,17 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import requests
+from grafana_client import GrafanaApi
+from grafana_client.client import GrafanaException
+
+from energymon.errors import GrafanaApiError
 from energymon_grafana import alerts, notify
 from energymon_grafana.alert_model import rule_dict
-from energymon_grafana.http import GrafanaHttp
 
-PROVISIONING = "/api/v1/provisioning"
+# grafana-client's default of a few seconds is short for a hosted Grafana saving a dashboard.
+TIMEOUT_S = 30
+NOT_FOUND = 404
 # A reference to an environment variable, as os.ExpandEnv reads one.
 _ENV_NAME = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
 
@@ -100,11 +108,36 @@ def project(desired: Any, actual: Any, secure: frozenset[str] = frozenset()) -> 
     return actual
 
 
+def connect(url: str, token: str | None, user: str | None, password: str | None) -> GrafanaApi:
+    """A grafana-client session on the Grafana at `url`: basic auth when `user` is given, else
+    the service account token (or none)."""
+    credential: str | tuple[str, str] | None = token
+    if user is not None:
+        credential = (user, password or "")
+    # grafana-client puts "api" straight after the URL's path: a sub-path needs its slash.
+    base = url if url.endswith("/") else url + "/"
+    return GrafanaApi.from_url(base, credential=credential, timeout=TIMEOUT_S)
+
+
+def _call(what: str, request: Callable[[], Any], *, absent_is_none: bool = False) -> Any:
+    """`request`'s answer, with grafana-client's and requests' errors as GrafanaApiError; with
+    `absent_is_none`, a 404 is None (a read of something not created yet)."""
+    try:
+        return request()
+    except GrafanaException as exc:
+        if absent_is_none and exc.status_code == NOT_FOUND:
+            return None
+        raise GrafanaApiError(f"{what}: Grafana answered {exc.status_code} {exc}") from exc
+    except requests.RequestException as exc:
+        raise GrafanaApiError(f"{what}: {exc}") from exc
+
+
 class Pusher:
     """Plans and makes the writes against one Grafana."""
 
-    def __init__(self, http: GrafanaHttp, env: Mapping[str, str], dashboards_dir: Path) -> None:
-        self.http = http
+    def __init__(self, api: GrafanaApi, env: Mapping[str, str], dashboards_dir: Path) -> None:
+        self.api = api
+        self.provisioning = api.alertingprovisioning
         self.env = env
         self.dashboards_dir = dashboards_dir
 
@@ -121,19 +154,21 @@ class Pusher:
         before = None if actual is None else project(desired, actual, secure)
         if before == desired:
             return []
-        return [Change(kind, name, before, desired, write, secure)]
+        return [
+            Change(kind, name, before, desired, partial(_call, f"{kind} {name}", write), secure)
+        ]
 
     def folder(self) -> list[Change]:
         desired = {"uid": alerts.FOLDER_UID, "title": alerts.FOLDER_TITLE}
-        actual = self.http.get(f"/api/folders/{alerts.FOLDER_UID}")
+        folders = self.api.folder
+        actual = _call(
+            "folder", partial(folders.get_folder, alerts.FOLDER_UID), absent_is_none=True
+        )
         write = (
-            partial(self.http.send, "POST", "/api/folders", desired)
+            partial(folders.create_folder, alerts.FOLDER_TITLE, uid=alerts.FOLDER_UID)
             if actual is None
             else partial(
-                self.http.send,
-                "PUT",
-                f"/api/folders/{alerts.FOLDER_UID}",
-                {"title": alerts.FOLDER_TITLE, "overwrite": True},
+                folders.update_folder, alerts.FOLDER_UID, title=alerts.FOLDER_TITLE, overwrite=True
             )
         )
         return self._change("folder", alerts.FOLDER_UID, desired, actual, write)
@@ -145,7 +180,11 @@ class Pusher:
             board.pop("id", None)
             board.pop("version", None)
             desired = {"dashboard": board, "meta": {"folderUid": alerts.FOLDER_UID}}
-            actual = self.http.get(f"/api/dashboards/uid/{board['uid']}")
+            actual = _call(
+                "dashboard",
+                partial(self.api.dashboard.get_dashboard, board["uid"]),
+                absent_is_none=True,
+            )
             body = {
                 "dashboard": board,
                 "folderUid": alerts.FOLDER_UID,
@@ -157,19 +196,27 @@ class Pusher:
                 board["uid"],
                 desired,
                 actual,
-                partial(self.http.send, "POST", "/api/dashboards/db", body),
+                partial(self.api.dashboard.update_dashboard, body),
             )
         return changes
 
     def template(self) -> list[Change]:
         desired = {"name": notify.TEMPLATE_NAME, "template": notify.TEMPLATE}
-        path = f"{PROVISIONING}/templates/{notify.TEMPLATE_NAME}"
+        actual = _call(
+            "template",
+            partial(self.provisioning.get_template, notify.TEMPLATE_NAME),
+            absent_is_none=True,
+        )
         return self._change(
             "template",
             notify.TEMPLATE_NAME,
             desired,
-            self.http.get(path),
-            partial(self.http.send, "PUT", path, {"template": notify.TEMPLATE}),
+            actual,
+            partial(
+                self.provisioning.create_or_update_template,
+                notify.TEMPLATE_NAME,
+                {"template": notify.TEMPLATE},
+            ),
         )
 
     def configured(self) -> list[notify.Integration]:
@@ -177,8 +224,7 @@ class Pusher:
         return [i for i in notify.INTEGRATIONS if all(self.env.get(v) for v in i.env)]
 
     def contact_points(self) -> list[Change]:
-        path = f"{PROVISIONING}/contact-points"
-        existing = self.http.get(path, {"name": notify.CONTACT_POINT}) or []
+        existing = _call("contact points", self.provisioning.get_contactpoints)
         by_uid = {cp["uid"]: cp for cp in existing}
         changes = []
         for integration in self.configured():
@@ -189,9 +235,9 @@ class Pusher:
             }
             actual = by_uid.get(integration.uid)
             write = (
-                partial(self.http.send, "POST", path, desired)
+                partial(self.provisioning.create_contactpoint, desired)
                 if actual is None
-                else partial(self.http.send, "PUT", f"{path}/{integration.uid}", desired)
+                else partial(self.provisioning.update_contactpoint, integration.uid, desired)
             )
             changes += self._change(
                 "contact point",
@@ -205,17 +251,15 @@ class Pusher:
 
     def policy(self) -> list[Change]:
         desired = _expand(notify.POLICY, self.env)
-        path = f"{PROVISIONING}/policies"
         return self._change(
             "policy",
             "root",
             desired,
-            self.http.get(path),
-            partial(self.http.send, "PUT", path, desired),
+            _call("policy", self.provisioning.get_notification_policy_tree, absent_is_none=True),
+            partial(self.provisioning.set_notification_policy_tree, desired),
         )
 
     def rules(self) -> list[Change]:
-        path = f"{PROVISIONING}/alert-rules"
         changes = []
         bodies = []
         for rule in alerts.RULES:
@@ -226,11 +270,15 @@ class Pusher:
                 "ruleGroup": alerts.GROUP,
             }
             bodies.append(desired)
-            actual = self.http.get(f"{path}/{rule.uid}")
+            actual = _call(
+                "alert rule",
+                partial(self.provisioning.get_alertrule, rule.uid),
+                absent_is_none=True,
+            )
             write = (
-                partial(self.http.send, "POST", path, desired)
+                partial(self.provisioning.create_alertrule, desired)
                 if actual is None
-                else partial(self.http.send, "PUT", f"{path}/{rule.uid}", desired)
+                else partial(self.provisioning.update_alertrule, rule.uid, desired)
             )
             changes += self._change("alert rule", rule.uid, desired, actual, write)
         interval_s = int(alerts.GROUP_INTERVAL.removesuffix("m")) * 60
@@ -240,19 +288,19 @@ class Pusher:
             "interval": interval_s,
             "rules": bodies,
         }
-        group_path = f"{PROVISIONING}/folder/{alerts.FOLDER_UID}/rule-groups/{alerts.GROUP}"
-        actual_group = self.http.get(group_path)
-        actual_interval = None if actual_group is None else actual_group.get("interval")
-        if actual_interval != interval_s:
-            changes.append(
-                Change(
-                    "rule group",
-                    alerts.GROUP,
-                    None if actual_group is None else {"interval": actual_interval},
-                    {"interval": interval_s},
-                    partial(self.http.send, "PUT", group_path, group),
-                )
-            )
+        actual_group = _call(
+            "rule group",
+            partial(self.provisioning.get_rule_group, alerts.FOLDER_UID, alerts.GROUP),
+            absent_is_none=True,
+        )
+        actual_interval = None if actual_group is None else {"interval": actual_group["interval"]}
+        changes += self._change(
+            "rule group",
+            alerts.GROUP,
+            {"interval": interval_s},
+            actual_interval,
+            partial(self.provisioning.update_rule_group, alerts.FOLDER_UID, alerts.GROUP, group),
+        )
         return changes
 
     def plan(self) -> list[Change]:

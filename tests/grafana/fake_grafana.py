@@ -1,7 +1,8 @@
-"""A small stand-in for Grafana's HTTP API on loopback: the endpoints `energymon grafana push`
-uses, with the paths, bodies, status codes and validation Grafana's source gives them
-(pkg/api/api.go and pkg/api/folder.go, dashboard.go; pkg/services/ngalert/api/tooling/
-definitions/provisioning_*.go; grafana/alerting receivers/email, receivers/telegram).
+"""A small stand-in for Grafana's HTTP API on loopback: exactly the endpoints that grafana-client
+3.11.2 calls for `energymon grafana push`, with the paths, bodies, status codes and validation
+Grafana's source gives them (pkg/api/api.go and pkg/api/folder.go, dashboard.go;
+pkg/services/ngalert/api/api_provisioning.go and tooling/definitions/provisioning_*.go;
+grafana/alerting receivers/email, receivers/telegram).
 
 It is not Grafana: it stores what it is sent, adds the read-only fields Grafana adds (ids,
 versions, provenance), answers secure settings redacted, and counts writes. No Grafana binary
@@ -20,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import urlparse
 
 REDACTED = "[REDACTED]"
 SECURE = {"telegram": {"bottoken"}}
@@ -79,7 +80,7 @@ class FakeGrafana:
             ("GET", f"{prov}/contact-points", self.get_contact_points),
             ("POST", f"{prov}/contact-points", self.create_contact_point),
             ("PUT", f"{prov}/contact-points/([^/]+)", self.update_contact_point),
-            ("GET", f"{prov}/policies", lambda _b, _q: (200, s.policy)),
+            ("GET", f"{prov}/policies", lambda _b: (200, s.policy)),
             ("PUT", f"{prov}/policies", self.put_policy),
             ("GET", f"{prov}/templates/([^/]+)", self.get_template),
             ("PUT", f"{prov}/templates/([^/]+)", self.put_template),
@@ -87,12 +88,12 @@ class FakeGrafana:
         self.routes: list[Route] = [(v, re.compile(p), h) for v, p, h in table]
 
     # ---- folders (pkg/api/folder.go)
-    def get_folder(self, _body: Any, _q: Any, uid: str) -> tuple[int, Any]:
+    def get_folder(self, _body: Any, uid: str) -> tuple[int, Any]:
         if uid not in self.state.folders:
             raise HttpError(404, "folder not found")
         return 200, self.state.folders[uid]
 
-    def create_folder(self, body: dict[str, Any], _q: Any) -> tuple[int, Any]:
+    def create_folder(self, body: dict[str, Any]) -> tuple[int, Any]:
         uid = body.get("uid") or f"generated-{len(self.state.folders)}"
         if uid in self.state.folders:
             raise HttpError(409, "a folder with the same uid already exists")
@@ -101,19 +102,19 @@ class FakeGrafana:
         self.state.folders[uid] = {"uid": uid, "title": body["title"], "id": 1, "version": 1}
         return 200, self.state.folders[uid]
 
-    def update_folder(self, body: dict[str, Any], _q: Any, uid: str) -> tuple[int, Any]:
-        folder = self.get_folder(None, None, uid)[1]
+    def update_folder(self, body: dict[str, Any], uid: str) -> tuple[int, Any]:
+        folder = self.get_folder(None, uid)[1]
         folder["title"] = body["title"]
         folder["version"] += 1
         return 200, folder
 
     # ---- dashboards (pkg/api/dashboard.go)
-    def get_dashboard(self, _body: Any, _q: Any, uid: str) -> tuple[int, Any]:
+    def get_dashboard(self, _body: Any, uid: str) -> tuple[int, Any]:
         if uid not in self.state.dashboards:
             raise HttpError(404, "Dashboard not found")
         return 200, self.state.dashboards[uid]
 
-    def save_dashboard(self, body: dict[str, Any], _q: Any) -> tuple[int, Any]:
+    def save_dashboard(self, body: dict[str, Any]) -> tuple[int, Any]:
         board = copy.deepcopy(body["dashboard"])
         folder_uid = body.get("folderUid", "")
         if folder_uid and folder_uid not in self.state.folders:
@@ -127,10 +128,10 @@ class FakeGrafana:
         self.state.dashboards[uid] = {"dashboard": board, "meta": {"folderUid": folder_uid}}
         return 200, {"status": "success", "uid": uid, "version": version}
 
-    # ---- alert rules (provisioning_alert_rules.go)
-    def get_rule(self, _body: Any, _q: Any, uid: str) -> tuple[int, Any]:
+    # ---- alert rules (api_provisioning.go: an unknown uid is response.Empty(404), no body)
+    def get_rule(self, _body: Any, uid: str) -> tuple[int, Any]:
         if uid not in self.state.rules:
-            raise HttpError(404, "")
+            return 404, None
         return 200, self.state.rules[uid]
 
     def _store_rule(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -145,16 +146,17 @@ class FakeGrafana:
         self.state.groups.setdefault((body["folderUID"], body["ruleGroup"]), 60)
         return rule
 
-    def create_rule(self, body: dict[str, Any], _q: Any) -> tuple[int, Any]:
+    def create_rule(self, body: dict[str, Any]) -> tuple[int, Any]:
         if body["uid"] in self.state.rules:
             raise HttpError(409, "rule uid exists")
         return 201, self._store_rule(body)
 
-    def update_rule(self, body: dict[str, Any], _q: Any, uid: str) -> tuple[int, Any]:
-        self.get_rule(None, None, uid)
+    def update_rule(self, body: dict[str, Any], uid: str) -> tuple[int, Any]:
+        if uid not in self.state.rules:
+            return 404, None
         return 200, self._store_rule(body)
 
-    def get_group(self, _body: Any, _q: Any, folder: str, group: str) -> tuple[int, Any]:
+    def get_group(self, _body: Any, folder: str, group: str) -> tuple[int, Any]:
         if (folder, group) not in self.state.groups:
             raise HttpError(404, "")
         rules = [r for r in self.state.rules.values() if r["ruleGroup"] == group]
@@ -165,7 +167,7 @@ class FakeGrafana:
             "rules": rules,
         }
 
-    def put_group(self, body: dict[str, Any], _q: Any, folder: str, group: str) -> tuple[int, Any]:
+    def put_group(self, body: dict[str, Any], folder: str, group: str) -> tuple[int, Any]:
         if body["interval"] % 10:
             raise HttpError(400, "interval must be a multiple of the base interval")
         for rule in body["rules"]:
@@ -174,12 +176,10 @@ class FakeGrafana:
         return 200, body
 
     # ---- contact points (provisioning_contactpoints.go, grafana/alerting receivers)
-    def get_contact_points(self, _body: Any, query: dict[str, list[str]]) -> tuple[int, Any]:
-        names = query.get("name")
+    def get_contact_points(self, _body: Any) -> tuple[int, Any]:
+        """Every contact point: grafana-client 3.11.2 sends no `name` filter."""
         out = []
         for cp in self.state.contact_points.values():
-            if names and cp["name"] not in names:
-                continue
             shown = copy.deepcopy(cp)
             for key in SECURE.get(cp["type"], ()):
                 if key in shown["settings"]:
@@ -194,12 +194,12 @@ class FakeGrafana:
         if body["type"] == "telegram" and not (settings.get("bottoken") and settings.get("chatid")):
             raise HttpError(400, "could not find Bot Token / Chat Id in settings")
 
-    def create_contact_point(self, body: dict[str, Any], _q: Any) -> tuple[int, Any]:
+    def create_contact_point(self, body: dict[str, Any]) -> tuple[int, Any]:
         self._validate(body)
         self.state.contact_points[body["uid"]] = copy.deepcopy(body)
         return 202, body
 
-    def update_contact_point(self, body: dict[str, Any], _q: Any, uid: str) -> tuple[int, Any]:
+    def update_contact_point(self, body: dict[str, Any], uid: str) -> tuple[int, Any]:
         if uid not in self.state.contact_points:
             raise HttpError(404, "contact point not found")
         self._validate(body)
@@ -207,7 +207,7 @@ class FakeGrafana:
         return 202, {"message": "contactpoint updated"}
 
     # ---- policies and templates
-    def put_policy(self, body: dict[str, Any], _q: Any) -> tuple[int, Any]:
+    def put_policy(self, body: dict[str, Any]) -> tuple[int, Any]:
         receivers = {cp["name"] for cp in self.state.contact_points.values()}
         used = {body["receiver"], *(r["receiver"] for r in body.get("routes", []))}
         if not used <= receivers:
@@ -215,12 +215,12 @@ class FakeGrafana:
         self.state.policy = copy.deepcopy(body)
         return 202, {"message": "policies updated"}
 
-    def get_template(self, _body: Any, _q: Any, name: str) -> tuple[int, Any]:
+    def get_template(self, _body: Any, name: str) -> tuple[int, Any]:
         if name not in self.state.templates:
             raise HttpError(404, "")
         return 200, {"name": name, "template": self.state.templates[name], "provenance": "api"}
 
-    def put_template(self, body: dict[str, Any], _q: Any, name: str) -> tuple[int, Any]:
+    def put_template(self, body: dict[str, Any], name: str) -> tuple[int, Any]:
         self.state.templates[name] = body["template"]
         return 202, {"name": name, "template": body["template"]}
 
@@ -241,7 +241,7 @@ class FakeGrafana:
             m = pattern.fullmatch(url.path)
             if verb == method and m:
                 try:
-                    status, answer = handler(body, parse_qs(url.query), *m.groups())
+                    status, answer = handler(body, *m.groups())
                 except HttpError as exc:
                     return exc.status, {"message": str(exc)}
                 if method != "GET":
@@ -258,9 +258,10 @@ def serving(fake: FakeGrafana) -> Iterator[str]:
             status, answer = fake.handle(
                 self.command, self.path, self.rfile.read(length), self.headers.get("Authorization")
             )
-            payload = json.dumps(answer).encode()
+            payload = b"" if answer is None else json.dumps(answer).encode()
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            if payload:
+                self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)

@@ -11,8 +11,7 @@ import pytest
 from energymon.errors import GrafanaApiError
 from energymon_cli.main import main
 from energymon_grafana import alerts, notify
-from energymon_grafana.http import GrafanaHttp
-from energymon_grafana.push import Pusher, expand_env
+from energymon_grafana.push import Pusher, connect, expand_env
 from tests.grafana.fake_grafana import REDACTED, FakeGrafana, serving
 from tests.grafana.grafana_files import DASHBOARDS
 
@@ -117,8 +116,8 @@ def test_an_unconfigured_integration_is_left_out(
 ) -> None:
     fake, url = grafana
     monkeypatch.delenv("GRAFANA_TELEGRAM_BOT_TOKEN", raising=False)
-    http = GrafanaHttp(url, token="service-account-token")
-    pusher = Pusher(http, {"GRAFANA_ALERT_EMAIL": "a@example.org"}, DASHBOARDS[0].parent)
+    api = connect(url, "service-account-token", None, None)
+    pusher = Pusher(api, {"GRAFANA_ALERT_EMAIL": "a@example.org"}, DASHBOARDS[0].parent)
     for change in pusher.plan():
         change.write()
     assert set(fake.state.contact_points) == {notify.EMAIL_UID}
@@ -135,7 +134,7 @@ def test_basic_auth_and_a_refusal(
     assert fake.state.policy["receiver"] == "grafana-default-email"
     assert main(["grafana", "push", "--url", url, "--user", "admin", "--password", "wrong"]) == 2
     with pytest.raises(GrafanaApiError, match="401"):
-        Pusher(GrafanaHttp(url, token="wrong"), {}, Path(DASHBOARDS[0].parent)).plan()
+        Pusher(connect(url, "wrong", None, None), {}, Path(DASHBOARDS[0].parent)).plan()
 
 
 def test_env_expansion_is_grafanas() -> None:
