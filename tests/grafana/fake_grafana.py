@@ -86,6 +86,8 @@ class FakeGrafana:
             ("PUT", f"{prov}/templates/([^/]+)", self.put_template),
         ]
         self.routes: list[Route] = [(v, re.compile(p), h) for v, p, h in table]
+        # "METHOD pattern" of every route a request reached: a test shows none is unused.
+        self.routes_hit: set[str] = set()
 
     # ---- folders (pkg/api/folder.go)
     def get_folder(self, _body: Any, uid: str) -> tuple[int, Any]:
@@ -240,6 +242,7 @@ class FakeGrafana:
         for verb, pattern, handler in self.routes:
             m = pattern.fullmatch(url.path)
             if verb == method and m:
+                self.routes_hit.add(f"{verb} {pattern.pattern}")
                 try:
                     status, answer = handler(body, *m.groups())
                 except HttpError as exc:
