@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from grafana_client import GrafanaApi
@@ -115,8 +116,10 @@ def connect(url: str, token: str | None, user: str | None, password: str | None)
     if user is not None:
         credential = (user, password or "")
     # grafana-client puts "api" straight after the URL's path: a sub-path needs its slash.
-    base = url if url.endswith("/") else url + "/"
-    return GrafanaApi.from_url(base, credential=credential, timeout=TIMEOUT_S)
+    parts = urlsplit(url)
+    if not parts.path.endswith("/"):
+        parts = parts._replace(path=parts.path + "/")
+    return GrafanaApi.from_url(urlunsplit(parts), credential=credential, timeout=TIMEOUT_S)
 
 
 def _call(what: str, request: Callable[[], Any], *, absent_is_none: bool = False) -> Any:

@@ -152,6 +152,18 @@ def test_basic_auth_and_a_refusal(
         Pusher(connect(url, "wrong", None, None), {}, Path(DASHBOARDS[0].parent)).plan()
 
 
+@pytest.mark.parametrize(
+    ("url", "api"),
+    [
+        ("http://g.example:3000", "http://g.example:3000/api"),
+        ("https://g.example/grafana", "https://g.example/grafana/api"),
+        ("https://g.example/grafana/?verify=false", "https://g.example/grafana/api"),
+    ],
+)
+def test_the_api_sits_under_the_urls_path(url: str, api: str) -> None:
+    assert connect(url, "token", None, None).client.url == api
+
+
 def test_env_expansion_is_grafanas() -> None:
     env = {"A": "x", "LONG_NAME": "y"}
     assert expand_env("$A-${LONG_NAME}-$UNSET-$$A", env) == "x-y--$A"
