@@ -88,6 +88,7 @@ class FakeGrafana:
         self.routes: list[Route] = [(v, re.compile(p), h) for v, p, h in table]
         # "METHOD pattern" of every route a request reached: a test shows none is unused.
         self.routes_hit: set[str] = set()
+        self.unrouted: list[str] = []
 
     # ---- folders (pkg/api/folder.go)
     def get_folder(self, _body: Any, uid: str) -> tuple[int, Any]:
@@ -250,6 +251,7 @@ class FakeGrafana:
                 if method != "GET":
                     self.state.writes.append(f"{method} {url.path}")
                 return status, answer
+        self.unrouted.append(f"{method} {url.path}")
         return 404, {"message": "Not found"}
 
 

@@ -104,6 +104,7 @@ def test_the_fake_serves_only_what_the_push_calls(
     fake.state.rules["energymon-replication-lag"]["for"] = "10m"
     assert push(url, monkeypatch=monkeypatch) == 0
     assert fake.routes_hit == {f"{verb} {pattern.pattern}" for verb, pattern, _ in fake.routes}
+    assert fake.unrouted == []
     assert fake.state.folders[alerts.FOLDER_UID]["title"] == alerts.FOLDER_TITLE
 
 
