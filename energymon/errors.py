@@ -23,6 +23,7 @@ module (a test keeps the drawing true):
       ModbusError
         MeterTimeoutError
       ReplicationError
+      GrafanaApiError
 
 A module that needs a narrower error derives it from one of these, beside the code that raises
 it (the Modbus framing's reply errors, the simulator's transport and encoding errors).
@@ -121,3 +122,7 @@ class MeterTimeoutError(ModbusError):
 
 class ReplicationError(EnergymonError):
     """Replication could not make progress."""
+
+
+class GrafanaApiError(EnergymonError):
+    """A Grafana HTTP API refused or failed a request of `energymon grafana push`."""

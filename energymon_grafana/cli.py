@@ -1,15 +1,27 @@
-"""`energymon grafana ...`: the Grafana files as code."""
+"""`energymon grafana ...`: the Grafana files as code, and pushing them to a Grafana."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-from energymon_grafana import DEFAULT_CURRENCY
+from energymon_grafana import DEFAULT_CURRENCY, notify
+from energymon_grafana.alerting_files import alerting_files
+from energymon_grafana.push import Pusher, connect
 
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARD_DIR = ROOT / "grafana" / "dashboards"
+ALERTING_DIR = ROOT / "grafana" / "provisioning" / "alerting"
+
+
+def _stale_alerting(directory: Path) -> list[str]:
+    return [
+        name
+        for name, text in alerting_files().items()
+        if not (directory / name).exists() or (directory / name).read_text() != text
+    ]
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -18,25 +30,65 @@ def _build(args: argparse.Namespace) -> int:
 
     options = Options(currency=args.currency)
     if args.check:
-        different = stale(args.out, options)
-        for name in different:
-            print(f"{args.out / name} differs from the generated dashboard", file=sys.stderr)
+        different = [args.out / n for n in stale(args.out, options)]
+        different += [args.alerting / n for n in _stale_alerting(args.alerting)]
+        for path in different:
+            print(f"{path} differs from the generated file", file=sys.stderr)
         return 1 if different else 0
     for path in write(args.out, options):
         print(f"wrote {path}", file=sys.stderr)
+    for name, text in alerting_files().items():
+        target = args.alerting / name
+        if not target.exists() or target.read_text() != text:
+            target.write_text(text)
+            print(f"wrote {target}", file=sys.stderr)
+    return 0
+
+
+def _push(args: argparse.Namespace) -> int:
+    api = connect(args.url, args.token, args.user, args.password)
+    try:
+        return _push_with(Pusher(api, os.environ, args.dashboards), args.dry_run)
+    finally:
+        api.client.s.close()
+
+
+def _push_with(pusher: Pusher, dry_run: bool) -> int:
+    skipped = [i.uid for i in notify.INTEGRATIONS if i not in pusher.configured()]
+    for uid in skipped:
+        print(
+            f"{uid}: not configured (its GRAFANA_* variables are unset), left out", file=sys.stderr
+        )
+    if not pusher.configured():
+        print(
+            "no integration configured: the notification policy is left as it is", file=sys.stderr
+        )
+    changes = pusher.plan()
+    for change in changes:
+        print(change.diff(), end="")
+        if not dry_run:
+            change.write()
+    verb = "would change" if dry_run else "changed"
+    print(f"{verb} {len(changes)} resources", file=sys.stderr)
     return 0
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    grafana = subparsers.add_parser("grafana", help="Grafana dashboards and provisioning as code")
+    grafana = subparsers.add_parser(
+        "grafana", help="Grafana dashboards, alert rules and notifications as code"
+    )
     sub = grafana.add_subparsers(dest="grafana_command", required=True, metavar="COMMAND")
     build = sub.add_parser(
         "build",
-        help="regenerate grafana/dashboards/*.json from energymon_grafana",
-        description="Regenerate the dashboards from energymon_grafana. The committed files use "
-        "the defaults; --currency changes the unit of the cost panels for your own copy.",
+        help="regenerate grafana/dashboards/*.json and grafana/provisioning/alerting/*.yaml",
+        description="Regenerate the dashboards and the alerting provisioning files from "
+        "energymon_grafana. The committed files use the defaults; --currency changes the unit "
+        "of the cost panels for your own copy.",
     )
     build.add_argument("--out", type=Path, default=DASHBOARD_DIR, help="directory of the JSON")
+    build.add_argument(
+        "--alerting", type=Path, default=ALERTING_DIR, help="directory of the alerting YAML"
+    )
     build.add_argument(
         "--currency", default=DEFAULT_CURRENCY, help="currency shown on the cost panels"
     )
@@ -46,3 +98,27 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="write nothing; exit 1 when a file differs from the generated one",
     )
     build.set_defaults(handler=_build)
+    push = sub.add_parser(
+        "push",
+        help="upload dashboards, alert rules, contact points, policy and template to a Grafana",
+    )
+    push.add_argument("--url", required=True, help="Grafana's base URL, e.g. https://g.example")
+    auth = push.add_mutually_exclusive_group()
+    auth.add_argument(
+        "--token",
+        default=os.environ.get("GRAFANA_TOKEN"),
+        help="service account token (default: $GRAFANA_TOKEN)",
+    )
+    auth.add_argument("--user", help="basic-auth user (with --password)")
+    push.add_argument(
+        "--password",
+        default=os.environ.get("GRAFANA_PASSWORD"),
+        help="basic-auth password (default: $GRAFANA_PASSWORD)",
+    )
+    push.add_argument(
+        "--dry-run", action="store_true", help="print what would change, write nothing"
+    )
+    push.add_argument(
+        "--dashboards", type=Path, default=DASHBOARD_DIR, help="directory of dashboard JSON"
+    )
+    push.set_defaults(handler=_push)

@@ -54,7 +54,7 @@ def alert_rules() -> list[dict[str, Any]]:
     return [
         rule
         for path in ALERT_FILES
-        for group in load_yaml(path)["groups"]
+        for group in load_yaml(path).get("groups", [])
         for rule in group["rules"]
     ]
 

@@ -1,0 +1,287 @@
+"""A small stand-in for Grafana's HTTP API on loopback: exactly the endpoints that grafana-client
+3.11.2 calls for `energymon grafana push`, with the paths, bodies, status codes and validation
+Grafana's source gives them (pkg/api/api.go and pkg/api/folder.go, dashboard.go;
+pkg/services/ngalert/api/api_provisioning.go and tooling/definitions/provisioning_*.go;
+grafana/alerting receivers/email, receivers/telegram).
+
+It is not Grafana: it stores what it is sent, adds the read-only fields Grafana adds (ids,
+versions, provenance), answers secure settings redacted, and counts writes. No Grafana binary
+runs in the test environment; docs/dashboards.md says so.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import re
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlparse
+
+REDACTED = "[REDACTED]"
+SECURE = {"telegram": {"bottoken"}}
+RULE_REQUIRED = (
+    "orgID",
+    "folderUID",
+    "ruleGroup",
+    "title",
+    "condition",
+    "data",
+    "noDataState",
+    "execErrState",
+    "for",
+)
+DEFAULT_POLICY = {"receiver": "grafana-default-email", "group_by": ["grafana_folder", "alertname"]}
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class State:
+    token: str
+    folders: dict[str, dict[str, Any]] = field(default_factory=dict)
+    dashboards: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rules: dict[str, dict[str, Any]] = field(default_factory=dict)
+    groups: dict[tuple[str, str], int] = field(default_factory=dict)
+    contact_points: dict[str, dict[str, Any]] = field(default_factory=dict)
+    policy: dict[str, Any] = field(default_factory=lambda: copy.deepcopy(DEFAULT_POLICY))
+    templates: dict[str, str] = field(default_factory=dict)
+    writes: list[str] = field(default_factory=list)
+
+
+Route = tuple[str, re.Pattern[str], Callable[..., tuple[int, Any]]]
+
+
+class FakeGrafana:
+    def __init__(self, token: str = "service-account-token") -> None:
+        self.state = State(token)
+        s = self.state
+        prov = "/api/v1/provisioning"
+        table: list[tuple[str, str, Callable[..., tuple[int, Any]]]] = [
+            ("GET", "/api/folders/([^/]+)", self.get_folder),
+            ("POST", "/api/folders", self.create_folder),
+            ("PUT", "/api/folders/([^/]+)", self.update_folder),
+            ("GET", "/api/dashboards/uid/([^/]+)", self.get_dashboard),
+            ("POST", "/api/dashboards/db", self.save_dashboard),
+            ("GET", f"{prov}/alert-rules/([^/]+)", self.get_rule),
+            ("POST", f"{prov}/alert-rules", self.create_rule),
+            ("PUT", f"{prov}/alert-rules/([^/]+)", self.update_rule),
+            ("GET", f"{prov}/folder/([^/]+)/rule-groups/([^/]+)", self.get_group),
+            ("PUT", f"{prov}/folder/([^/]+)/rule-groups/([^/]+)", self.put_group),
+            ("GET", f"{prov}/contact-points", self.get_contact_points),
+            ("POST", f"{prov}/contact-points", self.create_contact_point),
+            ("PUT", f"{prov}/contact-points/([^/]+)", self.update_contact_point),
+            ("GET", f"{prov}/policies", lambda _b: (200, s.policy)),
+            ("PUT", f"{prov}/policies", self.put_policy),
+            ("GET", f"{prov}/templates/([^/]+)", self.get_template),
+            ("PUT", f"{prov}/templates/([^/]+)", self.put_template),
+        ]
+        self.routes: list[Route] = [(v, re.compile(p), h) for v, p, h in table]
+        # "METHOD pattern" of every route a request reached: a test shows none is unused.
+        self.routes_hit: set[str] = set()
+        self.unrouted: list[str] = []
+
+    # ---- folders (pkg/api/folder.go)
+    def get_folder(self, _body: Any, uid: str) -> tuple[int, Any]:
+        if uid not in self.state.folders:
+            raise HttpError(404, "folder not found")
+        return 200, self.state.folders[uid]
+
+    def create_folder(self, body: dict[str, Any]) -> tuple[int, Any]:
+        uid = body.get("uid") or f"generated-{len(self.state.folders)}"
+        if uid in self.state.folders:
+            raise HttpError(409, "a folder with the same uid already exists")
+        if any(f["title"] == body["title"] for f in self.state.folders.values()):
+            raise HttpError(409, "a folder with the same name already exists")
+        self.state.folders[uid] = {"uid": uid, "title": body["title"], "id": 1, "version": 1}
+        return 200, self.state.folders[uid]
+
+    def update_folder(self, body: dict[str, Any], uid: str) -> tuple[int, Any]:
+        folder = self.get_folder(None, uid)[1]
+        folder["title"] = body["title"]
+        folder["version"] += 1
+        return 200, folder
+
+    # ---- dashboards (pkg/api/dashboard.go)
+    def get_dashboard(self, _body: Any, uid: str) -> tuple[int, Any]:
+        if uid not in self.state.dashboards:
+            raise HttpError(404, "Dashboard not found")
+        return 200, self.state.dashboards[uid]
+
+    def save_dashboard(self, body: dict[str, Any]) -> tuple[int, Any]:
+        board = copy.deepcopy(body["dashboard"])
+        folder_uid = body.get("folderUid", "")
+        if folder_uid and folder_uid not in self.state.folders:
+            raise HttpError(400, "folder not found")
+        uid = board["uid"]
+        old = self.state.dashboards.get(uid)
+        if old is not None and not body.get("overwrite"):
+            raise HttpError(412, "version-mismatch")
+        version = 1 if old is None else old["dashboard"]["version"] + 1
+        board |= {"id": 7, "version": version}
+        self.state.dashboards[uid] = {"dashboard": board, "meta": {"folderUid": folder_uid}}
+        return 200, {"status": "success", "uid": uid, "version": version}
+
+    # ---- alert rules (api_provisioning.go: an unknown uid is response.Empty(404), no body)
+    def get_rule(self, _body: Any, uid: str) -> tuple[int, Any]:
+        if uid not in self.state.rules:
+            return 404, None
+        return 200, self.state.rules[uid]
+
+    def _store_rule(self, body: dict[str, Any]) -> dict[str, Any]:
+        missing = [k for k in RULE_REQUIRED if k not in body]
+        if missing:
+            raise HttpError(400, f"invalid alert rule: missing {missing}")
+        if body["folderUID"] not in self.state.folders:
+            raise HttpError(400, "folder does not exist")
+        rule = copy.deepcopy(body) | {"id": len(self.state.rules) + 1, "provenance": "api"}
+        rule["updated"] = "2026-01-01T00:00:00Z"
+        self.state.rules[body["uid"]] = rule
+        self.state.groups.setdefault((body["folderUID"], body["ruleGroup"]), 60)
+        return rule
+
+    def create_rule(self, body: dict[str, Any]) -> tuple[int, Any]:
+        if body["uid"] in self.state.rules:
+            raise HttpError(409, "rule uid exists")
+        return 201, self._store_rule(body)
+
+    def update_rule(self, body: dict[str, Any], uid: str) -> tuple[int, Any]:
+        if uid not in self.state.rules:
+            return 404, None
+        return 200, self._store_rule(body)
+
+    def get_group(self, _body: Any, folder: str, group: str) -> tuple[int, Any]:
+        if (folder, group) not in self.state.groups:
+            raise HttpError(404, "")
+        rules = [r for r in self.state.rules.values() if r["ruleGroup"] == group]
+        return 200, {
+            "title": group,
+            "folderUid": folder,
+            "interval": self.state.groups[(folder, group)],
+            "rules": rules,
+        }
+
+    def put_group(self, body: dict[str, Any], folder: str, group: str) -> tuple[int, Any]:
+        if body["interval"] % 10:
+            raise HttpError(400, "interval must be a multiple of the base interval")
+        for rule in body["rules"]:
+            self._store_rule(rule)
+        self.state.groups[(folder, group)] = body["interval"]
+        return 200, body
+
+    # ---- contact points (provisioning_contactpoints.go, grafana/alerting receivers)
+    def get_contact_points(self, _body: Any) -> tuple[int, Any]:
+        """Every contact point: grafana-client 3.11.2 sends no `name` filter."""
+        out = []
+        for cp in self.state.contact_points.values():
+            shown = copy.deepcopy(cp)
+            for key in SECURE.get(cp["type"], ()):
+                if key in shown["settings"]:
+                    shown["settings"][key] = REDACTED
+            out.append(shown)
+        return 200, out
+
+    def _validate(self, body: dict[str, Any]) -> None:
+        settings = body["settings"]
+        if body["type"] == "email" and not settings.get("addresses"):
+            raise HttpError(400, "could not find addresses in settings")
+        if body["type"] == "telegram" and not (settings.get("bottoken") and settings.get("chatid")):
+            raise HttpError(400, "could not find Bot Token / Chat Id in settings")
+
+    def create_contact_point(self, body: dict[str, Any]) -> tuple[int, Any]:
+        self._validate(body)
+        self.state.contact_points[body["uid"]] = copy.deepcopy(body)
+        return 202, body
+
+    def update_contact_point(self, body: dict[str, Any], uid: str) -> tuple[int, Any]:
+        if uid not in self.state.contact_points:
+            raise HttpError(404, "contact point not found")
+        self._validate(body)
+        self.state.contact_points[uid] = copy.deepcopy(body)
+        return 202, {"message": "contactpoint updated"}
+
+    # ---- policies and templates
+    def put_policy(self, body: dict[str, Any]) -> tuple[int, Any]:
+        receivers = {cp["name"] for cp in self.state.contact_points.values()}
+        used = {body["receiver"], *(r["receiver"] for r in body.get("routes", []))}
+        if not used <= receivers:
+            raise HttpError(400, f"receiver {used - receivers} does not exist")
+        self.state.policy = copy.deepcopy(body)
+        return 202, {"message": "policies updated"}
+
+    def get_template(self, _body: Any, name: str) -> tuple[int, Any]:
+        if name not in self.state.templates:
+            raise HttpError(404, "")
+        return 200, {"name": name, "template": self.state.templates[name], "provenance": "api"}
+
+    def put_template(self, body: dict[str, Any], name: str) -> tuple[int, Any]:
+        self.state.templates[name] = body["template"]
+        return 202, {"name": name, "template": body["template"]}
+
+    # ---- HTTP
+    def authorised(self, header: str | None) -> bool:
+        if header == f"Bearer {self.state.token}":
+            return True
+        if header and header.startswith("Basic "):
+            return base64.b64decode(header[6:]).decode() == "admin:secret"
+        return False
+
+    def handle(self, method: str, path: str, raw_body: bytes, auth: str | None) -> tuple[int, Any]:
+        if not self.authorised(auth):
+            return 401, {"message": "Unauthorized"}
+        url = urlparse(path)
+        body = json.loads(raw_body) if raw_body else None
+        for verb, pattern, handler in self.routes:
+            m = pattern.fullmatch(url.path)
+            if verb == method and m:
+                self.routes_hit.add(f"{verb} {pattern.pattern}")
+                try:
+                    status, answer = handler(body, *m.groups())
+                except HttpError as exc:
+                    return exc.status, {"message": str(exc)}
+                if method != "GET":
+                    self.state.writes.append(f"{method} {url.path}")
+                return status, answer
+        self.unrouted.append(f"{method} {url.path}")
+        return 404, {"message": "Not found"}
+
+
+@contextmanager
+def serving(fake: FakeGrafana) -> Iterator[str]:
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            status, answer = fake.handle(
+                self.command, self.path, self.rfile.read(length), self.headers.get("Authorization")
+            )
+            payload = b"" if answer is None else json.dumps(answer).encode()
+            self.send_response(status)
+            if payload:
+                self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_POST = do_PUT = _answer  # noqa: N815
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Quiet: pytest shows failures, not every request."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
