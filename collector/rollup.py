@@ -344,10 +344,7 @@ class RollupWorker:
 
 def first_reading_ms(client: InfluxClient, settings: Settings) -> int | None:
     """The time of the home's oldest reading, where a rebuild of everything starts."""
-    q = (
-        f"SELECT first(energy_wh) FROM {MEASUREMENT} "
-        f"WHERE home = {quote_string(settings.home)}"
-    )
+    q = f"SELECT first(energy_wh) FROM {MEASUREMENT} WHERE home = {quote_string(settings.home)}"
     for series in client.query(q):
         for row in series.values:
             return int(row[0])
