@@ -170,6 +170,8 @@ class RollupWorker:
         self.source = RollupSource(influx, config.home)
         self.price_at = minute_price(config.tariff, self.zone)
         self.follow_journal = follow_journal
+        # Journal entry id -> when this worker first saw it unsettled (monotonic seconds).
+        self._first_seen: dict[int, float] = {}
         with db.transaction() as conn:
             conn.execute(PENDING_SCHEMA)
             conn.execute(meters.SCHEMA)
@@ -221,14 +223,11 @@ class RollupWorker:
     def _ingest(self) -> int:
         cursor = self.db.meta(CURSOR_KEY) or 0
         entries, after = journal.entries_of_other_kinds(
-            self.db,
-            cursor,
-            journal.ROLLUP,
-            recorded_until_ms=self.clock.now_ms() - self.config.settle_ms,
-            limit=JOURNAL_PAGE,
+            self.db, cursor, journal.ROLLUP, settled=self._settled, limit=JOURNAL_PAGE
         )
         if after == cursor:
             return 0
+        self._first_seen = {i: t for i, t in self._first_seen.items() if i > after}
         rows: list[_Pending] = []
         for e in entries:
             rows += raw_spans(e.min_time_ms, e.max_time_ms, e.recorded_ms, 1, HOUR_MS)
@@ -236,6 +235,15 @@ class RollupWorker:
             _upsert(conn, rows)
             self.db.set_meta(conn, CURSOR_KEY, after)
         return len(entries)
+
+    def _settled(self, entry: journal.JournalEntry) -> bool:
+        """Whether an entry's write has landed: it is `settle_ms` old by the wall clock, or
+        this worker has known it that long (an entry stamped by a clock that ran ahead, or by
+        another process's clock, must not hold the journal up until the wall clock catches up)."""
+        if entry.recorded_ms <= self.clock.now_ms() - self.config.settle_ms:
+            return True
+        first_seen = self._first_seen.setdefault(entry.id, self.clock.monotonic())
+        return self.clock.monotonic() - first_seen >= self.config.settle_ms / 1000
 
     def _ready(self, level: str, limit: int) -> list[_Pending]:
         """Dirty buckets of `level` none of whose lower-level parts are still dirty."""

@@ -19,6 +19,7 @@ other kinds, so its own writes never wake it again.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,24 +84,28 @@ def record(
 
 
 def entries_of_other_kinds(
-    db: SQLiteDB, after_id: int, kind: str, *, recorded_until_ms: int, limit: int
+    db: SQLiteDB, after_id: int, kind: str, *, settled: Callable[[JournalEntry], bool], limit: int
 ) -> tuple[list[JournalEntry], int]:
-    """Entries after `after_id` not of `kind`, recorded up to `recorded_until_ms`, oldest
-    first, and the cursor after them. Stops at the first too recent entry of any kind, so the
-    cursor never passes an entry that is not yet followed."""
+    """Entries after `after_id` not of `kind` whose writes have `settled`, oldest first, and
+    the cursor after them. Stops at the first entry of any kind not settled yet, so the cursor
+    never passes an entry that is not yet followed."""
     rows = db.fetch_all(
         "SELECT id, recorded_ms, min_time_ms, max_time_ms, points, kind FROM write_journal "
         "WHERE id > ? ORDER BY id LIMIT ?",
         (after_id, limit),
     )
+    page = [JournalEntry(*row) for row in rows]
+    # Asked of every entry of the page, so that entries known only by their age all start
+    # aging now, not one per call.
+    ready = [settled(entry) for entry in page]
     entries: list[JournalEntry] = []
     cursor = after_id
-    for entry_id, recorded_ms, lo, hi, points, entry_kind in rows:
-        if recorded_ms > recorded_until_ms:
+    for entry, is_settled in zip(page, ready, strict=True):
+        if not is_settled:
             break
-        cursor = entry_id
-        if entry_kind != kind:
-            entries.append(JournalEntry(entry_id, recorded_ms, lo, hi, points, entry_kind))
+        cursor = entry.id
+        if entry.kind != kind:
+            entries.append(entry)
     return entries, cursor
 
 
