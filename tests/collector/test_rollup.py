@@ -256,3 +256,16 @@ def test_rebuild_writes_the_same_rollups(rig: Rig) -> None:
     )
     assert points > 0 and seen[-1][0] == seen[-1][1]
     assert {m: rig.rows(m) for m in before} == before
+
+
+def test_an_entry_stamped_ahead_is_followed_once_known_long_enough(rig: Rig) -> None:
+    worker = rig.worker()
+    rig.clock.jump(3600)
+    rig.store(mains_readings()[:3])
+    # The wall clock is set back an hour: by its stamp the entry is an hour in the future.
+    rig.clock.jump(-3600)
+    assert worker.run_once().entries == 0
+    rig.clock.advance(1)
+    assert worker.run_once().entries == 0
+    rig.clock.advance(RollupConfig.from_settings(rig.settings).settle_ms / 1000)
+    assert worker.run_once().entries == 1
