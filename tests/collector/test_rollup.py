@@ -269,3 +269,25 @@ def test_an_entry_stamped_ahead_is_followed_once_known_long_enough(rig: Rig) -> 
     assert worker.run_once().entries == 0
     rig.clock.advance(RollupConfig.from_settings(rig.settings).settle_ms / 1000)
     assert worker.run_once().entries == 1
+
+
+def test_days_follow_daylight_saving_time(influx: InfluxClient, tmp_path: Path) -> None:
+    rig = Rig(influx, tmp_path / "data", timezone="Europe/Berlin")
+    worker = rig.worker()
+    # One reading an hour from Saturday 20:00 UTC to Monday 02:00 UTC; Berlin moves its clocks
+    # forward on Sunday, 2026-03-29, whose day has 23 hours.
+    start = ms("2026-03-28T20:00:00")
+    rig.store([reading(MAINS, 1 + h, start + h * 3_600_000, 100 + 10 * h) for h in range(31)])
+    rig.settle_and_run(worker)
+    days = rig.rows("energymon_day")
+    assert sorted(days) == [
+        ms("2026-03-27T23:00:00"),
+        ms("2026-03-28T23:00:00"),
+        ms("2026-03-29T22:00:00"),
+    ]
+    # 23:00 UTC Saturday to 22:00 UTC Sunday: 23 readings, 10 Wh each.
+    assert days[ms("2026-03-28T23:00:00")]["samples"] == 23
+    assert days[ms("2026-03-28T23:00:00")]["energy_wh"] == 230.0
+    [month] = rig.rows("energymon_month").values()
+    assert month["time"] == ms("2026-02-28T23:00:00") and month["energy_wh"] == 300.0
+    rig.db.close()
