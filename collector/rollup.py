@@ -174,7 +174,7 @@ class RollupWorker:
         self._first_seen: dict[int, float] = {}
         with db.transaction() as conn:
             conn.execute(PENDING_SCHEMA)
-            conn.execute(meters.SCHEMA)
+        meters.ensure_schema(db)
         self.watch = watch
         if watch is not None:
             watch.rollup = RollupWatch(config.interval_s, clock.now_ms(), self.oldest_pending_ms())
