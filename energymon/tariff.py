@@ -33,6 +33,7 @@ from energymon.errors import ConfigError
 
 # PLN R-1/TR 1,300 VA household rate in rupiah per kWh; docs/configuration.md names its source.
 PLN_R1_1300VA_IDR_PER_KWH = 1444.70
+# Not the rate's known effective date: early enough that every reading is priced by it.
 PLN_R1_FROM = date(2017, 1, 1)
 
 
