@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -68,3 +69,23 @@ def test_rebuild_command(
     assert _sum_samples(influx, "energymon_1m") == 90
     rows = [r for s in influx.query("SELECT energy_wh FROM energymon_day") for r in s.records()]
     assert [r["energy_wh"] for r in rows] == [89.0]
+
+
+def test_a_failing_rollup_degrades_health_with_the_reason(
+    influx_server: InfluxServer, start_collector: Callable[..., RunningCollector]
+) -> None:
+    db = "rollup_conflict"
+    conflict = InfluxClient(influx_server.url, db)
+    conflict.create_database()
+    # An integer energy_wh makes InfluxDB refuse every float one the worker writes into the
+    # same shard (this week's).
+    conflict.write([f"energymon_1m,home=home energy_wh=1i {int(time.time() * 1000)}"])
+    c = start_collector(influx_server, influx_db=db, rollup_interval_s=0.2)
+    assert c.post(batch(range(1, 5))).status_code == 200
+
+    def health() -> dict[str, Any]:
+        return dict(requests.get(f"{c.url}/health", timeout=10).json())
+
+    report = wait_for(health, lambda h: h["status"] == "degraded")
+    assert any(r.startswith("rollup is failing: InfluxRejectedError") for r in report["reasons"])
+    conflict.close()
