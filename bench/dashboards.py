@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from yeardata import write_year
+from yeardata import stderr_progress, write_year
 
 from collector import rollup
 from energymon.influx import InfluxClient
@@ -237,7 +237,9 @@ def prepare(client: InfluxClient, data: Path, url: str, days: int) -> dict[str, 
     client.query(f"DROP DATABASE {DB}", database=None, method="POST")
     client.create_database()
     write_start = time.perf_counter()
-    start_ms, end_ms = write_year(client, HOME, days, METERS)
+    start_ms, end_ms, _ = write_year(
+        client, HOME, days, METERS, progress=stderr_progress("raw data")
+    )
     write_s = time.perf_counter() - write_start
     settings = Settings(
         home=HOME, influx_url=url, influx_db=DB, data_dir=data / "collector", layout=LAYOUT

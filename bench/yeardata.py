@@ -1,9 +1,13 @@
-"""Shared benchmark data: DAYS of 1 Hz readings of some meters, ending now, written with the
-project's own line format (`energymon.schema`), as a home's collector would have stored them.
+"""One year (or `days`) of 1 Hz readings for a few meters, written fast into an InfluxDB: the
+data set the rollup and dashboard benchmarks share.
 
-Power follows a daily cycle with a per-meter phase and a small per-second wobble; the energy
-counter integrates it (whole Wh, as the PZEM-004T reports); the meters read at the same
-seconds. `write_year` streams day by day, so memory stays flat for a year of data.
+    from bench.yeardata import write_year
+    write_year(client, "bench", days=365, meters=[("mega-01", "mains"), ...])
+
+Lines come from one %-template per meter (the series escaped once), 50,000 to a `/write`. The
+profile is deterministic: a daily load curve per meter plus a little noise from the second's
+index, a counter in whole Wh that grows with the power, and one counter reset a month on the
+second meter, so rollups meet resets. No journal entries: a rebuild reads the data whole.
 """
 
 from __future__ import annotations
@@ -11,54 +15,92 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from energymon.influx import InfluxClient
-from energymon.schema import Measurement, reading_line, reading_series
+from energymon.schema import reading_series
 
+BATCH_LINES = 50_000
 DAY_S = 86_400
-LINES_PER_CHUNK = 20_000
+# The second meter's counter is reset at this second of every 30 days.
+RESET_EVERY_S = 30 * DAY_S
+TEMPLATE = (
+    " voltage_v=%r,current_a=%r,power_w=%r,energy_wh=%di,frequency_hz=50.0,"
+    "power_factor=0.95,alarm=false,boot=1i,seq=%di %d"
+)
 
 
-def _power_w(meter: int, t_s: int) -> float:
-    day = math.sin(2 * math.pi * ((t_s % DAY_S) / DAY_S + meter / 7))
-    return round(400.0 + 300.0 * meter + 250.0 * day + (t_s * 7 + meter * 13) % 50, 1)
+def default_meters() -> list[tuple[str, str]]:
+    return [("mega-01", "mains"), ("mega-01", "heatpump"), ("mega-01", "kitchen")]
 
 
-def _chunks(home: str, start_s: int, seconds: int, meters: Sequence[tuple[str, str]],
-            counters: list[float]) -> Iterator[bytes]:  # fmt: skip
+def _load_w(second_of_day: int, meter: int) -> float:
+    """A daily curve: low at night, peaks in the morning and evening."""
+    hour = second_of_day / 3600
+    curve = 0.5 + 0.5 * math.sin((hour - 9) / 24 * 2 * math.pi) ** 2
+    return round((150 + 250 * meter) * curve + (second_of_day * 7 + meter * 13) % 40, 1)
+
+
+def lines(
+    home: str, start_ms: int, seconds: int, meters: Sequence[tuple[str, str]]
+) -> Iterator[list[str]]:
+    """Batches of line protocol for `seconds` seconds from `start_ms` (a whole second)."""
     series = [reading_series(home, device, sensor) for device, sensor in meters]
-    lines: list[str] = []
+    energy = [1000.0 * (n + 1) for n in range(len(meters))]
+    batch: list[str] = []
     for i in range(seconds):
-        t_s = start_s + i
-        for n, s in enumerate(series):
-            power = _power_w(n, t_s)
-            counters[n] += power / 3600
-            voltage = 220.0 + (t_s + n) % 90 / 10
-            m = Measurement(
-                voltage, round(power / voltage / 0.95, 3), power, int(counters[n]), 50.0, 0.95,
-                False,
-            )  # fmt: skip
-            lines.append(reading_line(s, m, 1, t_s - start_s + 1, t_s * 1000))
-        if len(lines) >= LINES_PER_CHUNK:
-            yield ("\n".join(lines) + "\n").encode()
-            lines = []
-    if lines:
-        yield ("\n".join(lines) + "\n").encode()
+        t = start_ms + i * 1000
+        day_s = (t // 1000) % DAY_S
+        voltage = 220.0 + (i % 97) / 10
+        for n, prefix in enumerate(series):
+            power = _load_w(day_s, n)
+            energy[n] += power / 3600
+            if n == 1 and i and i % RESET_EVERY_S == 0:
+                energy[n] = 0.0
+            current = round(power / voltage / 0.95, 3)
+            batch.append(prefix + TEMPLATE % (voltage, current, power, int(energy[n]), i + 1, t))
+        if len(batch) >= BATCH_LINES:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def write_year(
-    client: InfluxClient, home: str, days: int, meters: Sequence[tuple[str, str]]
-) -> tuple[int, int]:
-    """Write `days` days of 1 Hz readings of `meters` (device, sensor) ending now; returns the
-    written range [start_ms, end_ms)."""
-    end_s = int(time.time())
-    start_s = end_s - days * DAY_S
-    counters = [1000.0] * len(meters)
-    for day in range(days):
-        client.write_stream(
-            _chunks(home, start_s + day * DAY_S, DAY_S, meters, counters), timeout_s=600.0
+    client: InfluxClient,
+    home: str,
+    days: float = 365,
+    meters: Sequence[tuple[str, str]] | None = None,
+    *,
+    end_ms: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[int, int, int]:
+    """Write `days` of 1 Hz readings ending at `end_ms` (default: the current hour's start);
+    returns (start_ms, end_ms, points written)."""
+    chosen = list(meters or default_meters())
+    end = end_ms if end_ms is not None else int(time.time() // 3600 * 3600 * 1000)
+    seconds = int(days * DAY_S)
+    start = end - seconds * 1000
+    total = seconds * len(chosen)
+    written = 0
+    for batch in lines(home, start, seconds, chosen):
+        client.write("\n".join(batch).encode())
+        written += len(batch)
+        if progress is not None:
+            progress(written, total)
+    return start, end, written
+
+
+def stderr_progress(label: str) -> Callable[[int, int], None]:
+    began = time.monotonic()
+
+    def report(done: int, total: int) -> None:
+        rate = done / max(time.monotonic() - began, 1e-9)
+        print(
+            f"\r{label}: {done:,}/{total:,} points, {rate:,.0f}/s",
+            end="" if done < total else "\n",
+            file=sys.stderr,
+            flush=True,
         )
-        print(f"\rwrote day {day + 1}/{days}", end="", file=sys.stderr, flush=True)
-    print(file=sys.stderr)
-    return start_s * 1000, end_s * 1000
+
+    return report

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+import time
+from datetime import UTC, datetime
 
 from collector import meter_cli
 from energymon.errors import ConfigError
@@ -102,6 +105,41 @@ def _spool_losses(args: argparse.Namespace) -> int:
         db.close()
 
 
+def _iso_ms(value: str) -> int:
+    """An ISO 8601 instant (a date alone is its midnight in UTC; no offset: UTC)."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an ISO 8601 time") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def _rollup_rebuild(args: argparse.Namespace) -> int:
+    from collector import rollup
+    from energymon.clients import local_influx
+
+    settings = load_settings(args.config)
+    setup_logging(settings)
+    client = local_influx(settings, timeout_s=max(settings.influx_timeout_s, 60.0))
+    try:
+        since = args.since if args.since is not None else rollup.first_reading_ms(client, settings)
+        until = args.until if args.until is not None else int(time.time() * 1000) + 1
+        if since is None:
+            print("no readings to roll up", file=sys.stderr)
+            return 0
+
+        def progress(done: int, total: int) -> None:
+            print(f"\rrollup rebuild: {done}/{total} spans", end="", file=sys.stderr, flush=True)
+
+        points = rollup.rebuild(client, settings, since, until, progress=progress)
+        print(f"\nrollup rebuild: {points} rollup points written", file=sys.stderr)
+        return 0
+    finally:
+        client.close()
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = sub.add_parser("collector", help="run the collector service (HTTP ingest, serial meters)")
     run.set_defaults(handler=_run)
@@ -126,3 +164,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     losses.add_argument("action", choices=["list", "clear"])
     losses.set_defaults(handler=_spool_losses)
     meter_cli.add_command(sub)
+    rollups = sub.add_parser("rollup", help="the rollups (energymon_1m, _1h, _day, _month)")
+    rollup_sub = rollups.add_subparsers(dest="rollup_command", required=True)
+    rebuild = rollup_sub.add_parser(
+        "rebuild", help="recompute the rollups of a time range from the raw readings"
+    )
+    rebuild.add_argument(
+        "--since", type=_iso_ms, help="ISO 8601 start (default: the oldest reading)"
+    )
+    rebuild.add_argument("--until", type=_iso_ms, help="ISO 8601 end (default: now)")
+    rebuild.set_defaults(handler=_rollup_rebuild)

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,8 @@ from energymon.health import Status, health_line
 from energymon.lineproto import FieldValue
 
 COMPONENT = "collector"
+# The rollup worker counts as stuck after this many of its intervals without a step.
+ROLLUP_STALL_INTERVALS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,8 +129,28 @@ class LoopHealth:
     last_drain_age_s: float | None
     drain_error: str | None
     refused_not_durable: int
+    # Seconds the oldest change not yet rolled up has waited (0: none waits); None without a
+    # rollup worker.
+    rollup_lag_s: float | None = None
+    # Seconds since the rollup worker's last step; None without one.
+    rollup_step_age_s: float | None = None
+    rollup_interval_s: float | None = None
+
+    @property
+    def rollup_stalled(self) -> bool:
+        return (
+            self.rollup_step_age_s is not None
+            and self.rollup_interval_s is not None
+            and self.rollup_step_age_s > ROLLUP_STALL_INTERVALS * self.rollup_interval_s
+        )
 
     def to_json(self, now_ms: int) -> dict[str, Any]:
+        rollup: dict[str, Any] = {}
+        if self.rollup_step_age_s is not None:
+            rollup["rollup"] = {
+                "lag_s": self.rollup_lag_s,
+                "last_step_age_s": self.rollup_step_age_s,
+            }
         return {
             "faults": [
                 {
@@ -140,6 +162,7 @@ class LoopHealth:
                 for f in self.faults
             ],
             "drain": {"last_success_age_s": self.last_drain_age_s, "error": self.drain_error},
+            **rollup,
         }
 
 
@@ -170,6 +193,10 @@ class CollectorHealth:
             )
         if self.loops is not None:
             reasons += [f"{f.loop} is failing: {f.reason}" for f in self.loops.faults]
+            if self.loops.rollup_stalled:
+                reasons.append(
+                    f"the rollup worker has not stepped for {self.loops.rollup_step_age_s:.0f} s"
+                )
         if self.spool_lost is not None and self.spool_lost.points:
             reasons.append(
                 f"{self.spool_lost.points} acknowledged points were lost from a damaged spool: "
@@ -230,6 +257,8 @@ class CollectorHealth:
             fields["loop_faults"] = len(self.loops.faults)
             if self.loops.last_drain_age_s is not None:
                 fields["drain_age_s"] = float(self.loops.last_drain_age_s)
+            if self.loops.rollup_lag_s is not None:
+                fields["rollup_lag_s"] = float(self.loops.rollup_lag_s)
         if self.spool_lost is not None:
             fields["spool_lost_points"] = self.spool_lost.points
         lines = [health_line(COMPONENT, home, fields, self.now_ms)]
@@ -247,6 +276,7 @@ def snapshot(store: DurableStore, now_ms: int, watch: Watch | None = None) -> Co
     c = store.counters
     loops = None
     if watch is not None:
+        rollup = watch.rollup
         loops = LoopHealth(
             faults=watch.faults.current(),
             last_drain_age_s=(
@@ -254,6 +284,17 @@ def snapshot(store: DurableStore, now_ms: int, watch: Watch | None = None) -> Co
             ),
             drain_error=watch.drain_error,
             refused_not_durable=watch.refused_not_durable,
+            rollup_lag_s=(
+                None
+                if rollup is None
+                else 0.0
+                if rollup.oldest_pending_ms is None
+                else max(0.0, (now_ms - rollup.oldest_pending_ms) / 1000)
+            ),
+            rollup_step_age_s=(
+                None if rollup is None else max(0.0, (now_ms - rollup.last_step_ms) / 1000)
+            ),
+            rollup_interval_s=None if rollup is None else rollup.interval_s,
         )
     return CollectorHealth(
         now_ms=now_ms,
@@ -293,12 +334,19 @@ class HealthReporter:
     """Writes health records every `interval_s`; call `run_once()` on the store's thread."""
 
     def __init__(
-        self, store: DurableStore, clock: Clock, interval_s: float, watch: Watch | None = None
+        self,
+        store: DurableStore,
+        clock: Clock,
+        interval_s: float,
+        watch: Watch | None = None,
+        extra: Callable[[CollectorHealth], list[str]] | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.interval_s = interval_s
         self.watch = watch
+        # More records written with each report (the known meters and the home's profile).
+        self.extra = extra
         self._next_due = clock.monotonic()
 
     def run_once(self) -> HealthStep:
@@ -306,6 +354,9 @@ class HealthReporter:
             return HealthStep(False, 0)
         self._next_due = self.clock.monotonic() + self.interval_s
         now_ms = self.clock.now_ms()
-        lines = snapshot(self.store, now_ms, self.watch).to_lines(self.store.home)
+        health = snapshot(self.store, now_ms, self.watch)
+        lines = health.to_lines(self.store.home)
+        if self.extra is not None:
+            lines += self.extra(health)
         self.store.write_points(lines, now_ms)
         return HealthStep(True, len(lines))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import threading
@@ -11,11 +12,12 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 
-from collector import integrity
+from collector import integrity, meters
 from collector.app import ApiConfig, build_app
 from collector.committer import GroupCommitter
 from collector.health import HealthReporter
 from collector.maintenance import Maintenance
+from collector.rollup import RollupConfig, RollupWorker
 from collector.serial_bridge import SerialBridge
 from collector.serial_poll import SerialMeter, SerialPoller, parse_serial_meters
 from collector.statedb import StateDB
@@ -60,9 +62,26 @@ class CollectorService:
             raise
         self.committer = GroupCommitter(self.store, settings.commit_max_lines)
         self.watch = Watch()
+        # Its own client: its queries run on its own thread, beside the store's writes.
+        self.rollups = RollupWorker(
+            self.db,
+            local_influx(settings),
+            RollupConfig.from_settings(settings),
+            self.clock,
+            self.watch,
+        )
+        meter_report = meters.MeterReport(settings, settings.home_layout(), self.clock.now_ms())
         self.maintenance = Maintenance(
             self.store,
-            HealthReporter(self.store, self.clock, settings.health_interval_s, self.watch),
+            HealthReporter(
+                self.store,
+                self.clock,
+                settings.health_interval_s,
+                self.watch,
+                extra=lambda health: meter_report.lines(
+                    meters.known(self.db), health.devices, health.now_ms
+                ),
+            ),
             self.clock,
             drain_batch_points=settings.commit_max_lines,
             journal_retention_s=settings.journal_retention_days * 86400,
@@ -95,6 +114,22 @@ class CollectorService:
             pause_s = boundary.retry_in_s if step is None else self.maintenance.pause_s(step)
             await asyncio.sleep(pause_s)
 
+    async def _roll_up(self, stop: asyncio.Event) -> None:
+        """The rollup worker's loop, on a thread of its own so that its queries never hold up
+        a group commit; its failures go through its error boundary into `/health`."""
+        boundary = ErrorBoundary("rollup", self.watch.faults, self.clock)
+        while not stop.is_set():
+            step = await asyncio.to_thread(boundary.run, self.rollups.run_once)
+            if step is not None and step.more_work:
+                pause_s = 0.0
+            elif step is None and boundary.failures:
+                pause_s = boundary.retry_in_s
+            else:
+                pause_s = self.settings.rollup_interval_s
+            # A step in progress is let finish: the state database closes after it.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), pause_s)
+
     async def _serial_poller(self) -> SerialPoller:
         boot = await self.committer.call(lambda: self.db.next_counter("serial_boot"))
         return SerialPoller.from_settings(
@@ -108,6 +143,8 @@ class CollectorService:
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         committing = asyncio.create_task(self.committer.run(), name="group-commit")
         maintaining = asyncio.create_task(self._maintain(), name="maintenance")
+        stop_rollups = asyncio.Event()
+        rolling_up = asyncio.create_task(self._roll_up(stop_rollups), name="rollup")
         stop_polling = threading.Event()
         polling = None
         if self.serial_meters:
@@ -142,6 +179,9 @@ class CollectorService:
                 # The poller may be waiting for a commit: let the loop serve it meanwhile.
                 await asyncio.to_thread(polling.join)
             maintaining.cancel()
+            stop_rollups.set()
+            await rolling_up
+            self.rollups.influx.close()
             await self.committer.stop()
             await committing
             self.committer.shutdown_executor()

@@ -43,6 +43,8 @@ class StateDB(SQLiteDB):
 
     def __init__(self, data_dir: Path) -> None:
         super().__init__(data_dir / journal.STATE_DB_NAME, schema=_SCHEMA)
+        with self.transaction() as conn:
+            journal.migrate(conn)
 
     def meta(self, key: str) -> int | None:
         rows = self.fetch_all("SELECT value FROM meta WHERE key = ?", (key,))

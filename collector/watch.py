@@ -2,8 +2,8 @@
 
 One `Watch` per collector: the faults of its background loops (`energymon.boundary`), the
 requests refused because their readings could not be made durable (a full spool or a failing
-disk alike), and when draining the spool last made progress, so `/health` can tell that
-draining stopped.
+disk alike), when draining the spool last made progress, so `/health` can tell that draining
+stopped, and how far the rollups are behind.
 """
 
 from __future__ import annotations
@@ -11,6 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from energymon.boundary import Faults
+
+
+@dataclass(slots=True)
+class RollupWatch:
+    """What the rollup worker (`collector.rollup`) last said about itself."""
+
+    interval_s: float
+    # When its last step ended, whether it did work or failed.
+    last_step_ms: int
+    # When the oldest change not yet rolled up was journalled; None: nothing waits.
+    oldest_pending_ms: int | None = None
 
 
 @dataclass(slots=True)
@@ -22,3 +33,5 @@ class Watch:
     last_drain_ms: int | None = None
     # Why the last drain attempt failed; None once one succeeds.
     drain_error: str | None = None
+    # None where no rollup worker runs (a store on its own, tests of other parts).
+    rollup: RollupWatch | None = None

@@ -9,11 +9,17 @@ opens that file read-only.
 The journal has an identity, a random id made with the table: a journal recreated (a deleted or
 replaced `collector.db`) starts its entry ids again, which could pass a reader's saved cursor
 unnoticed; its new identity tells the reader that its cursor means nothing any more.
+
+Each entry has a `kind`: `points` for what the collector stores (readings, health records,
+drained spool batches), `rollup` for the rollups the collector computes from them
+(`collector/rollup.py`). The replicator follows every kind; the rollup worker follows only the
+other kinds, so its own writes never wake it again.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,9 +31,13 @@ CREATE TABLE IF NOT EXISTS write_journal (
     recorded_ms INTEGER NOT NULL,
     min_time_ms INTEGER NOT NULL,
     max_time_ms INTEGER NOT NULL,
-    points INTEGER NOT NULL
+    points INTEGER NOT NULL,
+    kind TEXT NOT NULL DEFAULT 'points'
 )
 """
+
+POINTS = "points"
+ROLLUP = "rollup"
 
 # Run after SCHEMA by whoever creates the journal; the id is made once, with the table.
 IDENTITY_SCHEMA = (
@@ -39,6 +49,13 @@ IDENTITY_SCHEMA = (
 STATE_DB_NAME = "collector.db"
 
 
+def migrate(conn: sqlite3.Connection) -> None:
+    """Give a journal made before entries had a kind its `kind` column; idempotent."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(write_journal)")}
+    if "kind" not in columns:
+        conn.execute("ALTER TABLE write_journal ADD COLUMN kind TEXT NOT NULL DEFAULT 'points'")
+
+
 @dataclass(frozen=True, slots=True)
 class JournalEntry:
     id: int
@@ -46,17 +63,50 @@ class JournalEntry:
     min_time_ms: int
     max_time_ms: int
     points: int
+    kind: str = POINTS
 
 
 def record(
-    conn: sqlite3.Connection, *, recorded_ms: int, min_time_ms: int, max_time_ms: int, points: int
+    conn: sqlite3.Connection,
+    *,
+    recorded_ms: int,
+    min_time_ms: int,
+    max_time_ms: int,
+    points: int,
+    kind: str = POINTS,
 ) -> None:
     """Add an entry inside the caller's transaction."""
     conn.execute(
-        "INSERT INTO write_journal (recorded_ms, min_time_ms, max_time_ms, points) "
-        "VALUES (?, ?, ?, ?)",
-        (recorded_ms, min_time_ms, max_time_ms, points),
+        "INSERT INTO write_journal (recorded_ms, min_time_ms, max_time_ms, points, kind) "
+        "VALUES (?, ?, ?, ?, ?)",
+        (recorded_ms, min_time_ms, max_time_ms, points, kind),
     )
+
+
+def entries_of_other_kinds(
+    db: SQLiteDB, after_id: int, kind: str, *, settled: Callable[[JournalEntry], bool], limit: int
+) -> tuple[list[JournalEntry], int]:
+    """Entries after `after_id` not of `kind` whose writes have `settled`, oldest first, and
+    the cursor after them. Stops at the first entry of any kind not settled yet, so the cursor
+    never passes an entry that is not yet followed."""
+    rows = db.fetch_all(
+        "SELECT id, recorded_ms, min_time_ms, max_time_ms, points, kind FROM write_journal "
+        "WHERE id > ? ORDER BY id LIMIT ?",
+        (after_id, limit),
+    )
+    page = [JournalEntry(*row) for row in rows]
+    # Asked of every entry of the page, so that entries known only by their age all start
+    # aging now, not one per call.
+    ready = [settled(entry) for entry in page]
+    entries: list[JournalEntry] = []
+    cursor = after_id
+    for entry, is_settled in zip(page, ready, strict=True):
+        if not is_settled:
+            break
+        cursor = entry.id
+        if entry.kind != kind:
+            entries.append(entry)
+    return entries, cursor
 
 
 def prune(conn: sqlite3.Connection, *, recorded_before_ms: int) -> int:

@@ -13,12 +13,22 @@ import os
 import socket
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from energymon.errors import ConfigError
+from energymon.layout import Layout, parse_layout
 from energymon.lineproto import name_problem
+from energymon.tariff import Tariff, load_tariff_file, parse_tariff, pln_r1_default
 from energymon.urls import has_credentials, is_http_url, mask_url
 
 ENV_PREFIX = "ENERGYMON_"
@@ -113,6 +123,67 @@ class Settings(BaseSettings):
     )
     health_interval_s: float = Field(
         60.0, gt=0, description="Seconds between health records written to `energymon_health`."
+    )
+
+    # --- the home: time zone, tariff, layout, limits ------------------------------------
+    timezone: str = Field(
+        "Asia/Jakarta",
+        description="The home's IANA time zone: calendar days and months of the rollups, and "
+        "the local times of the tariff.",
+    )
+    currency: str = Field(
+        "IDR", description="Currency of the tariff's prices and of every `cost` field."
+    )
+    tariff: str = Field(
+        "",
+        description="Dated tariff as JSON: periods effective from a local date, each a flat "
+        "price per kWh with optional time-of-use windows (docs/rollups.md). Empty (and no "
+        "ENERGYMON_TARIFF_FILE): PLN R-1/TR 1,300 VA, 1444.70 per kWh.",
+    )
+    tariff_file: Path | None = Field(
+        None,
+        description="JSON or TOML file holding the tariff, instead of ENERGYMON_TARIFF.",
+    )
+    layout: str = Field(
+        "",
+        description="Which meter is what: `mains=device/sensor;submeter=device/sensor,...;"
+        "circuit=...`. Unlisted meters are circuits (added to the home total).",
+    )
+    contracted_va: float = Field(
+        1300.0,
+        gt=0,
+        description="The home's contracted apparent power in VA (PLN classes 450, 900, 1300, "
+        "2200, 3500, 5500, ...).",
+    )
+    nominal_voltage_v: float = Field(220.0, gt=0, description="Nominal supply voltage in V.")
+    voltage_tolerance_pct: float = Field(
+        10.0,
+        gt=0,
+        lt=100,
+        description="Band around the nominal voltage, in percent, outside which voltage alerts.",
+    )
+    min_power_factor: float = Field(
+        0.85, ge=0, le=1, description="Power factor below which the low power factor rule fires."
+    )
+    daily_budget_kwh: float = Field(
+        0.0, ge=0, description="Daily energy budget of the home in kWh; 0 turns the rule off."
+    )
+    daily_budget_cost: float = Field(
+        0.0,
+        ge=0,
+        description="Daily cost budget in ENERGYMON_CURRENCY; 0 turns the rule off.",
+    )
+    meter_expected_interval_s: float = Field(
+        10.0,
+        gt=0,
+        description="Longest normal time between two stored readings of a meter (its post "
+        "interval); a meter is `online` while its newest reading is under three of these old.",
+    )
+    rollup_interval_s: float = Field(
+        5.0,
+        gt=0,
+        description="Seconds between two steps of the collector's rollup worker: the current "
+        "minute's rollups lag the readings by about this plus ENERGYMON_INFLUX_TIMEOUT_S.",
     )
 
     # --- meters on the collector's own serial ports ----------------------------------------
@@ -267,6 +338,36 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("timezone")
+    @classmethod
+    def _valid_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"{value!r} is not an IANA time zone name, such as Asia/Jakarta"
+            ) from exc
+        return value
+
+    @field_validator("layout")
+    @classmethod
+    def _valid_layout(cls, value: str) -> str:
+        try:
+            parse_layout(value, source="layout")
+        except ConfigError as exc:
+            raise ValueError(str(exc).removeprefix("layout: ")) from exc
+        return value
+
+    @model_validator(mode="after")
+    def _valid_tariff(self) -> Settings:
+        if self.tariff and self.tariff_file is not None:
+            raise ValueError("give ENERGYMON_TARIFF or ENERGYMON_TARIFF_FILE, not both")
+        try:
+            self.tariff_schedule()
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from exc
+        return self
+
     @field_validator("log_level")
     @classmethod
     def _valid_level(cls, value: str) -> str:
@@ -291,6 +392,21 @@ class Settings(BaseSettings):
         return parse_host_port(
             self.replicator_listen, "ENERGYMON_REPLICATOR_LISTEN", default_host="127.0.0.1"
         )
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def tariff_schedule(self) -> Tariff:
+        """The tariff the settings describe (PLN R-1 1,300 VA when none is given)."""
+        if self.tariff_file is not None:
+            return load_tariff_file(self.tariff_file)
+        if self.tariff:
+            return parse_tariff(self.tariff)
+        return pln_r1_default()
+
+    def home_layout(self) -> Layout:
+        return parse_layout(self.layout)
 
     @property
     def serial_device_name(self) -> str:
@@ -406,9 +522,10 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
 
 
 def _invalid(exc: ValidationError) -> ConfigError:
+    # A check of several settings together (the tariff) has no single location.
     problems = "; ".join(
-        f"{ENV_PREFIX}{'_'.join(str(p) for p in e['loc']).upper()}: "
-        f"{e['msg'].removeprefix('Value error, ')}"
+        (f"{ENV_PREFIX}{'_'.join(str(p) for p in e['loc']).upper()}: " if e["loc"] else "")
+        + e["msg"].removeprefix("Value error, ")
         for e in exc.errors()
     )
     return ConfigError(f"invalid settings: {problems}")

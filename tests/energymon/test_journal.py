@@ -85,3 +85,34 @@ def test_a_journal_from_before_identities_has_none(tmp_path: Path) -> None:
         reader = journal.JournalReader(tmp_path)
         assert reader.identity() is None
         reader.close()
+
+
+OLD_SCHEMA = """CREATE TABLE write_journal (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, recorded_ms INTEGER NOT NULL,
+    min_time_ms INTEGER NOT NULL, max_time_ms INTEGER NOT NULL, points INTEGER NOT NULL)"""
+
+
+def test_a_journal_without_kinds_is_migrated_once(tmp_path: Path) -> None:
+    path = tmp_path / journal.STATE_DB_NAME
+    with SQLiteDB(path, schema=(OLD_SCHEMA,)) as old, old.transaction() as conn:
+        conn.execute(
+            "INSERT INTO write_journal (recorded_ms, min_time_ms, max_time_ms, points) "
+            "VALUES (1, 2, 3, 4)"
+        )
+    for _ in range(2):
+        with SQLiteDB(path, schema=(journal.SCHEMA,)) as db:
+            with db.transaction() as conn:
+                journal.migrate(conn)
+                journal.record(
+                    conn, recorded_ms=5, min_time_ms=6, max_time_ms=7, points=8, kind="rollup"
+                )
+            entries, cursor = journal.entries_of_other_kinds(
+                db, 0, journal.ROLLUP, settled=lambda e: True, limit=100
+            )
+            # The old entry is of the readings' kind; the rollup entries are passed over.
+            assert [(e.id, e.kind) for e in entries] == [(1, journal.POINTS)]
+            assert cursor == db.fetch_all("SELECT max(id) FROM write_journal")[0][0]
+    # The replicator follows every kind.
+    reader = journal.JournalReader(tmp_path)
+    assert [e.id for e in reader.entries_after(0)] == [1, 2, 3]
+    reader.close()

@@ -1,0 +1,399 @@
+"""The rollup worker: keeps `energymon_1m`, `energymon_1h`, `energymon_day` and
+`energymon_month` equal to what the raw `electricity` points say (docs/rollups.md).
+
+It follows the collector's write journal. Every entry not of its own kind marks the minutes of
+its time range dirty (`rollup_pending` in `collector.db`, keyed by level and bucket, with the
+cursor in `meta`, both made durable in one transaction); a step then recomputes dirty minutes
+from raw, the hours holding them from their minutes, the local days from their minutes and the
+months from their days, each level only once the one below it is clean. A recomputed range
+whose raw data changed also recomputes the minute of the next reading after it, whose
+consumption is counted from the readings before it. Rollup points are written like any other:
+their range is journalled (kind `rollup`) durably before the write, so the replicator copies
+and verifies them. A dirty bucket is forgotten only after its points were written, so a crash
+redoes work and never skips it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from collector import meters
+from collector.rollup_compute import (
+    HOUR_MS,
+    MINUTE_MS,
+    Bucket,
+    floor_ms,
+    local_day_start,
+    local_month_start,
+    merge,
+    minute_buckets,
+    minute_price,
+    next_local_day,
+    next_local_month,
+)
+from collector.rollup_query import (
+    DAY,
+    HOUR,
+    MINUTE,
+    MONTH,
+    RollupSource,
+    bucket_lines,
+    point_lines,
+)
+from collector.statedb import StateDB
+from collector.watch import RollupWatch, Watch
+from energymon import journal
+from energymon.clock import Clock, SystemClock
+from energymon.influx import InfluxClient, quote_string
+from energymon.layout import Layout, Meter
+from energymon.schema import MEASUREMENT
+from energymon.settings import Settings
+from energymon.tariff import Tariff
+
+log = logging.getLogger(__name__)
+
+PENDING_SCHEMA = """CREATE TABLE IF NOT EXISTS rollup_pending (
+    level TEXT NOT NULL, start_ms INTEGER NOT NULL, lo_ms INTEGER NOT NULL,
+    hi_ms INTEGER NOT NULL, follow INTEGER NOT NULL, since_ms INTEGER NOT NULL,
+    PRIMARY KEY (level, start_ms))"""
+CURSOR_KEY = "rollup_journal_cursor"
+RAW, HOURLY, DAILY, MONTHLY = "raw", "hour", "day", "month"
+JOURNAL_PAGE = 1000
+# Most raw spans a rebuild queues as one: six hours of three meters at 1 Hz is 64,800 rows.
+REBUILD_SPAN_MS = 6 * HOUR_MS
+
+
+@dataclass(frozen=True, slots=True)
+class RollupConfig:
+    home: str
+    zone_name: str
+    tariff: Tariff
+    layout: Layout
+    # A journal entry is followed once it is this old, so that its write has landed (a write
+    # slower than the store's timeout is spooled and journalled again when drained).
+    settle_ms: int
+    interval_s: float
+    # Work per step: raw spans, hours, days, months recomputed at most.
+    budget: tuple[int, int, int, int] = (4, 24, 8, 2)
+
+    @staticmethod
+    def from_settings(settings: Settings) -> RollupConfig:
+        return RollupConfig(
+            home=settings.home,
+            zone_name=settings.timezone,
+            tariff=settings.tariff_schedule(),
+            layout=settings.home_layout(),
+            settle_ms=int((settings.influx_timeout_s + 1.0) * 1000),
+            interval_s=settings.rollup_interval_s,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RollupStep:
+    entries: int
+    raw_spans: int
+    hours: int
+    days: int
+    months: int
+    points: int
+    # Dirty buckets left after this step.
+    pending: int
+
+    @property
+    def more_work(self) -> bool:
+        return self.pending > 0 and (self.raw_spans + self.hours + self.days + self.months) > 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    level: str
+    start_ms: int
+    lo_ms: int
+    hi_ms: int
+    follow: int
+    since_ms: int
+
+
+def _upsert(conn: sqlite3.Connection, rows: Sequence[_Pending]) -> None:
+    conn.executemany(
+        "INSERT INTO rollup_pending (level, start_ms, lo_ms, hi_ms, follow, since_ms) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (level, start_ms) DO UPDATE SET "
+        "lo_ms = min(lo_ms, excluded.lo_ms), hi_ms = max(hi_ms, excluded.hi_ms), "
+        "follow = max(follow, excluded.follow), since_ms = min(since_ms, excluded.since_ms)",
+        [(r.level, r.start_ms, r.lo_ms, r.hi_ms, r.follow, r.since_ms) for r in rows],
+    )
+
+
+def _done(conn: sqlite3.Connection, row: _Pending) -> None:
+    """Forget a dirty bucket unless it was widened meanwhile (by a rebuild in another process)."""
+    conn.execute(
+        "DELETE FROM rollup_pending WHERE level = ? AND start_ms = ? AND lo_ms = ? "
+        "AND hi_ms = ? AND follow = ?",
+        (row.level, row.start_ms, row.lo_ms, row.hi_ms, row.follow),
+    )
+
+
+def raw_spans(lo_ms: int, hi_ms: int, since_ms: int, follow: int, span_ms: int) -> list[_Pending]:
+    """Dirty raw rows for the minutes of [lo_ms, hi_ms], one per `span_ms`-aligned span."""
+    first, end = floor_ms(lo_ms, MINUTE_MS), floor_ms(hi_ms, MINUTE_MS) + MINUTE_MS
+    rows = []
+    start = floor_ms(first, span_ms)
+    while start < end:
+        lo, hi = max(first, start), min(end, start + span_ms)
+        rows.append(_Pending(RAW, start, lo, hi, follow, since_ms))
+        start += span_ms
+    return rows
+
+
+class RollupWorker:
+    """One step at a time (`run_once()`), on its own thread: see the module's docstring."""
+
+    def __init__(
+        self,
+        db: StateDB,
+        influx: InfluxClient,
+        config: RollupConfig,
+        clock: Clock,
+        watch: Watch | None = None,
+        *,
+        follow_journal: bool = True,
+    ) -> None:
+        self.db = db
+        self.influx = influx
+        self.config = config
+        self.clock = clock
+        self.zone = ZoneInfo(config.zone_name)
+        self.source = RollupSource(influx, config.home)
+        self.price_at = minute_price(config.tariff, self.zone)
+        self.follow_journal = follow_journal
+        # Journal entry id -> when this worker first saw it unsettled (monotonic seconds).
+        self._first_seen: dict[int, float] = {}
+        with db.transaction() as conn:
+            conn.execute(PENDING_SCHEMA)
+        meters.ensure_schema(db)
+        self.watch = watch
+        if watch is not None:
+            watch.rollup = RollupWatch(config.interval_s, clock.now_ms(), self.oldest_pending_ms())
+
+    def run_once(self) -> RollupStep:
+        try:
+            entries = self._ingest() if self.follow_journal else 0
+            counts = [0, 0, 0, 0]
+            points = 0
+            for i, (level, process) in enumerate(self._levels()):
+                for row in self._ready(level, self.config.budget[i]):
+                    points += process(row)
+                    counts[i] += 1
+            pending = self.pending_count()
+        finally:
+            if self.watch is not None:
+                self.watch.rollup = RollupWatch(
+                    self.config.interval_s, self.clock.now_ms(), self.oldest_pending_ms()
+                )
+        raw, hours, days, months = counts
+        return RollupStep(entries, raw, hours, days, months, points, pending)
+
+    def _levels(self) -> list[tuple[str, Callable[[_Pending], int]]]:
+        return [
+            (RAW, self._raw),
+            (HOURLY, self._hour),
+            (DAILY, self._day),
+            (MONTHLY, self._month),
+        ]
+
+    # --- the dirty set ---------------------------------------------------------------------
+
+    def pending_count(self) -> int:
+        [(n,)] = self.db.fetch_all("SELECT count(*) FROM rollup_pending")
+        return int(n)
+
+    def oldest_pending_ms(self) -> int | None:
+        [(oldest,)] = self.db.fetch_all("SELECT min(since_ms) FROM rollup_pending")
+        return None if oldest is None else int(oldest)
+
+    def mark(self, lo_ms: int, hi_ms: int, *, since_ms: int, span_ms: int = HOUR_MS) -> None:
+        """Mark the minutes of [lo_ms, hi_ms] dirty, as if their raw data had changed."""
+        with self.db.transaction() as conn:
+            _upsert(conn, raw_spans(lo_ms, hi_ms, since_ms, 1, span_ms))
+
+    def _ingest(self) -> int:
+        cursor = self.db.meta(CURSOR_KEY) or 0
+        entries, after = journal.entries_of_other_kinds(
+            self.db, cursor, journal.ROLLUP, settled=self._settled, limit=JOURNAL_PAGE
+        )
+        if after == cursor:
+            return 0
+        self._first_seen = {i: t for i, t in self._first_seen.items() if i > after}
+        rows: list[_Pending] = []
+        for e in entries:
+            rows += raw_spans(e.min_time_ms, e.max_time_ms, e.recorded_ms, 1, HOUR_MS)
+        with self.db.transaction() as conn:
+            _upsert(conn, rows)
+            self.db.set_meta(conn, CURSOR_KEY, after)
+        return len(entries)
+
+    def _settled(self, entry: journal.JournalEntry) -> bool:
+        """Whether an entry's write has landed: it is `settle_ms` old by the wall clock, or
+        this worker has known it that long (an entry stamped by a clock that ran ahead, or by
+        another process's clock, must not hold the journal up until the wall clock catches up)."""
+        if entry.recorded_ms <= self.clock.now_ms() - self.config.settle_ms:
+            return True
+        first_seen = self._first_seen.setdefault(entry.id, self.clock.monotonic())
+        return self.clock.monotonic() - first_seen >= self.config.settle_ms / 1000
+
+    def _ready(self, level: str, limit: int) -> list[_Pending]:
+        """Dirty buckets of `level` none of whose lower-level parts are still dirty."""
+        blockers = {
+            RAW: "",
+            HOURLY: "AND NOT EXISTS (SELECT 1 FROM rollup_pending r WHERE r.level = 'raw' "
+            "AND r.lo_ms < p.hi_ms AND r.hi_ms > p.start_ms)",
+            DAILY: "AND NOT EXISTS (SELECT 1 FROM rollup_pending r WHERE r.level IN "
+            "('raw', 'hour') AND r.lo_ms < p.hi_ms AND r.hi_ms > p.start_ms)",
+            MONTHLY: "AND NOT EXISTS (SELECT 1 FROM rollup_pending r WHERE r.level IN "
+            "('raw', 'hour', 'day') AND r.lo_ms < p.hi_ms AND r.hi_ms > p.start_ms)",
+        }[level]
+        # A bucket recomputed before its parts would only be recomputed again: each part
+        # marks the bucket above it dirty when it is done.
+        rows = self.db.fetch_all(
+            "SELECT level, start_ms, lo_ms, hi_ms, follow, since_ms FROM rollup_pending p "
+            f"WHERE level = ? {blockers} ORDER BY start_ms LIMIT ?",
+            (level, limit),
+        )
+        return [_Pending(*row) for row in rows]
+
+    # --- the levels --------------------------------------------------------------------------
+
+    def _raw(self, row: _Pending) -> int:
+        readings = self.source.readings(row.lo_ms, row.hi_ms)
+        found = sorted(readings)
+        baselines = self.source.baselines(row.lo_ms, found)
+        buckets = {
+            m: minute_buckets(rs, baselines.get(m), self.price_at) for m, rs in readings.items()
+        }
+        self._write(MINUTE, [b.start_ms for bs in buckets.values() for b in bs], buckets)
+        later: list[_Pending] = []
+        if row.follow:
+            for t in self.source.next_readings(row.hi_ms, found, self.clock.now_ms()).values():
+                later += raw_spans(t, t, row.since_ms, 0, HOUR_MS)
+        hours = range(floor_ms(row.lo_ms, HOUR_MS), row.hi_ms, HOUR_MS)
+        newest = {m: bs[-1].newest_ms for m, bs in buckets.items()}
+        with self.db.transaction() as conn:
+            _done(conn, row)
+            _upsert(conn, later)
+            _upsert(conn, [_Pending(HOURLY, h, h, h + HOUR_MS, 0, row.since_ms) for h in hours])
+            meters.remember(conn, newest)
+        return sum(len(bs) for bs in buckets.values())
+
+    def _hour(self, row: _Pending) -> int:
+        minutes = self.source.minutes(row.start_ms, row.start_ms + HOUR_MS)
+        hours = {m: [merge(bs, row.start_ms)] for m, bs in minutes.items()}
+        if hours:
+            self._write(HOUR, [row.start_ms], hours)
+        days = {local_day_start(t, self.zone) for t in (row.start_ms, row.start_ms + HOUR_MS - 1)}
+        with self.db.transaction() as conn:
+            _done(conn, row)
+            _upsert(conn, [self._calendar_row(DAILY, d, row.since_ms) for d in sorted(days)])
+        return len(hours)
+
+    def _calendar_row(self, level: str, start_ms: int, since_ms: int) -> _Pending:
+        end = (
+            next_local_day(start_ms, self.zone)
+            if level == DAILY
+            else next_local_month(start_ms, self.zone)
+        )
+        return _Pending(level, start_ms, start_ms, end, 0, since_ms)
+
+    def _day(self, row: _Pending) -> int:
+        fields = self.source.calendar(MINUTE, row.start_ms, row.hi_ms)
+        lines = point_lines(DAY, self.config.home, self.config.layout, row.start_ms, fields)
+        self._write_lines(lines, [row.start_ms])
+        month = local_month_start(row.start_ms, self.zone)
+        with self.db.transaction() as conn:
+            _done(conn, row)
+            _upsert(conn, [self._calendar_row(MONTHLY, month, row.since_ms)])
+        return len(lines)
+
+    def _month(self, row: _Pending) -> int:
+        fields = self.source.calendar(DAY, row.start_ms, row.hi_ms)
+        lines = point_lines(MONTH, self.config.home, self.config.layout, row.start_ms, fields)
+        self._write_lines(lines, [row.start_ms])
+        with self.db.transaction() as conn:
+            _done(conn, row)
+        return len(lines)
+
+    # --- writing -----------------------------------------------------------------------------
+
+    def _write(
+        self, measurement: str, times: Sequence[int], buckets: Mapping[Meter, Sequence[Bucket]]
+    ) -> None:
+        self._write_lines(
+            bucket_lines(measurement, self.config.home, self.config.layout, buckets), times
+        )
+
+    def _write_lines(self, lines: list[str], times: Sequence[int]) -> None:
+        """Journal the points' range durably, then write them (the store's order)."""
+        if not lines:
+            return
+        with self.db.transaction() as conn:
+            journal.record(
+                conn,
+                recorded_ms=self.clock.now_ms(),
+                min_time_ms=min(times),
+                max_time_ms=max(times),
+                points=len(lines),
+                kind=journal.ROLLUP,
+            )
+        self.influx.write(lines)
+
+
+def first_reading_ms(client: InfluxClient, settings: Settings) -> int | None:
+    """The time of the home's oldest reading, where a rebuild of everything starts."""
+    q = f"SELECT first(energy_wh) FROM {MEASUREMENT} WHERE home = {quote_string(settings.home)}"
+    for series in client.query(q):
+        for row in series.values:
+            return int(row[0])
+    return None
+
+
+def rebuild(
+    client: InfluxClient,
+    settings: Settings,
+    since_ms: int,
+    until_ms: int,
+    *,
+    db: StateDB | None = None,
+    clock: Clock | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Recompute every rollup of [since_ms, until_ms) from raw; the points written. Uses the
+    collector's state database (`settings.data_dir`) for the dirty set and the journal, so
+    a running collector's worker shares the work and the replicator copies the result."""
+    own = db is None
+    state = StateDB(settings.data_dir) if db is None else db
+    try:
+        worker = RollupWorker(
+            state,
+            client,
+            RollupConfig.from_settings(settings),
+            clock or SystemClock(),
+            follow_journal=False,
+        )
+        now = worker.clock.now_ms()
+        with state.transaction() as conn:
+            _upsert(conn, raw_spans(since_ms, until_ms - 1, now, 1, REBUILD_SPAN_MS))
+        total = worker.pending_count()
+        points = 0
+        while True:
+            step = worker.run_once()
+            points += step.points
+            if progress is not None:
+                progress(total - min(step.pending, total), total)
+            if step.pending == 0 or not step.more_work:
+                return points
+    finally:
+        if own:
+            state.close()
