@@ -22,7 +22,7 @@ from starlette.routing import Route
 from collector import health
 from collector.committer import GroupCommitter
 from collector.openapi import openapi_document
-from collector.payload import parse_json, parse_submission
+from collector.payload import parse_body
 from collector.watch import Watch
 from energymon.clock import Clock
 from energymon.errors import (
@@ -174,7 +174,7 @@ def build_app(
             raise BodyTimeoutError(
                 f"the body did not arrive within {config.body_read_timeout_s} s"
             ) from exc
-        submission = parse_submission(parse_json(body), config.max_readings, arrival_ms)
+        submission = parse_body(body, config.max_readings, arrival_ms)
         _check_device(submission.device, allowed)
         outcome = await committer.submit(submission)
         return JSONResponse(

@@ -281,9 +281,9 @@ class DurableStore:
                     problem = where
                 else:
                     placed = where
-            if problem is None and placed is not None and r.measurement is not None:
+            if problem is None and placed is not None and r.values is not None:
                 series = reading_series(self.home, sub.device, r.sensor)
-                batch.lines.append(reading_line(series, r.measurement, sub.boot, r.seq, placed))
+                batch.lines.append(reading_line(series, r.values, sub.boot, r.seq, placed))
                 batch.times.append(placed)
                 latest = placed if latest is None else max(latest, placed)
                 accepted += 1
