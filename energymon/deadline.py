@@ -121,13 +121,17 @@ class _Watchdog:
 
     def watch(self, deadline: Deadline, at: float) -> None:
         with self._cond:
+            # A deadline after the earliest one watched needs no wake-up: the thread looks
+            # at the heap again when that one is due. Most exchanges finish long before.
+            sooner = not self._heap or at < self._heap[0][0]
             heapq.heappush(self._heap, (at, next(self._order), deadline))
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="http-deadlines", daemon=True
                 )
                 self._thread.start()
-            self._cond.notify()
+            if sooner:
+                self._cond.notify()
 
     def _run(self) -> None:
         while True:

@@ -218,6 +218,8 @@ class InfluxClient:
                 bound.finish()
         if bound.expired:
             raise _past_deadline(where, bound)
+        if answer.status == 204 and self._server_version is not None:
+            return None
         response = _as_response(answer, self.url + target)
         if self._server_version is None:
             self._server_version = response.headers.get(VERSION_HEADER)
