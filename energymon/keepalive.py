@@ -1,12 +1,12 @@
-"""Plain-HTTP exchanges over kept-alive `http.client` connections: the collector's hot write.
+"""InfluxDB writes over kept-alive `http.client` connections: the collector's hot write.
 
 `requests` spends a few hundred microseconds of CPU on every request (merging settings,
 preparing the URL, parsing the answer's headers with the email package). The collector makes
 one InfluxDB write per group commit on a machine whose CPU is the bottleneck, so
 `InfluxClient.write` sends its writes to a plain `http://` server that no proxy stands in front
-of through this pool instead. It sends the head `requests` prepares for the same request and
-hands any answer but the expected one back to the same classification, so only the cost
-changes.
+of through this pool instead. It sends the head `requests` prepares for the same request, names
+a missing answer as `InfluxClient` names one, and hands any answer but the expected one back
+as a `requests.Response` to the same classification, so only the cost changes.
 
 A connection is put under its calling thread's overall deadline when it starts a request
 (`energymon.deadline`), as `requests`' connections are. One that the server may have closed
@@ -24,7 +24,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from energymon.deadline import Deadline, follow_current_deadline
+import requests
+from requests.structures import CaseInsensitiveDict
+from requests.utils import get_encoding_from_headers
+
+from energymon.deadline import Deadline, deadline, follow_current_deadline
+from energymon.errors import InfluxUnavailableError
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +82,24 @@ class KeptAlive:
                 self._idle.append(connection)
         return answer
 
+    def post_within(
+        self, target: str, head: Mapping[str, str], body: bytes, timeout_s: float, *, where: str
+    ) -> Answer:
+        """`post` under an overall deadline of `timeout_s`; no answer within it, or none at
+        all, raises `InfluxUnavailableError` naming `where`."""
+        with deadline(timeout_s) as bound:
+            try:
+                answer = self.post(
+                    target, {**head, "Content-Length": str(len(body))}, body, timeout_s
+                )
+            except (OSError, http.client.HTTPException) as exc:
+                raise _no_answer(exc, where, bound) from exc
+            finally:
+                bound.finish()
+        if bound.expired:
+            raise past_deadline(where, bound)
+        return answer
+
     def close(self) -> None:
         with self._lock:
             idle, self._idle = self._idle, []
@@ -107,3 +130,41 @@ def _still_open(sock: socket.socket) -> bool:
     except OSError:
         return False
     return False
+
+
+def past_deadline(where: str, bound: Deadline) -> InfluxUnavailableError:
+    error = InfluxUnavailableError(
+        f"{where} gave no complete answer within the deadline of {bound.seconds:g} s"
+    )
+    error.transport = True
+    return error
+
+
+def _no_answer(
+    exc: OSError | http.client.HTTPException, where: str, bound: Deadline
+) -> InfluxUnavailableError:
+    """No answer, named as `InfluxClient` names a missing answer from `requests`."""
+    if bound.expired:
+        return past_deadline(where, bound)
+    if isinstance(exc, TimeoutError):
+        error = InfluxUnavailableError(f"{where} timed out")
+    else:
+        error = InfluxUnavailableError(f"{where} is unreachable or closed the connection")
+    error.transport = True
+    return error
+
+
+def as_response(answer: Answer, url: str) -> requests.Response:
+    """An answer as `requests` gives one (repeated headers joined), so that one classification
+    serves both."""
+    headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
+    for name, value in answer.headers:
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    response = requests.Response()
+    response.status_code = answer.status
+    response.reason = answer.reason
+    response.headers = headers
+    response._content = answer.body
+    response.encoding = get_encoding_from_headers(headers)
+    response.url = url
+    return response
