@@ -434,9 +434,11 @@ class Ledger:
         only an idempotent re-write of the same points, never a lost or moved reading."""
         for key, seqs in marks.items():
             life = self._lives[key]
+            runs, pending = life.runs, life.pending
             for seq in sorted(seqs):
-                life.runs.add(seq, life.pending.get(seq))
-                life.release(seq)
+                runs.add(seq, pending.pop(seq, None))
+            # Released all at once: one pass over the pending seqs, not one deletion each.
+            life.pending_seqs = [seq for seq in life.pending_seqs if seq in pending]
             while len(life.runs) > MAX_RUNS:
                 life.runs.give_up_oldest()
         with self._db.transaction(durable=False) as conn:

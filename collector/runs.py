@@ -53,11 +53,14 @@ class Runs:
             self.end_offs[i - 1] = _known(self.end_offs[i], offset, self.end_offs[i - 1])
             del self.starts[i], self.ends[i], self.start_offs[i], self.end_offs[i]
         elif joins_left:
+            # The common case, a reading right after its run's end: spelt out, not `_known`.
             self.ends[i - 1] = seq
-            self.end_offs[i - 1] = _known(offset, self.end_offs[i - 1])
+            if offset is not None:
+                self.end_offs[i - 1] = offset
         elif joins_right:
             self.starts[i] = seq
-            self.start_offs[i] = _known(offset, self.start_offs[i])
+            if offset is not None:
+                self.start_offs[i] = offset
         else:
             self.starts.insert(i, seq)
             self.ends.insert(i, seq)

@@ -14,11 +14,12 @@ import json
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from collector.ledger import Ledger, LedgerRows, Life, LifeKey
 from collector.spool import Spool, SpoolRow
 from collector.statedb import StateDB
-from collector.submission import Candidate, ResetReport, Submission
+from collector.submission import ResetReport, Submission
 from energymon import journal
 from energymon.clock import Clock
 from energymon.errors import (
@@ -262,29 +263,37 @@ class DurableStore:
         accepted = duplicates = 0
         rejected: list[tuple[int, str]] = []
         latest: int | None = None
-        for r in sorted(sub.readings, key=_by_seq):
-            claim = (life.key, r.seq)
-            if self.ledger.is_seen(life, r.seq) or claim in batch.claimed:
+        # This loop runs for every reading: what it uses is looked up once per submission.
+        key, claimed, in_flight, is_seen, place = (
+            life.key, batch.claimed, self._in_flight, self.ledger.is_seen, self.ledger.place
+        )  # fmt: skip
+        lines, times = batch.lines, batch.times
+        series_of: dict[str, str] = {}
+        for r in sorted(sub.readings, key=_BY_SEQ):
+            claim = (key, r.seq)
+            if is_seen(life, r.seq) or claim in claimed:
                 duplicates += 1
                 continue
-            if claim in self._in_flight:
+            if claim in in_flight:
                 batch.borrowed.append((index, claim))
                 duplicates += 1
                 continue
-            batch.claimed.add(claim)
-            batch.marks[life.key].append(r.seq)
+            claimed.add(claim)
+            batch.marks[key].append(r.seq)
             problem = r.problem
             placed: int | None = None
             if problem is None:
-                where = self.ledger.place(life, r.seq, r.offset_ms)
+                where = place(life, r.seq, r.offset_ms)
                 if isinstance(where, str):
                     problem = where
                 else:
                     placed = where
-            if problem is None and placed is not None and r.measurement is not None:
-                series = reading_series(self.home, sub.device, r.sensor)
-                batch.lines.append(reading_line(series, r.measurement, sub.boot, r.seq, placed))
-                batch.times.append(placed)
+            if problem is None and placed is not None and r.values is not None:
+                series = series_of.get(r.sensor)
+                if series is None:
+                    series = series_of[r.sensor] = reading_series(self.home, sub.device, r.sensor)
+                lines.append(reading_line(series, r.values, sub.boot, r.seq, placed))
+                times.append(placed)
                 latest = placed if latest is None else max(latest, placed)
                 accepted += 1
                 continue
@@ -433,5 +442,4 @@ class DurableStore:
                 status.reset = sub.reset
 
 
-def _by_seq(candidate: Candidate) -> int:
-    return candidate.seq
+_BY_SEQ = attrgetter("seq")

@@ -1,4 +1,4 @@
-"""An overall deadline for an HTTP exchange made with `requests`.
+"""An overall deadline for an HTTP exchange made with `requests` (or `energymon.keepalive`).
 
 A socket timeout bounds each wait for a byte, not the exchange: a reply trickled a byte at a
 time holds a request for as long as the sender likes. Here a single watchdog thread shuts the
@@ -7,10 +7,11 @@ client then reports a timeout. Shutting down (rather than closing) is what inter
 `recv` on Linux, and it is done on the plain socket beneath TLS so that the TLS object is left
 for its owner to dispose of.
 
-The socket is found through the connection classes installed by `DeadlineAdapter`: each
-connection notes, when it starts a request, the deadline its calling thread is working under.
-A connection given back to the pool and taken by another request belongs to that request's
-deadline from then on, so an expiring deadline never touches someone else's exchange.
+The socket is found through the connection classes installed by `DeadlineAdapter` (and
+`energymon.keepalive`'s, through `follow_current_deadline`): each connection notes, when it
+starts a request, the deadline its calling thread is working under. A connection given back
+to the pool and taken by another request belongs to that request's deadline from then on, so
+an expiring deadline never touches someone else's exchange.
 """
 
 from __future__ import annotations
@@ -22,13 +23,19 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Protocol
 
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 _current = threading.local()
+
+
+class Interruptible(Protocol):
+    """A connection a deadline can interrupt: its socket, once connected, is `sock`."""
+
+    deadline: Deadline | None
 
 
 class Deadline:
@@ -42,7 +49,7 @@ class Deadline:
         self._at: float | None = time.monotonic() + seconds
         # The earliest time the watchdog will look at this deadline, None when it will not.
         self._watched_at: float | None = None
-        self._connection: _Tracked | None = None
+        self._connection: Interruptible | None = None
         self._finished = False
         self._lock = threading.Lock()
         self._watch()
@@ -64,7 +71,7 @@ class Deadline:
         with self._lock:
             self._at = None
 
-    def attach(self, connection: _Tracked) -> None:
+    def attach(self, connection: Interruptible) -> None:
         with self._lock:
             self._connection = connection
             connection.deadline = self
@@ -78,7 +85,7 @@ class Deadline:
 
     def check(self) -> None:
         """Called by the watchdog at a time it was told; the deadline may have moved since."""
-        connection: _Tracked | None = None
+        connection: Interruptible | None = None
         with self._lock:
             self._watched_at = None
             if self._finished or self.expired or self._at is None:
@@ -95,7 +102,7 @@ class Deadline:
             _shut(connection)
 
 
-def _shut(connection: _Tracked) -> None:
+def _shut(connection: Interruptible) -> None:
     sock = getattr(connection, "sock", None)
     if sock is not None:
         # The plain socket's method even for a TLS socket: see the module's docstring.
@@ -114,13 +121,17 @@ class _Watchdog:
 
     def watch(self, deadline: Deadline, at: float) -> None:
         with self._cond:
+            # A deadline after the earliest one watched needs no wake-up: the thread looks
+            # at the heap again when that one is due. Most exchanges finish long before.
+            sooner = not self._heap or at < self._heap[0][0]
             heapq.heappush(self._heap, (at, next(self._order), deadline))
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="http-deadlines", daemon=True
                 )
                 self._thread.start()
-            self._cond.notify()
+            if sooner:
+                self._cond.notify()
 
     def _run(self) -> None:
         while True:
@@ -147,16 +158,21 @@ def deadline(seconds: float) -> Iterator[Deadline]:
         _current.deadline = previous
 
 
+def follow_current_deadline(connection: Interruptible) -> None:
+    """Put a connection starting a request under the calling thread's deadline (or none)."""
+    current = getattr(_current, "deadline", None)
+    connection.deadline = current
+    if current is not None:
+        current.attach(connection)
+
+
 class _Tracked(HTTPConnection):
     """A connection that puts itself under the calling thread's deadline at each request."""
 
     deadline: Deadline | None = None
 
     def request(self, *args: Any, **kwargs: Any) -> None:
-        current = getattr(_current, "deadline", None)
-        self.deadline = current
-        if current is not None:
-            current.attach(self)
+        follow_current_deadline(self)
         super().request(*args, **kwargs)
 
 
