@@ -2,6 +2,10 @@
 contact point and notification policy to an existing Grafana over its HTTP API, for a hosted
 Grafana where provisioning files cannot be mounted.
 
+It writes into one organisation (`--org-id`, sent as X-Grafana-Org-Id): a home's, where the
+rules read the data source `energymon`, or with `--fleet` the operator's, which gets the Fleet
+dashboard and one rule group per `energymon-home-NAME` data source (rule_groups.py).
+
 Each resource is read first and written only when it differs from what we would send (compared
 on the keys we send: Grafana adds its own, such as ids and versions), so a second push changes
 nothing, and `--dry-run` prints the same plan as a diff without writing.

@@ -1,8 +1,12 @@
 """A small stand-in for Grafana's HTTP API on loopback: exactly the endpoints that grafana-client
 3.11.2 calls for `energymon grafana push`, with the paths, bodies, status codes and validation
-Grafana's source gives them (pkg/api/api.go and pkg/api/folder.go, dashboard.go;
+Grafana's source gives them (pkg/api/api.go and pkg/api/folder.go, dashboard.go, datasources.go;
 pkg/services/ngalert/api/api_provisioning.go and tooling/definitions/provisioning_*.go;
 grafana/alerting receivers/email, receivers/telegram).
+
+Organisations are kept apart as Grafana's authn does (pkg/services/authn/authnimpl/service.go
+orgIDFromHeader, clients/api_key.go validateApiKey): X-Grafana-Org-Id chooses the organisation,
+a service account token works in its own only.
 
 It is not Grafana: it stores what it is sent, adds the read-only fields Grafana adds (ids,
 versions, provenance), answers secure settings redacted, and counts writes. No Grafana binary

@@ -162,9 +162,8 @@ def test_a_home_name_with_template_syntax_stays_text() -> None:
 
 
 @pytest.mark.parametrize("rule", alerts.RULES, ids=lambda r: r.uid)
-def test_a_home_rule_evaluates_as_the_original(rule: Rule) -> None:
-    """Only identity, text, labels and the data source differ: the steps the evaluator runs
-    (tests/grafana/test_alerts.py) are the same."""
+def test_a_home_rule_differs_only_in_identity_text_and_source(rule: Rule) -> None:
+    """The steps the evaluator runs are the same (test_alerts.py evaluates the copies too)."""
     group = home_group("smith", "energymon-home-smith")
     derived = group.rules[alerts.RULES.index(rule)]
     original, copy = rule_dict(rule), group.body(derived, 1)
