@@ -42,6 +42,7 @@ from energymon_grafana.rule_groups import HOME_GROUP, RuleGroup, fleet_groups
 TIMEOUT_S = 30
 NOT_FOUND = 404
 ORG_HEADER = "X-Grafana-Org-Id"
+# fleet.UID, not imported: fleet.py loads the dashboard SDK, which only `grafana build` needs.
 FLEET_DASHBOARD = "energymon-fleet"
 # A reference to an environment variable, as os.ExpandEnv reads one.
 _ENV_NAME = re.compile(r"\$(?:\{(\w+)\}|(\w+))")

@@ -14,6 +14,7 @@ from energymon.errors import ConfigError
 from energymon_cli.main import main
 from energymon_grafana import alerts
 from energymon_grafana.alert_model import DATASOURCE_UID, Rule, rule_dict
+from energymon_grafana.push import FLEET_DASHBOARD
 from energymon_grafana.rule_groups import MAX_UID_CHARS, home_group
 from tests.grafana.fake_grafana import FakeGrafana, serving
 from tests.grafana.grafana_files import DASHBOARDS
@@ -178,3 +179,9 @@ def test_a_home_rule_differs_only_in_identity_text_and_source(rule: Rule) -> Non
 def test_a_too_long_home_name_is_refused_before_grafana_would() -> None:
     with pytest.raises(ConfigError, match="190"):
         home_group("x" * 200, "ds")
+
+
+def test_the_push_names_the_fleet_dashboard_by_its_uid() -> None:
+    from energymon_grafana import fleet
+
+    assert FLEET_DASHBOARD == fleet.UID
