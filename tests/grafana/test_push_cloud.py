@@ -12,7 +12,7 @@ import pytest
 
 from energymon.errors import ConfigError
 from energymon_cli.main import main
-from energymon_grafana import alerts
+from energymon_grafana import alerts, fleet
 from energymon_grafana.alert_model import DATASOURCE_UID, Rule, rule_dict
 from energymon_grafana.push import FLEET_DASHBOARD
 from energymon_grafana.rule_groups import MAX_UID_CHARS, home_group
@@ -182,6 +182,4 @@ def test_a_too_long_home_name_is_refused_before_grafana_would() -> None:
 
 
 def test_the_push_names_the_fleet_dashboard_by_its_uid() -> None:
-    from energymon_grafana import fleet
-
     assert FLEET_DASHBOARD == fleet.UID
