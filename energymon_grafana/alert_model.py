@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 DATASOURCE_UID = "energymon"
+# The operator's organisation in the cloud: one data source per home, so named.
+HOME_DATASOURCE_PREFIX = "energymon-home-"
 EXPR_UID = "__expr__"
 
 
@@ -73,13 +75,13 @@ def _expr(ref: str, body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def step_data(step: Step) -> dict[str, Any]:
-    """One entry of a rule's `data`, as QueryV1 reads it."""
+def step_data(step: Step, datasource_uid: str = DATASOURCE_UID) -> dict[str, Any]:
+    """One entry of a rule's `data`, as QueryV1 reads it; its queries read `datasource_uid`."""
     if isinstance(step, Query):
         return {
             "refId": step.ref,
             "relativeTimeRange": {"from": step.window_s, "to": 0},
-            "datasourceUid": DATASOURCE_UID,
+            "datasourceUid": datasource_uid,
             "model": {
                 "refId": step.ref,
                 "query": step.sql,
@@ -111,13 +113,14 @@ def step_data(step: Step) -> dict[str, Any]:
     )
 
 
-def rule_dict(rule: Rule) -> dict[str, Any]:
-    """The rule as AlertRuleV1 reads it from a provisioning file."""
+def rule_dict(rule: Rule, datasource_uid: str = DATASOURCE_UID) -> dict[str, Any]:
+    """The rule as AlertRuleV1 reads it from a provisioning file, its queries reading the data
+    source `datasource_uid`."""
     return {
         "uid": rule.uid,
         "title": rule.title,
         "condition": rule.condition,
-        "data": [step_data(s) for s in rule.steps],
+        "data": [step_data(s, datasource_uid) for s in rule.steps],
         "noDataState": rule.no_data_state,
         "execErrState": rule.exec_err_state,
         "for": rule.for_,

@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 
 from energymon_grafana import DEFAULT_CURRENCY, notify
+from energymon_grafana.alert_model import HOME_DATASOURCE_PREFIX
 from energymon_grafana.alerting_files import alerting_files
+from energymon_grafana.alerts import ORG_ID
 from energymon_grafana.push import Pusher, connect
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,9 +48,10 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _push(args: argparse.Namespace) -> int:
-    api = connect(args.url, args.token, args.user, args.password)
+    api = connect(args.url, args.token, args.user, args.password, args.org_id)
     try:
-        return _push_with(Pusher(api, os.environ, args.dashboards), args.dry_run)
+        pusher = Pusher(api, os.environ, args.dashboards, org_id=args.org_id, fleet=args.fleet)
+        return _push_with(pusher, args.dry_run)
     finally:
         api.client.s.close()
 
@@ -120,5 +123,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     push.add_argument(
         "--dashboards", type=Path, default=DASHBOARD_DIR, help="directory of dashboard JSON"
+    )
+    push.add_argument(
+        "--org-id",
+        type=int,
+        default=ORG_ID,
+        help="the Grafana organisation to write into (X-Grafana-Org-Id): in the cloud, a "
+        "home's own organisation, or the operator's with --fleet (default: %(default)s)",
+    )
+    push.add_argument(
+        "--fleet",
+        action="store_true",
+        help="the operator's organisation: the Fleet dashboard and one rule group per home, "
+        f"each reading its data source {HOME_DATASOURCE_PREFIX}NAME (found through the API)",
     )
     push.set_defaults(handler=_push)

@@ -14,13 +14,13 @@ from grafana_foundation_sdk.builders import dashboard as dashboard_builders
 from grafana_foundation_sdk.models import dashboard
 
 from energymon_grafana import panels
+from energymon_grafana.alert_model import HOME_DATASOURCE_PREFIX
 from energymon_grafana.common import NOT_SUBMETER, board, component
 from energymon_grafana.panels import Target
 from energymon_grafana.query import Select, by_time, ident, measurement, tags
 
 UID = "energymon-fleet"
 HOME_DATASOURCE = "home_ds"
-HOME_DATASOURCE_PREFIX = "energymon-home-"
 DS = f"${{{HOME_DATASOURCE}}}"
 CALENDAR_BUCKET = "15m"
 # The keys of Grafana's UnifiedAlertListOptions (public/app/plugins/panel/alertlist/types.ts).

@@ -2,6 +2,10 @@
 contact point and notification policy to an existing Grafana over its HTTP API, for a hosted
 Grafana where provisioning files cannot be mounted.
 
+It writes into one organisation (`--org-id`, sent as X-Grafana-Org-Id): a home's, where the
+rules read the data source `energymon`, or with `--fleet` the operator's, which gets the Fleet
+dashboard and one rule group per `energymon-home-NAME` data source (rule_groups.py).
+
 Each resource is read first and written only when it differs from what we would send (compared
 on the keys we send: Grafana adds its own, such as ids and versions), so a second push changes
 nothing, and `--dry-run` prints the same plan as a diff without writing.
@@ -29,13 +33,17 @@ import requests
 from grafana_client import GrafanaApi
 from grafana_client.client import GrafanaException
 
-from energymon.errors import GrafanaApiError
+from energymon.errors import ConfigError, GrafanaApiError
 from energymon_grafana import alerts, notify
-from energymon_grafana.alert_model import rule_dict
+from energymon_grafana.alert_model import HOME_DATASOURCE_PREFIX
+from energymon_grafana.rule_groups import HOME_GROUP, RuleGroup, fleet_groups
 
 # grafana-client's default of a few seconds is short for a hosted Grafana saving a dashboard.
 TIMEOUT_S = 30
 NOT_FOUND = 404
+ORG_HEADER = "X-Grafana-Org-Id"
+# fleet.UID, not imported: fleet.py loads the dashboard SDK, which only `grafana build` needs.
+FLEET_DASHBOARD = "energymon-fleet"
 # A reference to an environment variable, as os.ExpandEnv reads one.
 _ENV_NAME = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
 
@@ -109,9 +117,15 @@ def project(desired: Any, actual: Any, secure: frozenset[str] = frozenset()) -> 
     return actual
 
 
-def connect(url: str, token: str | None, user: str | None, password: str | None) -> GrafanaApi:
-    """A grafana-client session on the Grafana at `url`: basic auth when `user` is given, else
-    the service account token (or none)."""
+def connect(
+    url: str,
+    token: str | None,
+    user: str | None,
+    password: str | None,
+    org_id: int = alerts.ORG_ID,
+) -> GrafanaApi:
+    """A grafana-client session on the Grafana at `url`, in organisation `org_id`: basic auth
+    when `user` is given, else the service account token (or none)."""
     credential: str | tuple[str, str] | None = token
     if user is not None:
         credential = (user, password or "")
@@ -119,7 +133,13 @@ def connect(url: str, token: str | None, user: str | None, password: str | None)
     parts = urlsplit(url)
     if not parts.path.endswith("/"):
         parts = parts._replace(path=parts.path + "/")
-    return GrafanaApi.from_url(urlunsplit(parts), credential=credential, timeout=TIMEOUT_S)
+    api = GrafanaApi.from_url(urlunsplit(parts), credential=credential, timeout=TIMEOUT_S)
+    # from_url does not pass `organization_id` on; the session header is what GrafanaClient
+    # sets from it, and Grafana reads it per request (authn orgIDFromHeader). A service
+    # account token of another organisation is then refused (api-key.organization-mismatch).
+    api.client.organization_id = org_id
+    api.client.s.headers[ORG_HEADER] = str(org_id)
+    return api
 
 
 def _call(what: str, request: Callable[[], Any], *, absent_is_none: bool = False) -> Any:
@@ -130,19 +150,34 @@ def _call(what: str, request: Callable[[], Any], *, absent_is_none: bool = False
     except GrafanaException as exc:
         if absent_is_none and exc.status_code == NOT_FOUND:
             return None
-        raise GrafanaApiError(f"{what}: Grafana answered {exc.status_code} {exc}") from exc
+        # grafana-client's 401 error says only "Unauthorized"; Grafana's body says why.
+        said = exc.response.get("message") if isinstance(exc.response, dict) else None
+        detail = f"{exc} ({said})" if said and said not in str(exc) else str(exc)
+        raise GrafanaApiError(f"{what}: Grafana answered {exc.status_code} {detail}") from exc
     except requests.RequestException as exc:
         raise GrafanaApiError(f"{what}: {exc}") from exc
 
 
 class Pusher:
-    """Plans and makes the writes against one Grafana."""
+    """Plans and makes the writes against one organisation of one Grafana: a home's (every
+    dashboard, the rules reading the data source `energymon`), or with `fleet` the operator's
+    (the Fleet dashboard, one rule group per home data source)."""
 
-    def __init__(self, api: GrafanaApi, env: Mapping[str, str], dashboards_dir: Path) -> None:
+    def __init__(
+        self,
+        api: GrafanaApi,
+        env: Mapping[str, str],
+        dashboards_dir: Path,
+        *,
+        org_id: int = alerts.ORG_ID,
+        fleet: bool = False,
+    ) -> None:
         self.api = api
         self.provisioning = api.alertingprovisioning
         self.env = env
         self.dashboards_dir = dashboards_dir
+        self.org_id = org_id
+        self.fleet = fleet
 
     def _change(
         self,
@@ -180,6 +215,8 @@ class Pusher:
         changes = []
         for path in sorted(self.dashboards_dir.glob("*.json")):
             board = json.loads(path.read_text())
+            if self.fleet and board["uid"] != FLEET_DASHBOARD:
+                continue
             board.pop("id", None)
             board.pop("version", None)
             desired = {"dashboard": board, "meta": {"folderUid": alerts.FOLDER_UID}}
@@ -262,48 +299,58 @@ class Pusher:
             partial(self.provisioning.set_notification_policy_tree, desired),
         )
 
+    def rule_groups(self) -> list[RuleGroup]:
+        """The home's group, or in fleet mode one group per home data source of the org."""
+        if not self.fleet:
+            return [HOME_GROUP]
+        groups = fleet_groups(_call("data sources", self.api.datasource.list_datasources))
+        if not groups:
+            raise ConfigError(
+                f"organisation {self.org_id} has no InfluxDB data source named "
+                f"{HOME_DATASOURCE_PREFIX}NAME: add the homes' data sources first"
+            )
+        return groups
+
     def rules(self) -> list[Change]:
         changes = []
-        bodies = []
-        for rule in alerts.RULES:
-            desired = {
-                **rule_dict(rule),
-                "orgID": alerts.ORG_ID,
-                "folderUID": alerts.FOLDER_UID,
-                "ruleGroup": alerts.GROUP,
+        interval_s = int(alerts.GROUP_INTERVAL.removesuffix("m")) * 60
+        for group in self.rule_groups():
+            bodies = []
+            for rule in group.rules:
+                desired = group.body(rule, self.org_id)
+                bodies.append(desired)
+                actual = _call(
+                    "alert rule",
+                    partial(self.provisioning.get_alertrule, rule.uid),
+                    absent_is_none=True,
+                )
+                write = (
+                    partial(self.provisioning.create_alertrule, desired)
+                    if actual is None
+                    else partial(self.provisioning.update_alertrule, rule.uid, desired)
+                )
+                changes += self._change("alert rule", rule.uid, desired, actual, write)
+            body = {
+                "title": group.title,
+                "folderUid": alerts.FOLDER_UID,
+                "interval": interval_s,
+                "rules": bodies,
             }
-            bodies.append(desired)
-            actual = _call(
-                "alert rule",
-                partial(self.provisioning.get_alertrule, rule.uid),
+            actual_group = _call(
+                "rule group",
+                partial(self.provisioning.get_rule_group, alerts.FOLDER_UID, group.title),
                 absent_is_none=True,
             )
-            write = (
-                partial(self.provisioning.create_alertrule, desired)
-                if actual is None
-                else partial(self.provisioning.update_alertrule, rule.uid, desired)
+            actual_interval = (
+                None if actual_group is None else {"interval": actual_group["interval"]}
             )
-            changes += self._change("alert rule", rule.uid, desired, actual, write)
-        interval_s = int(alerts.GROUP_INTERVAL.removesuffix("m")) * 60
-        group = {
-            "title": alerts.GROUP,
-            "folderUid": alerts.FOLDER_UID,
-            "interval": interval_s,
-            "rules": bodies,
-        }
-        actual_group = _call(
-            "rule group",
-            partial(self.provisioning.get_rule_group, alerts.FOLDER_UID, alerts.GROUP),
-            absent_is_none=True,
-        )
-        actual_interval = None if actual_group is None else {"interval": actual_group["interval"]}
-        changes += self._change(
-            "rule group",
-            alerts.GROUP,
-            {"interval": interval_s},
-            actual_interval,
-            partial(self.provisioning.update_rule_group, alerts.FOLDER_UID, alerts.GROUP, group),
-        )
+            changes += self._change(
+                "rule group",
+                group.title,
+                {"interval": interval_s},
+                actual_interval,
+                partial(self.provisioning.update_rule_group, alerts.FOLDER_UID, group.title, body),
+            )
         return changes
 
     def plan(self) -> list[Change]:

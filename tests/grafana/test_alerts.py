@@ -16,6 +16,7 @@ import pytest
 
 from energymon.influx import InfluxClient
 from energymon_grafana import alerts
+from energymon_grafana.rule_groups import home_group
 from harness.influxd import InfluxServer
 from tests.grafana.alert_seed import METERS, Seed, Times, local_day, times_for
 from tests.grafana.evaluator import (
@@ -131,6 +132,21 @@ def test_silence_stays_firing_and_the_rest_resolves(
     _, times = seeded
     expected = FAULT[uid] if uid in SILENCE else set()
     assert history[uid][times.silences[silence]] == expected
+
+
+@pytest.mark.parametrize("uid", sorted(FAULT))
+def test_a_fleet_copy_fires_as_the_rule_it_copies(
+    uid: str, seeded: tuple[InfluxClient, Times], history: dict[str, dict[int, set[Labels]]]
+) -> None:
+    """The operator's per-home copy (energymon grafana push --fleet), evaluated on the same
+    data: only its uid, title, texts, labels and data source differ."""
+    client, times = seeded
+    group = home_group("home-f", "energymon-home-home-f")
+    [index] = [i for i, r in enumerate(alerts.RULES) if r.uid == uid]
+    copy_ = group.body(group.rules[index], alerts.ORG_ID)
+    assert copy_["uid"] != uid
+    fired = dict(zip(times.schedule, run(client, copy_, times.schedule), strict=True))
+    assert fired == history[uid]
 
 
 def test_clean_home_never_fires(history: dict[str, dict[int, set[Labels]]]) -> None:

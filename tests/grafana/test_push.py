@@ -96,13 +96,15 @@ def test_the_fake_serves_only_what_the_push_calls(
     grafana: tuple[FakeGrafana, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every endpoint of the fake is one grafana-client reaches: a first push creates, a second
-    after edits in Grafana updates each kind of resource."""
+    after edits in Grafana updates each kind of resource, a fleet push lists data sources."""
     fake, url = grafana
     assert push(url, monkeypatch=monkeypatch) == 0
     fake.state.folders[alerts.FOLDER_UID]["title"] = "renamed"
     fake.state.contact_points[notify.TELEGRAM_UID]["settings"]["chatid"] = "1"
     fake.state.rules["energymon-replication-lag"]["for"] = "10m"
     assert push(url, monkeypatch=monkeypatch) == 0
+    fake.state.add_datasource("energymon-home-smith", "energymon-home-smith")
+    assert push(url, "--fleet", monkeypatch=monkeypatch) == 0
     assert fake.routes_hit == {f"{verb} {pattern.pattern}" for verb, pattern, _ in fake.routes}
     assert fake.unrouted == []
     assert fake.state.folders[alerts.FOLDER_UID]["title"] == alerts.FOLDER_TITLE
