@@ -30,8 +30,6 @@ GRAFANA_ADMIN_PASSWORD=$(secret)
 # --- docker-compose.cloud.yml ---
 CLOUD_INFLUX_ADMIN_USER=admin
 CLOUD_INFLUX_ADMIN_PASSWORD=$(secret)
-CLOUD_INFLUX_GRAFANA_USER=grafana
-CLOUD_INFLUX_GRAFANA_PASSWORD=$(secret)
 ENV
 chmod 0600 "$tmp"
 mv "$tmp" "$env_file"

@@ -22,11 +22,7 @@ COMPOSE_FILES = sorted(DOCKER.glob("docker-compose.*.yml"))
 INIT_SECRETS = DOCKER / "init-secrets.sh"
 # The Pi's replicator is in the `cloud` profile; the cloud file has no profiles.
 PROFILE = ("--profile", "cloud")
-GENERATED = (
-    "GRAFANA_ADMIN_PASSWORD",
-    "CLOUD_INFLUX_ADMIN_PASSWORD",
-    "CLOUD_INFLUX_GRAFANA_PASSWORD",
-)
+GENERATED = ("GRAFANA_ADMIN_PASSWORD", "CLOUD_INFLUX_ADMIN_PASSWORD")
 
 
 def docker_compose() -> str:
@@ -177,16 +173,7 @@ def test_compose_file_is_valid(path: Path, env_file: Path) -> None:
     services = services_of(path, env_file)
     for name, service in services.items():
         assert service["restart"] == "unless-stopped", name
-    mounts = volumes(services["grafana"])
-    assert Path(mounts["/etc/grafana/provisioning"]) == DOCKER.parent / "grafana" / "provisioning"
-    assert Path(mounts["/var/lib/grafana/dashboards"]) == DOCKER.parent / "grafana" / "dashboards"
-    env = services["grafana"]["environment"]
-    assert {
-        "GRAFANA_INFLUX_URL",
-        "GRAFANA_INFLUX_DB",
-        "GRAFANA_INFLUX_USER",
-        "GRAFANA_INFLUX_PASSWORD",
-    } <= set(env)
+    assert "GRAFANA_INFLUX_URL" in services["grafana"]["environment"]
     assert services["influxdb"]["image"] == "influxdb:1.8"
 
 
@@ -245,6 +232,67 @@ def test_cloud_publishes_only_caddy_on_80_and_443(env_file: Path) -> None:
     env = services["influxdb"]["environment"]
     assert isinstance(env, dict)
     assert env["INFLUXDB_HTTP_AUTH_ENABLED"] == "true"
+
+
+def test_pi_grafana_provisions_the_local_data_source_dashboards_and_alerting(
+    env_file: Path,
+) -> None:
+    grafana = services_of(DOCKER / "docker-compose.pi.yml", env_file)["grafana"]
+    mounts = volumes(grafana)
+    assert Path(mounts["/etc/grafana/provisioning"]) == DOCKER.parent / "grafana" / "provisioning"
+    assert Path(mounts["/var/lib/grafana/dashboards"]) == DOCKER.parent / "grafana" / "dashboards"
+    assert {
+        "GRAFANA_INFLUX_DB",
+        "GRAFANA_INFLUX_USER",
+        "GRAFANA_INFLUX_PASSWORD",
+    } <= set(grafana["environment"])
+
+
+def _committed_yaml(source: Path) -> list[Path]:
+    """The provisioning files git holds at or under a mount's source."""
+    result = subprocess.run(
+        ["git", "ls-files", "-z", "--", str(source)],
+        cwd=DOCKER.parent,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    names = [n for n in result.stdout.split("\0") if n.endswith((".yaml", ".yml"))]
+    return [DOCKER.parent / n for n in names]
+
+
+def test_cloud_grafana_provisions_no_home_into_the_operators_organisation(
+    env_file: Path,
+) -> None:
+    """Organisation 1 holds the Fleet dashboard and one data source per home, all by the push
+    and the operator's own files: no data source `energymon` on one home's database, no rules
+    reading it, no dashboards the push would then find provisioned."""
+    grafana = services_of(DOCKER / "docker-compose.cloud.yml", env_file)["grafana"]
+    mounts = volumes(grafana)
+    provisioning = {t: Path(s) for t, s in mounts.items() if t.startswith("/etc/grafana/")}
+    assert provisioning == {
+        "/etc/grafana/provisioning/datasources": DOCKER / "grafana-cloud" / "datasources"
+    }
+    assert not any(Path(s).is_relative_to(DOCKER.parent / "grafana") for s in mounts.values())
+    assert "/var/lib/grafana/dashboards" not in mounts
+    # Only the operator's own, never committed, data source files are read from there.
+    assert _committed_yaml(DOCKER / "grafana-cloud") == []
+    assert (DOCKER / "grafana-cloud" / "datasources" / ".gitignore").read_text().splitlines()[
+        -2:
+    ] == ["*", "!.gitignore"]
+    env = set(grafana["environment"])
+    assert not {"GRAFANA_INFLUX_DB", "GRAFANA_INFLUX_USER", "GRAFANA_INFLUX_PASSWORD"} & env
+    # No file-provisioned contact point reads these: the push writes each organisation's own.
+    assert not {"GRAFANA_ALERT_EMAIL", "GRAFANA_TELEGRAM_BOT_TOKEN"} & env
+    assert "GF_SMTP_HOST" in env
+
+
+def test_env_files_name_no_shared_grafana_database() -> None:
+    for path in (DOCKER / ".env.example", INIT_SECRETS):
+        text = path.read_text()
+        assert "GRAFANA_INFLUX_DB" not in text, path
+        assert "CLOUD_INFLUX_GRAFANA" not in text, path
 
 
 def test_caddy_proxies_influxdb_and_grafana_by_host_name() -> None:
