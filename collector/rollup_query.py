@@ -71,9 +71,9 @@ class RollupSource:
             # InfluxQL's JSON prints the float 230.0 as 230: a minimum or maximum taken from an
             # int would be written as an integer field, and the next float refused for good.
             rows = [
-                RawReading(int(row[0]), *(float(v) for v in row[1:7]), bool(row[7]))
-                for row in series.values
-                if None not in row
+                RawReading(int(t), float(v), float(a), float(p), float(e), float(f), float(pf), al)
+                for t, v, a, p, e, f, pf, al in series.values
+                if None not in (t, v, a, p, e, f, pf, al)
             ]
             if rows:
                 out[_meter(series.tags)] = rows
