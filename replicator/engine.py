@@ -1,10 +1,11 @@
 """The replication loop, one steppable `run_once()` at a time.
 
-Each step (1) follows the collector's write journal and re-copies the ranges of entries that lie
-behind the watermark (late data), then (2) copies the next forward window [watermark, now -
-settle) and advances the watermark. Progress is saved only after the cloud acknowledged the
-copies, so the saved state may lag behind but is never ahead; copying again is harmless because
-a point's identity is its measurement, tags and time. See docs/replication.md.
+Each step (1) follows the collector's write journal (once caught up, every `journal_interval_ms`)
+and re-copies the ranges of entries that lie behind the watermark (late data), then (2) copies
+the next forward window [watermark, now - settle) and advances the watermark. Progress is saved
+only after the cloud acknowledged the copies, so the saved state may lag behind but is never
+ahead; copying again is harmless because a point's identity is its measurement, tags and time.
+See docs/replication.md.
 
 When nothing vouches for the past any more (no state, a journal pruned before it was read or
 recreated, a cloud that lost data), a reconciliation checks the whole history point by point and
