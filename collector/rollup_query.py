@@ -68,7 +68,13 @@ class RollupSource:
         )
         out: dict[Meter, list[RawReading]] = {}
         for series in self.influx.query(q):
-            rows = [RawReading(*row) for row in series.values if None not in row]
+            # InfluxQL's JSON prints the float 230.0 as 230: a minimum or maximum taken from an
+            # int would be written as an integer field, and the next float refused for good.
+            rows = [
+                RawReading(int(t), float(v), float(a), float(p), float(e), float(f), float(pf), al)
+                for t, v, a, p, e, f, pf, al in series.values
+                if None not in (t, v, a, p, e, f, pf, al)
+            ]
             if rows:
                 out[_meter(series.tags)] = rows
         return out

@@ -1,10 +1,11 @@
 """The replication loop, one steppable `run_once()` at a time.
 
-Each step (1) follows the collector's write journal and re-copies the ranges of entries that lie
-behind the watermark (late data), then (2) copies the next forward window [watermark, now -
-settle) and advances the watermark. Progress is saved only after the cloud acknowledged the
-copies, so the saved state may lag behind but is never ahead; copying again is harmless because
-a point's identity is its measurement, tags and time. See docs/replication.md.
+Each step (1) follows the collector's write journal (once caught up, every `journal_interval_ms`)
+and re-copies the ranges of entries that lie behind the watermark (late data), then (2) copies
+the next forward window [watermark, now - settle) and advances the watermark. Progress is saved
+only after the cloud acknowledged the copies, so the saved state may lag behind but is never
+ahead; copying again is harmless because a point's identity is its measurement, tags and time.
+See docs/replication.md.
 
 When nothing vouches for the past any more (no state, a journal pruned before it was read or
 recreated, a cloud that lost data), a reconciliation checks the whole history point by point and
@@ -22,7 +23,7 @@ from dataclasses import dataclass, replace
 from energymon.clock import Clock
 from energymon.influx import InfluxClient
 from energymon.journal import JournalEntry, JournalReader
-from replicator.copy import coalesce, copy_range
+from replicator.copy import FieldTypes, coalesce, copy_range
 from replicator.points import TimeRange, earliest_of, earliest_time_ms, latest_time_ms
 from replicator.sink import BatchSink
 from replicator.state import Reconciliation, ReplicatorState, StateStore
@@ -31,6 +32,10 @@ from replicator.verify import HOUR_MS, hour_floor, verify
 log = logging.getLogger(__name__)
 
 JOURNAL_PAGE = 1000
+# Late ranges less than this apart are copied as one: at steady state the live points between
+# two entries' ranges are announced by entries of the same batch anyway, and each copy costs
+# queries to the local InfluxDB whatever it holds.
+LATE_GAP_MS = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +47,10 @@ class ReplicatorConfig:
     # At steady state the watermark moves every step; saving it less often spares the SD card
     # and only means a few seconds are copied again after a crash.
     save_interval_ms: int = 10_000
+    # Once caught up, the journal is followed at most this often, so that the entries settled
+    # meanwhile are copied together: the rollup worker rewrites the same few points (the
+    # current minute, hour, day and month) every few seconds, each rewrite an entry.
+    journal_interval_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +85,7 @@ class Replicator:
         self._saved_at = clock.monotonic()
         # Journal entry id -> monotonic time this process first saw it (see `_settled`).
         self._first_seen: dict[int, float] = {}
+        self._followed_at: float | None = None
         # Reconciliations asked for by another thread (the auditor), applied by `run_once`.
         self._requests: list[tuple[str, int | None]] = []
         self._requests_lock = threading.Lock()
@@ -97,10 +107,12 @@ class Replicator:
             self._set(state)
             self.save()
         late_ranges = copied = 0
-        if self.journal is not None and self.journal.exists():
-            state, late_ranges, copied = self._follow_journal(state)
+        types = FieldTypes(self.local)
+        if self._journal_due():
+            state, late_ranges, copied = self._follow_journal(state, types)
+            self._followed_at = self.clock.monotonic()
             self._set(state)
-        state, forward, caught_up = self._forward(state)
+        state, forward, caught_up = self._forward(state, types)
         self._set(state)
         if caught_up and state.reconcile is not None:
             state = self._reconcile_step(state)
@@ -112,6 +124,15 @@ class Replicator:
             self.save()
         self.caught_up = caught_up
         return StepResult(copied + forward, late_ranges, state.watermark_ms, caught_up)
+
+    def _journal_due(self) -> bool:
+        if self.journal is None or not self.journal.exists():
+            return False
+        if not self.caught_up or self._followed_at is None:
+            return True
+        return (
+            self.clock.monotonic() - self._followed_at
+        ) * 1000 >= self.config.journal_interval_ms
 
     def request_reconcile(self, reason: str, until_ms: int | None = None) -> None:
         """Check and repair the whole history up to `until_ms` (default: the watermark) point by
@@ -185,7 +206,9 @@ class Replicator:
         self._saved = state
         return state
 
-    def _follow_journal(self, state: ReplicatorState) -> tuple[ReplicatorState, int, int]:
+    def _follow_journal(
+        self, state: ReplicatorState, types: FieldTypes
+    ) -> tuple[ReplicatorState, int, int]:
         assert self.journal is not None
         identity = self.journal.identity()
         if identity != state.journal_id:
@@ -208,10 +231,12 @@ class Replicator:
         entries = self._settled(self.journal.entries_after(cursor, JOURNAL_PAGE))
         if not entries:
             return replace(state, journal_cursor=cursor), 0, 0
-        late = coalesce(self._journal_ranges(entries, state.watermark_ms))
+        late = coalesce(self._journal_ranges(entries, state.watermark_ms), LATE_GAP_MS)
         copied = 0
         for window in late:
-            copied += copy_range(self.local, self.sink, self.config.home, window)
+            copied += copy_range(
+                self.local, self.sink, self.config.home, window, field_types_of=types
+            )
         if late:
             log.info(
                 "late data: re-copied %d points in %d ranges behind the watermark",
@@ -256,7 +281,9 @@ class Replicator:
             self._first_seen = {i: t for i, t in self._first_seen.items() if i > last}
         return ready
 
-    def _forward(self, state: ReplicatorState) -> tuple[ReplicatorState, int, bool]:
+    def _forward(
+        self, state: ReplicatorState, types: FieldTypes
+    ) -> tuple[ReplicatorState, int, bool]:
         limit = self.clock.now_ms() - self.config.settle_ms
         if state.watermark_ms > limit:
             # The watermark came from a wall clock that ran ahead (or was saved by one). Points
@@ -272,7 +299,9 @@ class Replicator:
         end = min(limit, start + self.config.window_ms)
         if end <= start:
             return state, 0, True
-        copied = copy_range(self.local, self.sink, self.config.home, TimeRange(start, end))
+        copied = copy_range(
+            self.local, self.sink, self.config.home, TimeRange(start, end), field_types_of=types
+        )
         if copied == 0 and end < limit:
             # Skip a quiet stretch in one step instead of one window at a time.
             following = earliest_time_ms(self.local, self.config.home, end)

@@ -35,6 +35,10 @@ HEALTH_INTERVAL_MS = 60_000
 # Dead letters are written again this often; a pass takes at most this many.
 DEAD_LETTER_INTERVAL_S = 600.0
 DEAD_LETTER_PASS = 1000
+# Once caught up, journal entries are followed in batches this far apart: late data reaches the
+# cloud this much later at most, and the rollup worker's rewrites of the same points in the
+# meantime are copied once.
+JOURNAL_INTERVAL_MS = 5_000
 
 
 def state_dir(settings: Settings) -> Path:
@@ -292,6 +296,7 @@ def build_service(settings: Settings, clock: Clock) -> ReplicatorService:
             window_ms=round(settings.replicator_window_s * 1000),
             settle_ms=round(settings.replicator_settle_s * 1000),
             journal_settle_ms=round(settings.replicator_journal_settle_s * 1000),
+            journal_interval_ms=JOURNAL_INTERVAL_MS,
         ),
     )
     return ReplicatorService(

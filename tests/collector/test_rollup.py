@@ -291,3 +291,25 @@ def test_days_follow_daylight_saving_time(influx: InfluxClient, tmp_path: Path) 
     [month] = rig.rows("energymon_month").values()
     assert month["time"] == ms("2026-02-28T23:00:00") and month["energy_wh"] == 300.0
     rig.db.close()
+
+
+def test_whole_volt_readings_keep_rollup_fields_float(rig: Rig) -> None:
+    """InfluxQL's JSON prints 230.0 as 230: a minute whose extremes are whole volts must still
+    be written with float fields, or the next minute's 230.5 V is refused for good. A client's
+    first query is answered in JSON (it learns the server's version, and with it MessagePack,
+    from the answer): the worker gets a client of its own that has not asked anything yet."""
+    fresh = InfluxClient(rig.influx.url, rig.influx.database)
+    config = RollupConfig.from_settings(rig.settings)
+    worker = RollupWorker(rig.db, fresh, config, rig.clock, rig.watch)
+    base = ms("2026-03-10T10:00:00")
+    whole = Measurement(230.0, 1.0, 230.0, 1000, 50.0, 1.0, False)
+    half = Measurement(230.5, 1.5, 345.75, 1001, 50.0, 1.0, False)
+    rig.store([Reading(MAINS[0], MAINS[1], 1, 1, base, whole)])
+    rig.settle_and_run(worker)
+    rig.store([Reading(MAINS[0], MAINS[1], 1, 2, base + 60_000, half)])
+    rig.settle_and_run(worker)
+    minutes = rig.rows("energymon_1m")
+    assert minutes[base + 60_000]["voltage_v_max"] == 230.5
+    [keys] = rig.influx.query("SHOW FIELD KEYS FROM energymon_1m")
+    types = dict(keys.values)
+    assert types["voltage_v_max"] == types["power_w_min"] == "float"
