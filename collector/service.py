@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import sys
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,7 +15,7 @@ from starlette.applications import Starlette
 
 from collector import integrity, meters
 from collector.app import ApiConfig, build_app
-from collector.committer import GroupCommitter
+from collector.committer import GIL_SWITCH_INTERVAL_S, GroupCommitter
 from collector.health import HealthReporter
 from collector.maintenance import Maintenance
 from collector.rollup import RollupConfig, RollupWorker
@@ -193,6 +194,10 @@ class CollectorService:
 def serve(settings: Settings) -> None:
     import uvicorn
 
+    # A request passes between the event loop, the store's thread and a writer thread; while
+    # one of them computes, another waiting for the interpreter lock would otherwise wait out
+    # the whole default switch interval at every hand-off.
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     listening = _listening_socket(settings.listen_host, settings.listen_port)
     service = CollectorService(settings)
     config = uvicorn.Config(
