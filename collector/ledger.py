@@ -5,7 +5,9 @@ Identity. A boot is a *life*: (device, boot, nonce). The nonce is the random num
 draws at each boot (0 when a device sends none). A board whose EEPROM was erased starts at boot 1
 again with another nonce: a new life, not a re-send. Without a nonce, a request whose uptime is
 below a reading already stored for its boot can only come from a new life, since uptime never
-goes back within one: it gets the next unused negative nonce.
+goes back within one; so can one for a boot above the current life's whose newest life came
+before the current one, since boots follow each other. Either gets the next unused negative
+nonce.
 
 Time. A life's readings are placed by segments: from `first_seq` on, time = anchor + offset. The
 first segment's anchor is the one the life's first request proposed (arrival minus uptime), but
@@ -278,13 +280,19 @@ class Ledger:
             if life is None:
                 return self._adopt((device, boot, 0), proposed_ms)
             highest = life.highest_offset
-            if highest is not None and uptime_ms < highest:
+            current = self._current[device]
+            if (highest is not None and uptime_ms < highest) or (
+                # Boots follow each other and only earlier boots' batches are sent: a boot
+                # above the current life's, last heard from before it, was counted anew.
+                life is not current and boot > current.key[1]
+            ):
                 fresh = min(n for (d, b, n) in self._lives if (d, b) == (device, boot)) - 1
                 fresh = min(fresh, -1)
                 log.warning(
-                    "device %s: boot %d again, with an uptime (%d ms) below its readings "
-                    "(%d ms): a new life of the device (erased EEPROM or new board)",
-                    device, boot, uptime_ms, highest,
+                    "device %s: boot %d again (uptime %d ms, its readings up to %s ms, the "
+                    "device's current boot %d): a new life of the device (erased EEPROM or new "
+                    "board)",
+                    device, boot, uptime_ms, highest, current.key[1],
                 )  # fmt: skip
                 return self._adopt((device, boot, fresh), proposed_ms)
             return life
