@@ -6,8 +6,9 @@ draws at each boot (0 when a device sends none). A board whose EEPROM was erased
 again with another nonce: a new life, not a re-send. Without a nonce, a request whose uptime is
 below a reading already stored for its boot can only come from a new life, since uptime never
 goes back within one; so can one for a boot above the current life's whose newest life came
-before the current one, since boots follow each other. Either gets the next unused negative
-nonce.
+before the current one, since boots follow each other, and one that carries the first reading
+of a life the device has left, which the device forgot when it was first acknowledged. Each
+gets the next unused negative nonce.
 
 Time. A life's readings are placed by segments: from `first_seq` on, time = anchor + offset. The
 first segment's anchor is the one the life's first request proposed (arrival minus uptime), but
@@ -270,7 +271,14 @@ class Ledger:
     # --- identity ------------------------------------------------------------------------------
 
     def life_of(
-        self, device: str, boot: int, nonce: int | None, proposed_ms: int, uptime_ms: int
+        self,
+        device: str,
+        boot: int,
+        nonce: int | None,
+        proposed_ms: int,
+        uptime_ms: int,
+        *,
+        lowest_seq: int | None = None,
     ) -> Life:
         """The life a request belongs to, adopted now when it is new."""
         if nonce is None:
@@ -281,10 +289,14 @@ class Ledger:
                 return self._adopt((device, boot, 0), proposed_ms)
             highest = life.highest_offset
             current = self._current[device]
-            if (highest is not None and uptime_ms < highest) or (
+            if (
+                (highest is not None and uptime_ms < highest)
                 # Boots follow each other and only earlier boots' batches are sent: a boot
                 # above the current life's, last heard from before it, was counted anew.
-                life is not current and boot > current.key[1]
+                or (life is not current and boot > current.key[1])
+                # A device forgets its boot's first reading at the boot's first
+                # acknowledgement, and sends an earlier boot's batches only when acknowledged.
+                or (life is not current and lowest_seq == 1 and 1 in life.runs)
             ):
                 fresh = min(n for (d, b, n) in self._lives if (d, b) == (device, boot)) - 1
                 fresh = min(fresh, -1)

@@ -357,6 +357,27 @@ def test_without_a_nonce_a_boot_above_the_current_one_after_a_restart_of_boots_i
     assert len(electricity_times(influx)) == 18
 
 
+def test_without_a_nonce_seq_1_of_a_boot_the_device_has_left_is_a_new_life(
+    influx: InfluxClient, tmp_path: Path
+) -> None:
+    store = make_store(influx, tmp_path, ManualClock(ARRIVAL_MS))
+    store.commit([submission(batch(range(1, 11), boot=1, uptime_ms=10_500))])
+    # Re-flashed older firmware: boot 1 again (its uptime is below boot 1's readings) for one
+    # reading, then boot 2.
+    store.commit([submission(batch([1], boot=1, uptime_ms=1_500), ARRIVAL_MS + 60_000)])
+    store.commit([submission(batch(range(1, 6), boot=2, uptime_ms=5_500), ARRIVAL_MS + 70_000)])
+    # Re-flashed again: boot 1 once more, already up longer than the short boot 1 ever was.
+    later = ARRIVAL_MS + 120_000
+    [outcome] = store.commit([submission(batch(range(1, 6), boot=1, uptime_ms=5_500), later)])
+    assert (outcome.accepted, outcome.duplicates, outcome.rejected) == (5, 0, ())
+    third_life = sorted(t for boot, _, t in electricity_times(influx) if boot == 1)[11:]
+    assert third_life == [later - 5_500 + 1000 * s for s in range(1, 6)]
+    # A re-send of that new life is recognised as such.
+    [resend] = store.commit([submission(batch(range(1, 6), boot=1, uptime_ms=6_000), later)])
+    assert resend.duplicates == 5
+    assert len(electricity_times(influx)) == 21
+
+
 def test_a_wrong_pi_clock_at_first_contact_is_corrected_not_quarantined(
     influx: InfluxClient, tmp_path: Path
 ) -> None:
