@@ -259,7 +259,7 @@ class DurableStore:
             sub.boot_nonce,
             sub.anchor_ms,
             sub.uptime_ms,
-            lowest_seq=min((c.seq for c in sub.readings), default=None),
+            readings=sub.readings,
         )
         if self.ledger.is_current(life):
             self.ledger.reanchor_if_wrong(life, sub.anchor_ms, sub.uptime_ms)
