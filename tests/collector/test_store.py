@@ -341,8 +341,8 @@ def test_without_a_nonce_a_boot_above_the_current_one_after_a_restart_of_boots_i
 ) -> None:
     store = make_store(influx, tmp_path, ManualClock(ARRIVAL_MS))
     store.commit([submission(batch(range(1, 11), boot=1, uptime_ms=10_500))])
-    # Boot 2 lasts two readings.
-    store.commit([submission(batch([1, 2], boot=2, uptime_ms=2_500), ARRIVAL_MS + 20_000)])
+    # Boot 2 lasts four readings, of which the first two were dropped on the device.
+    store.commit([submission(batch([3, 4], boot=2, uptime_ms=4_500), ARRIVAL_MS + 20_000)])
     # Re-flashed older firmware: boot 1 again (its uptime is below boot 1's readings), then
     # boot 2 again, already up longer than the first boot 2 ever was.
     store.commit([submission(batch([1], boot=1, uptime_ms=1_500), ARRIVAL_MS + 60_000)])
