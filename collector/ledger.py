@@ -5,7 +5,11 @@ Identity. A boot is a *life*: (device, boot, nonce). The nonce is the random num
 draws at each boot (0 when a device sends none). A board whose EEPROM was erased starts at boot 1
 again with another nonce: a new life, not a re-send. Without a nonce, a request whose uptime is
 below a reading already stored for its boot can only come from a new life, since uptime never
-goes back within one: it gets the next unused negative nonce.
+goes back within one; so can one for a boot above the current life's whose newest life came
+before the current one, since boots follow each other; one that carries the first reading
+of a life the device has left, which the device forgot when it was first acknowledged; and one
+that carries a held seq with an uptime a re-send cannot have. Each gets the next unused
+negative nonce.
 
 Time. A life's readings are placed by segments: from `first_seq` on, time = anchor + offset. The
 first segment's anchor is the one the life's first request proposed (arrival minus uptime), but
@@ -33,11 +37,12 @@ from __future__ import annotations
 import logging
 import sqlite3
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from collector.runs import Runs
 from collector.statedb import StateDB
+from collector.submission import Candidate
 
 log = logging.getLogger(__name__)
 
@@ -268,7 +273,14 @@ class Ledger:
     # --- identity ------------------------------------------------------------------------------
 
     def life_of(
-        self, device: str, boot: int, nonce: int | None, proposed_ms: int, uptime_ms: int
+        self,
+        device: str,
+        boot: int,
+        nonce: int | None,
+        proposed_ms: int,
+        uptime_ms: int,
+        *,
+        readings: Sequence[Candidate] = (),
     ) -> Life:
         """The life a request belongs to, adopted now when it is new."""
         if nonce is None:
@@ -278,13 +290,25 @@ class Ledger:
             if life is None:
                 return self._adopt((device, boot, 0), proposed_ms)
             highest = life.highest_offset
-            if highest is not None and uptime_ms < highest:
+            current = self._current[device]
+            if (
+                (highest is not None and uptime_ms < highest)
+                # Boots follow each other and only earlier boots' batches are sent: a boot
+                # above the current life's, last heard from before it, was counted anew.
+                or (life is not current and boot > current.key[1])
+                # A device forgets its boot's first reading at the boot's first
+                # acknowledgement, and sends an earlier boot's batches only when acknowledged.
+                or (life is not current and any(r.seq == 1 for r in readings) and 1 in life.runs)
+                # A re-sent reading has the uptime it had: one that cannot is another's.
+                or any(_held_elsewhen(life.runs, r.seq, r.offset_ms) for r in readings)
+            ):
                 fresh = min(n for (d, b, n) in self._lives if (d, b) == (device, boot)) - 1
                 fresh = min(fresh, -1)
                 log.warning(
-                    "device %s: boot %d again, with an uptime (%d ms) below its readings "
-                    "(%d ms): a new life of the device (erased EEPROM or new board)",
-                    device, boot, uptime_ms, highest,
+                    "device %s: boot %d again (uptime %d ms, its readings up to %s ms, the "
+                    "device's current boot %d): a new life of the device (erased EEPROM or new "
+                    "board)",
+                    device, boot, uptime_ms, highest, current.key[1],
                 )  # fmt: skip
                 return self._adopt((device, boot, fresh), proposed_ms)
             return life
@@ -458,6 +482,19 @@ class Ledger:
 
     def life(self, key: LifeKey) -> Life:
         return self._lives[key]
+
+
+def _held_elsewhen(runs: Runs, seq: int, offset_ms: int) -> bool:
+    """Whether `seq` is held, and `offset_ms` cannot be its uptime: the first seq of a run has
+    at most the smallest uptime known in the run, its last at least the largest (uptime grows
+    with seq; a quarantined reading's is not known, so the known ones may be inner ones)."""
+    i = bisect_right(runs.starts, seq) - 1
+    if i < 0 or seq > runs.ends[i]:
+        return False
+    low, high = runs.start_offs[i], runs.end_offs[i]
+    above = seq == runs.starts[i] and low is not None and offset_ms > low
+    below = seq == runs.ends[i] and high is not None and offset_ms < high
+    return above or below
 
 
 def _migrate(conn: sqlite3.Connection) -> None:

@@ -255,7 +255,12 @@ class DurableStore:
 
     def _add_points(self, index: int, sub: Submission, now_ms: int, batch: _PointBatch) -> Outcome:
         life = self.ledger.life_of(
-            sub.device, sub.boot, sub.boot_nonce, sub.anchor_ms, sub.uptime_ms
+            sub.device,
+            sub.boot,
+            sub.boot_nonce,
+            sub.anchor_ms,
+            sub.uptime_ms,
+            readings=sub.readings,
         )
         if self.ledger.is_current(life):
             self.ledger.reanchor_if_wrong(life, sub.anchor_ms, sub.uptime_ms)

@@ -336,6 +336,69 @@ def test_without_a_nonce_an_uptime_below_the_boots_readings_is_a_new_life(
     assert resend.duplicates == 5
 
 
+def test_without_a_nonce_a_boot_above_the_current_one_after_a_restart_of_boots_is_a_new_life(
+    influx: InfluxClient, tmp_path: Path
+) -> None:
+    store = make_store(influx, tmp_path, ManualClock(ARRIVAL_MS))
+    store.commit([submission(batch(range(1, 11), boot=1, uptime_ms=10_500))])
+    # Boot 2 lasts four readings, of which the first two were dropped on the device.
+    store.commit([submission(batch([3, 4], boot=2, uptime_ms=4_500), ARRIVAL_MS + 20_000)])
+    # Re-flashed older firmware: boot 1 again (its uptime is below boot 1's readings), then
+    # boot 2 again, already up longer than the first boot 2 ever was.
+    store.commit([submission(batch([1], boot=1, uptime_ms=1_500), ARRIVAL_MS + 60_000)])
+    later = ARRIVAL_MS + 120_000
+    [outcome] = store.commit([submission(batch(range(1, 6), boot=2, uptime_ms=5_500), later)])
+    assert (outcome.accepted, outcome.duplicates, outcome.rejected) == (5, 0, ())
+    second_life = sorted(t for boot, _, t in electricity_times(influx) if boot == 2)[2:]
+    assert second_life == [later - 5_500 + 1000 * s for s in range(1, 6)]
+    # A re-send of that new life is recognised as such.
+    [resend] = store.commit([submission(batch(range(1, 6), boot=2, uptime_ms=6_000), later)])
+    assert resend.duplicates == 5
+    assert len(electricity_times(influx)) == 18
+
+
+def test_without_a_nonce_seq_1_of_a_boot_the_device_has_left_is_a_new_life(
+    influx: InfluxClient, tmp_path: Path
+) -> None:
+    store = make_store(influx, tmp_path, ManualClock(ARRIVAL_MS))
+    store.commit([submission(batch(range(1, 11), boot=1, uptime_ms=10_500))])
+    # Re-flashed older firmware: boot 1 again (its uptime is below boot 1's readings) for one
+    # reading, then boot 2.
+    store.commit([submission(batch([1], boot=1, uptime_ms=1_500), ARRIVAL_MS + 60_000)])
+    store.commit([submission(batch(range(1, 6), boot=2, uptime_ms=5_500), ARRIVAL_MS + 70_000)])
+    # Re-flashed again: boot 1 once more, already up longer than the short boot 1 ever was.
+    later = ARRIVAL_MS + 120_000
+    [outcome] = store.commit([submission(batch(range(1, 6), boot=1, uptime_ms=5_500), later)])
+    assert (outcome.accepted, outcome.duplicates, outcome.rejected) == (5, 0, ())
+    third_life = sorted(t for boot, _, t in electricity_times(influx) if boot == 1)[11:]
+    assert third_life == [later - 5_500 + 1000 * s for s in range(1, 6)]
+    # A re-send of that new life is recognised as such.
+    [resend] = store.commit([submission(batch(range(1, 6), boot=1, uptime_ms=6_000), later)])
+    assert resend.duplicates == 5
+    assert len(electricity_times(influx)) == 21
+
+
+def test_without_a_nonce_a_held_seq_with_another_uptime_is_a_new_life(
+    influx: InfluxClient, tmp_path: Path
+) -> None:
+    store = make_store(influx, tmp_path, ManualClock(ARRIVAL_MS))
+    store.commit([submission(batch([1, 2], boot=1, uptime_ms=2_500))])
+    # Re-flashed older firmware a few seconds later: boot 1 again, already up longer than the
+    # first boot 1 was, its seqs 1 and 2 measured at other uptimes than the stored ones.
+    later = ARRIVAL_MS + 10_000
+    again = batch(range(1, 4), boot=1, uptime_ms=5_500)
+    for r in again["readings"]:
+        r["uptime_ms"] += 2_000
+    [outcome] = store.commit([submission(again, later)])
+    assert (outcome.accepted, outcome.duplicates, outcome.rejected) == (3, 0, ())
+    second_life = sorted(t for _, _, t in electricity_times(influx))[2:]
+    assert second_life == [later - 5_500 + 2_000 + 1000 * s for s in range(1, 4)]
+    # A re-send of that new life, same uptimes, is recognised as such.
+    [resend] = store.commit([submission(again, later + 1000)])
+    assert resend.duplicates == 3
+    assert len(electricity_times(influx)) == 5
+
+
 def test_a_wrong_pi_clock_at_first_contact_is_corrected_not_quarantined(
     influx: InfluxClient, tmp_path: Path
 ) -> None:
