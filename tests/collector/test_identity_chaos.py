@@ -3,8 +3,12 @@ or after a pause, re-send old boots' batches, lose replies, and get their boot c
 with and without a nonce; the Pi's clock steps back and forward and is corrected; the collector
 restarts and InfluxDB goes away. Every acknowledged reading must end up exactly once, and none
 may replace another. The store runs in this process on a manual clock (a real process cannot
-have its wall clock stepped), against a real influxd. The seed is printed; ENERGYMON_CHAOS_SEED
-replays a run."""
+have its wall clock stepped), against a real influxd.
+
+The suite replays fixed seeds, so that a red run means a regression and not the luck of the
+draw: the three that found acknowledged readings lost to the ledger's life rules (fixed), and
+two more. Exploring is a separate, repeated command (README.md, "Tests"):
+ENERGYMON_CHAOS_SEED=random draws one seed and prints it; ENERGYMON_CHAOS_SEED=N replays N."""
 
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from collector.payload import parse_submission
 from collector.statedb import StateDB
 from collector.store import DurableStore
@@ -24,6 +30,7 @@ from energymon.influx import InfluxClient
 from harness.influxd import InfluxServer
 from tests.collector.helpers import reading
 
+SEEDS = (1653723633, 2104123817, 161102006, 3431848027, 3055173791)
 T0 = 1_764_000_000_000
 STEPS = 1500
 SENSORS = ("pzem1", "pzem2")
@@ -87,10 +94,17 @@ class Device:
         self.unsent[boot] = [r for r in self.unsent[boot] if r["seq"] not in seqs]
 
 
+def _seeds() -> list[int]:
+    chosen = os.environ.get("ENERGYMON_CHAOS_SEED")
+    if chosen is None:
+        return list(SEEDS)
+    return [random.randrange(2**32) if chosen == "random" else int(chosen)]
+
+
+@pytest.mark.parametrize("seed", _seeds())
 def test_every_acknowledged_reading_lands_once_whatever_the_clocks_do(
-    own_influx: InfluxServer, tmp_path: Path
+    seed: int, own_influx: InfluxServer, tmp_path: Path
 ) -> None:
-    seed = int(os.environ.get("ENERGYMON_CHAOS_SEED", random.randrange(2**32)))
     print(f"identity chaos seed {seed}")
     rng = random.Random(seed)
     influx = InfluxClient(own_influx.url, "energymon", timeout_s=1.0)
