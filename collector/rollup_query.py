@@ -60,6 +60,11 @@ class RollupSource:
             parts.append(f"time < {hi_ms}ms")
         return " AND ".join(parts)
 
+    def meter_count(self) -> int:
+        """How many meters the home has ever stored a reading of (its raw series)."""
+        q = f"SHOW SERIES FROM {MEASUREMENT} WHERE home = {quote_string(self.home)}"
+        return sum(len(s.values) for s in self.influx.query(q))
+
     def readings(self, lo_ms: int, hi_ms: int) -> dict[Meter, list[RawReading]]:
         """Every meter's readings in [lo_ms, hi_ms), oldest first."""
         q = (
