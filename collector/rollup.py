@@ -29,7 +29,6 @@ from collector.rollup_compute import (
     floor_ms,
     local_day_start,
     local_month_start,
-    merge,
     minute_buckets,
     minute_price,
     next_local_day,
@@ -321,8 +320,7 @@ class RollupWorker:
         return points
 
     def _hour(self, row: _Pending) -> int:
-        minutes = self.source.minutes(row.start_ms, row.start_ms + HOUR_MS)
-        hours = {m: [merge(bs, row.start_ms)] for m, bs in minutes.items()}
+        hours = {m: [b] for m, b in self.source.hour(row.start_ms, row.start_ms + HOUR_MS).items()}
         if hours:
             self._write(HOUR, [row.start_ms], hours)
         days = {local_day_start(t, self.zone) for t in (row.start_ms, row.start_ms + HOUR_MS - 1)}

@@ -5,6 +5,7 @@ first seen in a later window, counter resets)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,11 @@ class CountingClient(InfluxClient):
         series = super().query(q, database=database, method=method)
         self.answers.append(sum(len(s.values) for s in series))
         return series
+
+    def query_chunks(self, q: str, *, chunk_size: int = 10_000) -> Iterator[list[Series]]:
+        for chunk in super().query_chunks(q, chunk_size=chunk_size):
+            self.answers.append(sum(len(s.values) for s in chunk))
+            yield chunk
 
 
 def readings() -> list[Reading]:
