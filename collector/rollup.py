@@ -74,6 +74,9 @@ READINGS_PER_METER_S = 1
 # lock, and the commit path of incoming readings must not queue behind a backlog worked off
 # back to back.
 BACKLOG_PAUSE_S = 0.2
+# How long the home's meter count, which sizes the raw windows, is reused before it is counted
+# again: it is an index query, and a new meter only makes the next windows a little larger.
+METER_COUNT_TTL_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +190,8 @@ class RollupWorker:
         self.follow_journal = follow_journal
         # Journal entry id -> when this worker first saw it unsettled (monotonic seconds).
         self._first_seen: dict[int, float] = {}
+        # The home's meter count and when it was counted (monotonic seconds).
+        self._meter_count: tuple[int, float] | None = None
         with db.transaction() as conn:
             conn.execute(PENDING_SCHEMA)
         meters.ensure_schema(db)
@@ -287,7 +292,7 @@ class RollupWorker:
         counters: dict[Meter, float | None] = {}
         newest: dict[Meter, int] = {}
         points = 0
-        known = self.source.meter_count()
+        known = self._meters()
         lo = row.lo_ms
         while lo < row.hi_ms:
             window_ms = raw_window_ms(max(known, len(counters)))
@@ -318,6 +323,12 @@ class RollupWorker:
             _upsert(conn, [_Pending(HOURLY, h, h, h + HOUR_MS, 0, row.since_ms) for h in hours])
             meters.remember(conn, newest)
         return points
+
+    def _meters(self) -> int:
+        now = self.clock.monotonic()
+        if self._meter_count is None or now - self._meter_count[1] >= METER_COUNT_TTL_S:
+            self._meter_count = (self.source.meter_count(), now)
+        return self._meter_count[0]
 
     def _hour(self, row: _Pending) -> int:
         hours = {m: [b] for m, b in self.source.hour(row.start_ms, row.start_ms + HOUR_MS).items()}
