@@ -29,7 +29,6 @@ from collector.rollup_compute import (
     floor_ms,
     local_day_start,
     local_month_start,
-    merge,
     minute_buckets,
     minute_price,
     next_local_day,
@@ -65,6 +64,19 @@ RAW, HOURLY, DAILY, MONTHLY = "raw", "hour", "day", "month"
 JOURNAL_PAGE = 1000
 # Most raw spans a rebuild queues as one: six hours of three meters at 1 Hz is 64,800 rows.
 REBUILD_SPAN_MS = 6 * HOUR_MS
+# Most readings one raw query is sized to answer, so that a step's memory does not grow with the
+# number of meters or the length of a span: a span is read in windows of whole minutes, each as
+# long as this many readings of every meter the home has stored at the PZEM's rate (never
+# shorter than a minute, the unit a bucket cannot be split below).
+RAW_ANSWER_READINGS = 20_000
+READINGS_PER_METER_S = 1
+# Pause between steps while a backlog remains: its queries and arithmetic hold the interpreter
+# lock, and the commit path of incoming readings must not queue behind a backlog worked off
+# back to back.
+BACKLOG_PAUSE_S = 0.2
+# How long the home's meter count, which sizes the raw windows, is reused before it is counted
+# again: it is an index query, and a new meter only makes the next windows a little larger.
+METER_COUNT_TTL_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +161,12 @@ def raw_spans(lo_ms: int, hi_ms: int, since_ms: int, follow: int, span_ms: int) 
     return rows
 
 
+def raw_window_ms(meter_count: int) -> int:
+    """How much of a raw span one query reads, for this many meters."""
+    seconds = RAW_ANSWER_READINGS // (max(1, meter_count) * READINGS_PER_METER_S)
+    return max(MINUTE_MS, floor_ms(seconds * 1000, MINUTE_MS))
+
+
 class RollupWorker:
     """One step at a time (`run_once()`), on its own thread: see the module's docstring."""
 
@@ -172,6 +190,8 @@ class RollupWorker:
         self.follow_journal = follow_journal
         # Journal entry id -> when this worker first saw it unsettled (monotonic seconds).
         self._first_seen: dict[int, float] = {}
+        # The home's meter count and when it was counted (monotonic seconds).
+        self._meter_count: tuple[int, float] | None = None
         with db.transaction() as conn:
             conn.execute(PENDING_SCHEMA)
         meters.ensure_schema(db)
@@ -268,29 +288,50 @@ class RollupWorker:
     # --- the levels --------------------------------------------------------------------------
 
     def _raw(self, row: _Pending) -> int:
-        readings = self.source.readings(row.lo_ms, row.hi_ms)
-        found = sorted(readings)
-        baselines = self.source.baselines(row.lo_ms, found)
-        buckets = {
-            m: minute_buckets(rs, baselines.get(m), self.price_at) for m, rs in readings.items()
-        }
-        self._write(MINUTE, [b.start_ms for bs in buckets.values() for b in bs], buckets)
+        # Each meter's newest counter so far: the baseline of its readings in the next window.
+        counters: dict[Meter, float | None] = {}
+        newest: dict[Meter, int] = {}
+        points = 0
+        known = self._meters()
+        lo = row.lo_ms
+        while lo < row.hi_ms:
+            window_ms = raw_window_ms(max(known, len(counters)))
+            hi = min(row.hi_ms, floor_ms(lo, MINUTE_MS) + window_ms)
+            readings = self.source.readings(lo, hi)
+            fresh = sorted(m for m in readings if m not in counters)
+            if fresh:
+                baselines = self.source.baselines(row.lo_ms, fresh)
+                counters.update({m: baselines.get(m) for m in fresh})
+            buckets = {
+                m: minute_buckets(rs, counters[m], self.price_at) for m, rs in readings.items()
+            }
+            self._write(MINUTE, [b.start_ms for bs in buckets.values() for b in bs], buckets)
+            for m, rs in readings.items():
+                counters[m] = rs[-1].energy_wh
+                newest[m] = buckets[m][-1].newest_ms
+            points += sum(len(bs) for bs in buckets.values())
+            lo = hi
         later: list[_Pending] = []
         if row.follow:
+            found = sorted(newest)
             for t in self.source.next_readings(row.hi_ms, found, self.clock.now_ms()).values():
                 later += raw_spans(t, t, row.since_ms, 0, HOUR_MS)
         hours = range(floor_ms(row.lo_ms, HOUR_MS), row.hi_ms, HOUR_MS)
-        newest = {m: bs[-1].newest_ms for m, bs in buckets.items()}
         with self.db.transaction() as conn:
             _done(conn, row)
             _upsert(conn, later)
             _upsert(conn, [_Pending(HOURLY, h, h, h + HOUR_MS, 0, row.since_ms) for h in hours])
             meters.remember(conn, newest)
-        return sum(len(bs) for bs in buckets.values())
+        return points
+
+    def _meters(self) -> int:
+        now = self.clock.monotonic()
+        if self._meter_count is None or now - self._meter_count[1] >= METER_COUNT_TTL_S:
+            self._meter_count = (self.source.meter_count(), now)
+        return self._meter_count[0]
 
     def _hour(self, row: _Pending) -> int:
-        minutes = self.source.minutes(row.start_ms, row.start_ms + HOUR_MS)
-        hours = {m: [merge(bs, row.start_ms)] for m, bs in minutes.items()}
+        hours = {m: [b] for m, b in self.source.hour(row.start_ms, row.start_ms + HOUR_MS).items()}
         if hours:
             self._write(HOUR, [row.start_ms], hours)
         days = {local_day_start(t, self.zone) for t in (row.start_ms, row.start_ms + HOUR_MS - 1)}

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from collector.rollup_compute import Bucket, RawReading, bucket_from_fields
+from collector.rollup_compute import Bucket, RawReading, bucket_from_fields, merge
 from energymon.influx import InfluxClient, quote_string
 from energymon.layout import Layout, Meter
 from energymon.lineproto import FieldValue, format_line
@@ -19,6 +19,8 @@ HOUR = "energymon_1h"
 DAY = "energymon_day"
 MONTH = "energymon_month"
 
+# Rows of one streamed piece of an hour's minutes.
+MINUTES_CHUNK = 5_000
 # A baseline or a next reading is looked for this far first, then without bound.
 NEAR_MS = 7 * 86_400_000
 
@@ -59,6 +61,11 @@ class RollupSource:
         if hi_ms is not None:
             parts.append(f"time < {hi_ms}ms")
         return " AND ".join(parts)
+
+    def meter_count(self) -> int:
+        """How many meters the home has ever stored a reading of (its raw series)."""
+        q = f"SHOW SERIES FROM {MEASUREMENT} WHERE home = {quote_string(self.home)}"
+        return sum(len(s.values) for s in self.influx.query(q))
 
     def readings(self, lo_ms: int, hi_ms: int) -> dict[Meter, list[RawReading]]:
         """Every meter's readings in [lo_ms, hi_ms), oldest first."""
@@ -124,21 +131,25 @@ class RollupSource:
             )
         return {m: int(t) for m, (t, _) in found.items()}
 
-    def minutes(self, lo_ms: int, hi_ms: int) -> dict[Meter, list[Bucket]]:
-        """The stored `energymon_1m` buckets in [lo_ms, hi_ms), per meter."""
+    def hour(self, lo_ms: int, hi_ms: int) -> dict[Meter, Bucket]:
+        """Each meter's stored `energymon_1m` buckets in [lo_ms, hi_ms) merged into one starting
+        at `lo_ms`, streamed so that memory does not grow with the number of meters."""
         q = (
             f"SELECT {', '.join(_MINUTE_FIELDS)} FROM {MINUTE} WHERE {self._where(lo_ms, hi_ms)} "
             "GROUP BY device, sensor"
         )
-        out: dict[Meter, list[Bucket]] = {}
-        for series in self.influx.query(q):
-            buckets = [
-                bucket_from_fields(int(row[0]), dict(zip(_MINUTE_FIELDS, row[1:], strict=True)))
-                for row in series.values
-                if None not in row
-            ]
-            if buckets:
-                out[_meter(series.tags)] = buckets
+        out: dict[Meter, Bucket] = {}
+        for chunk in self.influx.query_chunks(q, chunk_size=MINUTES_CHUNK):
+            for series in chunk:
+                meter = _meter(series.tags)
+                for row in series.values:
+                    if None in row:
+                        continue
+                    b = bucket_from_fields(
+                        int(row[0]), dict(zip(_MINUTE_FIELDS, row[1:], strict=True))
+                    )
+                    held = out.get(meter)
+                    out[meter] = merge([b], lo_ms) if held is None else held.merged(b, lo_ms)
         return out
 
     def calendar(self, below: str, lo_ms: int, hi_ms: int) -> dict[Meter, dict[str, FieldValue]]:
