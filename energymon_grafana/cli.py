@@ -11,19 +11,12 @@ from energymon_grafana import DEFAULT_CURRENCY, notify
 from energymon_grafana.alert_model import HOME_DATASOURCE_PREFIX
 from energymon_grafana.alerting_files import alerting_files
 from energymon_grafana.alerts import ORG_ID
+from energymon_grafana.files import differing, write_changed
 from energymon_grafana.push import Pusher, connect
 
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARD_DIR = ROOT / "grafana" / "dashboards"
 ALERTING_DIR = ROOT / "grafana" / "provisioning" / "alerting"
-
-
-def _stale_alerting(directory: Path) -> list[str]:
-    return [
-        name
-        for name, text in alerting_files().items()
-        if not (directory / name).exists() or (directory / name).read_text() != text
-    ]
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -33,17 +26,13 @@ def _build(args: argparse.Namespace) -> int:
     options = Options(currency=args.currency)
     if args.check:
         different = [args.out / n for n in stale(args.out, options)]
-        different += [args.alerting / n for n in _stale_alerting(args.alerting)]
+        different += [args.alerting / n for n in differing(args.alerting, alerting_files())]
         for path in different:
             print(f"{path} differs from the generated file", file=sys.stderr)
         return 1 if different else 0
-    for path in write(args.out, options):
+    written = write(args.out, options) + write_changed(args.alerting, alerting_files())
+    for path in written:
         print(f"wrote {path}", file=sys.stderr)
-    for name, text in alerting_files().items():
-        target = args.alerting / name
-        if not target.exists() or target.read_text() != text:
-            target.write_text(text)
-            print(f"wrote {target}", file=sys.stderr)
     return 0
 
 

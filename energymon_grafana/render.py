@@ -12,6 +12,7 @@ from grafana_foundation_sdk.builders import dashboard as dashboard_builders
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
 from energymon_grafana import DEFAULT_CURRENCY, fleet, health, home
+from energymon_grafana.files import differing, write_changed
 
 
 @dataclass(frozen=True)
@@ -51,14 +52,7 @@ def generated(options: Options) -> dict[str, str]:
 
 
 def write(directory: Path, options: Options) -> list[Path]:
-    directory.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, text in generated(options).items():
-        path = directory / name
-        if not path.exists() or path.read_text(encoding="utf-8") != text:
-            path.write_text(text, encoding="utf-8")
-            written.append(path)
-    return written
+    return write_changed(directory, generated(options))
 
 
 def stale(directory: Path, options: Options) -> list[str]:
@@ -66,9 +60,4 @@ def stale(directory: Path, options: Options) -> list[str]:
     not generated at all)."""
     expected = generated(options)
     present = {p.name for p in directory.glob("*.json")}
-    out = sorted(present - set(expected))
-    for name, text in expected.items():
-        path = directory / name
-        if not path.exists() or path.read_text(encoding="utf-8") != text:
-            out.append(name)
-    return out
+    return sorted(present - set(expected)) + differing(directory, expected)
