@@ -3,14 +3,20 @@
 
 It follows the collector's write journal. Every entry not of its own kind marks the minutes of
 its time range dirty (`rollup_pending` in `collector.db`, keyed by level and bucket, with the
-cursor in `meta`, both made durable in one transaction); a step then recomputes dirty minutes
+cursor in `meta`, both in one transaction); a step then recomputes dirty minutes
 from raw, the hours holding them from their minutes, the local days from their minutes and the
 months from their days, each level only once the one below it is clean. A recomputed range
 whose raw data changed also recomputes the minute of the next reading after it, whose
 consumption is counted from the readings before it. Rollup points are written like any other:
 their range is journalled (kind `rollup`) durably before the write, so the replicator copies
 and verifies them. A dirty bucket is forgotten only after its points were written, so a crash
-redoes work and never skips it.
+redoes work and never skips it. Only those journal entries are fsynced at once: the dirty set's
+changes are committed without an fsync (the next durable commit takes them along), since a power
+cut that loses them costs a redo, and each fsync of the worker's would hold up the store's.
+
+A step reads back a bounded number of raw readings (`STEP_READINGS`), streamed in pieces, and
+the collector's loop keeps the worker to a share of the time while a backlog remains, so that
+rolling up never slows the acknowledgement of new readings by much.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
 from collector import meters
@@ -26,10 +32,10 @@ from collector.rollup_compute import (
     HOUR_MS,
     MINUTE_MS,
     Bucket,
+    MinuteFolder,
     floor_ms,
     local_day_start,
     local_month_start,
-    minute_buckets,
     minute_price,
     next_local_day,
     next_local_month,
@@ -64,15 +70,20 @@ RAW, HOURLY, DAILY, MONTHLY = "raw", "hour", "day", "month"
 JOURNAL_PAGE = 1000
 # Most raw spans a rebuild queues as one: six hours of three meters at 1 Hz is 64,800 rows.
 REBUILD_SPAN_MS = 6 * HOUR_MS
-# Most readings one raw query is sized to answer, so that a step's memory does not grow with the
-# number of meters or the length of a span: a span is read in windows of whole minutes, each as
-# long as this many readings of every meter the home has stored at the PZEM's rate (never
-# shorter than a minute, the unit a bucket cannot be split below).
-RAW_ANSWER_READINGS = 20_000
+# Raw readings one step reads back at most (a window is never shorter than a minute, the unit a
+# bucket cannot be split below): a step's time, and so what it takes from the commit path, does
+# not grow with the number of meters or their rate. Its memory is bounded apart from this, by
+# the streamed answer's pieces.
+STEP_READINGS = 2_000
+# A rebuild has the process to itself: larger steps cost fewer of the per-step queries.
+REBUILD_STEP_READINGS = 100_000
+# What a window is sized for before a home's rate was seen: the PZEM's rate, per meter.
 READINGS_PER_METER_S = 1
-# Pause between steps while a backlog remains: its queries and arithmetic hold the interpreter
-# lock, and the commit path of incoming readings must not queue behind a backlog worked off
+# While a backlog remains the worker keeps to at most this share of the time (it pauses for the
+# rest, and at least `BACKLOG_PAUSE_S`): its queries and arithmetic hold the interpreter lock
+# and a CPU, and the commit path of incoming readings must not queue behind a backlog worked off
 # back to back.
+BACKLOG_SHARE = 0.1
 BACKLOG_PAUSE_S = 0.2
 # How long the home's meter count, which sizes the raw windows, is reused before it is counted
 # again: it is an index query, and a new meter only makes the next windows a little larger.
@@ -89,8 +100,9 @@ class RollupConfig:
     # slower than the store's timeout is spooled and journalled again when drained).
     settle_ms: int
     interval_s: float
-    # Work per step: raw spans, hours, days, months recomputed at most.
-    budget: tuple[int, int, int, int] = (4, 24, 8, 2)
+    # Work per step: raw readings read back, then hours, days and months recomputed at most.
+    step_readings: int = STEP_READINGS
+    budget: tuple[int, int, int] = (24, 8, 2)
 
     @staticmethod
     def from_settings(settings: Settings) -> RollupConfig:
@@ -107,7 +119,9 @@ class RollupConfig:
 @dataclass(frozen=True, slots=True)
 class RollupStep:
     entries: int
+    # Raw spans worked on (finished or not) and the raw readings read back.
     raw_spans: int
+    readings: int
     hours: int
     days: int
     months: int
@@ -118,6 +132,12 @@ class RollupStep:
     @property
     def more_work(self) -> bool:
         return self.pending > 0 and (self.raw_spans + self.hours + self.days + self.months) > 0
+
+
+def backlog_pause_s(step_s: float) -> float:
+    """How long the service pauses after a step that left work: the step kept to
+    `BACKLOG_SHARE` of the time."""
+    return max(BACKLOG_PAUSE_S, step_s * (1 - BACKLOG_SHARE) / BACKLOG_SHARE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,10 +181,13 @@ def raw_spans(lo_ms: int, hi_ms: int, since_ms: int, follow: int, span_ms: int) 
     return rows
 
 
-def raw_window_ms(meter_count: int) -> int:
-    """How much of a raw span one query reads, for this many meters."""
-    seconds = RAW_ANSWER_READINGS // (max(1, meter_count) * READINGS_PER_METER_S)
-    return max(MINUTE_MS, floor_ms(seconds * 1000, MINUTE_MS))
+def _advance(conn: sqlite3.Connection, row: _Pending, lo_ms: int) -> None:
+    """Record that a dirty raw span is done up to `lo_ms`, unless it was widened meanwhile."""
+    conn.execute(
+        "UPDATE rollup_pending SET lo_ms = ? WHERE level = ? AND start_ms = ? AND lo_ms = ? "
+        "AND hi_ms = ? AND follow = ?",
+        (lo_ms, row.level, row.start_ms, row.lo_ms, row.hi_ms, row.follow),
+    )
 
 
 class RollupWorker:
@@ -190,8 +213,10 @@ class RollupWorker:
         self.follow_journal = follow_journal
         # Journal entry id -> when this worker first saw it unsettled (monotonic seconds).
         self._first_seen: dict[int, float] = {}
-        # The home's meter count and when it was counted (monotonic seconds).
+        # The home's meter count and when it was counted (monotonic seconds), and its raw
+        # readings per minute in the last window read: they size the windows.
         self._meter_count: tuple[int, float] | None = None
+        self._seen_rate = 0
         with db.transaction() as conn:
             conn.execute(PENDING_SCHEMA)
         meters.ensure_schema(db)
@@ -202,9 +227,9 @@ class RollupWorker:
     def run_once(self) -> RollupStep:
         try:
             entries = self._ingest() if self.follow_journal else 0
-            counts = [0, 0, 0, 0]
-            points = 0
-            for i, (level, process) in enumerate(self._levels()):
+            raw_spans_worked, readings, points = self._raw_level()
+            counts = [0, 0, 0]
+            for i, (level, process) in enumerate(self._calendar_levels()):
                 for row in self._ready(level, self.config.budget[i]):
                     points += process(row)
                     counts[i] += 1
@@ -214,16 +239,22 @@ class RollupWorker:
                 self.watch.rollup = RollupWatch(
                     self.config.interval_s, self.clock.now_ms(), self.oldest_pending_ms()
                 )
-        raw, hours, days, months = counts
-        return RollupStep(entries, raw, hours, days, months, points, pending)
+        hours, days, months = counts
+        return RollupStep(entries, raw_spans_worked, readings, hours, days, months, points, pending)
 
-    def _levels(self) -> list[tuple[str, Callable[[_Pending], int]]]:
-        return [
-            (RAW, self._raw),
-            (HOURLY, self._hour),
-            (DAILY, self._day),
-            (MONTHLY, self._month),
-        ]
+    def _raw_level(self) -> tuple[int, int, int]:
+        """Raw spans worked on, readings read back and points written, within the step's
+        readings."""
+        spans = readings = points = 0
+        for row in self._ready(RAW, self.config.step_readings):
+            if readings >= self.config.step_readings:
+                break
+            read, written = self._raw(row, self.config.step_readings - readings)
+            spans, readings, points = spans + 1, readings + read, points + written
+        return spans, readings, points
+
+    def _calendar_levels(self) -> list[tuple[str, Callable[[_Pending], int]]]:
+        return [(HOURLY, self._hour), (DAILY, self._day), (MONTHLY, self._month)]
 
     # --- the dirty set ---------------------------------------------------------------------
 
@@ -251,7 +282,7 @@ class RollupWorker:
         rows: list[_Pending] = []
         for e in entries:
             rows += raw_spans(e.min_time_ms, e.max_time_ms, e.recorded_ms, 1, HOUR_MS)
-        with self.db.transaction() as conn:
+        with self.db.transaction(durable=False) as conn:
             _upsert(conn, rows)
             self.db.set_meta(conn, CURSOR_KEY, after)
         return len(entries)
@@ -287,55 +318,77 @@ class RollupWorker:
 
     # --- the levels --------------------------------------------------------------------------
 
-    def _raw(self, row: _Pending) -> int:
-        # Each meter's newest counter so far: the baseline of its readings in the next window.
-        counters: dict[Meter, float | None] = {}
+    def _raw(self, row: _Pending, budget: int) -> tuple[int, int]:
+        """Recompute a dirty raw span's minutes from its start, in windows, until it is done or
+        about `budget` readings were read; the readings read and the points written."""
+        lo, readings, points = row.lo_ms, 0, 0
         newest: dict[Meter, int] = {}
-        points = 0
-        known = self._meters()
-        lo = row.lo_ms
-        while lo < row.hi_ms:
-            window_ms = raw_window_ms(max(known, len(counters)))
-            hi = min(row.hi_ms, floor_ms(lo, MINUTE_MS) + window_ms)
-            readings = self.source.readings(lo, hi)
-            fresh = sorted(m for m in readings if m not in counters)
-            if fresh:
-                baselines = self.source.baselines(row.lo_ms, fresh)
-                counters.update({m: baselines.get(m) for m in fresh})
-            buckets = {
-                m: minute_buckets(rs, counters[m], self.price_at) for m, rs in readings.items()
-            }
-            self._write(MINUTE, [b.start_ms for bs in buckets.values() for b in bs], buckets)
-            for m, rs in readings.items():
-                counters[m] = rs[-1].energy_wh
-                newest[m] = buckets[m][-1].newest_ms
-            points += sum(len(bs) for bs in buckets.values())
-            lo = hi
+        while lo < row.hi_ms and readings < budget:
+            minutes = max(1, (budget - readings) // self._per_minute())
+            hi = min(row.hi_ms, floor_ms(lo, MINUTE_MS) + minutes * MINUTE_MS)
+            read, written, seen = self._raw_window(lo, hi)
+            readings, points, newest = readings + read, points + written, newest | seen
+            if read:
+                self._seen_rate = read * MINUTE_MS // (hi - floor_ms(lo, MINUTE_MS))
+                lo = hi
+            else:
+                # A gap is crossed in one query, not window by window.
+                found = self.source.first_reading(hi, row.hi_ms)
+                lo = row.hi_ms if found is None else max(hi, floor_ms(found, MINUTE_MS))
         later: list[_Pending] = []
-        if row.follow:
-            found = sorted(newest)
-            for t in self.source.next_readings(row.hi_ms, found, self.clock.now_ms()).values():
+        if lo >= row.hi_ms and row.follow:
+            every = sorted(meters.known(self.db).keys() | newest.keys())
+            for t in self.source.next_readings(row.hi_ms, every, self.clock.now_ms()).values():
                 later += raw_spans(t, t, row.since_ms, 0, HOUR_MS)
-        hours = range(floor_ms(row.lo_ms, HOUR_MS), row.hi_ms, HOUR_MS)
-        with self.db.transaction() as conn:
-            _done(conn, row)
+        hours = range(floor_ms(row.lo_ms, HOUR_MS), lo, HOUR_MS)
+        with self.db.transaction(durable=False) as conn:
+            if lo >= row.hi_ms:
+                _done(conn, row)
+            else:
+                _advance(conn, row, lo)
             _upsert(conn, later)
             _upsert(conn, [_Pending(HOURLY, h, h, h + HOUR_MS, 0, row.since_ms) for h in hours])
             meters.remember(conn, newest)
-        return points
+        return readings, points
 
-    def _meters(self) -> int:
+    def _raw_window(self, lo_ms: int, hi_ms: int) -> tuple[int, int, dict[Meter, int]]:
+        """Recompute the minutes of [lo_ms, hi_ms) from the raw readings, streamed; the
+        readings read, the points written, and each meter's newest reading."""
+        near = self.source.baselines_near(lo_ms)
+
+        def baseline_of(meter: Meter) -> float | None:
+            if meter in near:
+                return near[meter]
+            return self.source.baseline(lo_ms, meter)
+
+        folder = MinuteFolder(baseline_of, self.price_at)
+        # A window holds about a step's readings, so its buckets are written at once: one
+        # journal entry, one fsync. A minute emitted twice keeps its last bucket.
+        out: dict[tuple[Meter, int], Bucket] = {}
+        for meter, readings in self.source.reading_pieces(lo_ms, hi_ms):
+            out.update({(m, b.start_ms): b for m, b in folder.add(meter, readings)})
+        out.update({(m, b.start_ms): b for m, b in folder.finish()})
+        by_meter: dict[Meter, list[Bucket]] = {}
+        for (meter, _), bucket in out.items():
+            by_meter.setdefault(meter, []).append(bucket)
+        self._write(MINUTE, [start for _, start in out], by_meter)
+        points = len(out)
+        return folder.readings, points, folder.newest_ms
+
+    def _per_minute(self) -> int:
+        """The home's raw readings per minute: as the last window had them, but never fewer
+        than its meters send at the PZEM's rate."""
         now = self.clock.monotonic()
         if self._meter_count is None or now - self._meter_count[1] >= METER_COUNT_TTL_S:
             self._meter_count = (self.source.meter_count(), now)
-        return self._meter_count[0]
+        return max(1, self._seen_rate, self._meter_count[0] * 60 * READINGS_PER_METER_S)
 
     def _hour(self, row: _Pending) -> int:
         hours = {m: [b] for m, b in self.source.hour(row.start_ms, row.start_ms + HOUR_MS).items()}
         if hours:
             self._write(HOUR, [row.start_ms], hours)
         days = {local_day_start(t, self.zone) for t in (row.start_ms, row.start_ms + HOUR_MS - 1)}
-        with self.db.transaction() as conn:
+        with self.db.transaction(durable=False) as conn:
             _done(conn, row)
             _upsert(conn, [self._calendar_row(DAILY, d, row.since_ms) for d in sorted(days)])
         return len(hours)
@@ -353,7 +406,7 @@ class RollupWorker:
         lines = point_lines(DAY, self.config.home, self.config.layout, row.start_ms, fields)
         self._write_lines(lines, [row.start_ms])
         month = local_month_start(row.start_ms, self.zone)
-        with self.db.transaction() as conn:
+        with self.db.transaction(durable=False) as conn:
             _done(conn, row)
             _upsert(conn, [self._calendar_row(MONTHLY, month, row.since_ms)])
         return len(lines)
@@ -362,7 +415,7 @@ class RollupWorker:
         fields = self.source.calendar(DAY, row.start_ms, row.hi_ms)
         lines = point_lines(MONTH, self.config.home, self.config.layout, row.start_ms, fields)
         self._write_lines(lines, [row.start_ms])
-        with self.db.transaction() as conn:
+        with self.db.transaction(durable=False) as conn:
             _done(conn, row)
         return len(lines)
 
@@ -419,7 +472,7 @@ def rebuild(
         worker = RollupWorker(
             state,
             client,
-            RollupConfig.from_settings(settings),
+            replace(RollupConfig.from_settings(settings), step_readings=REBUILD_STEP_READINGS),
             clock or SystemClock(),
             follow_journal=False,
         )

@@ -16,11 +16,13 @@ hour, day or month is the sum of its minutes'.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from energymon.layout import Meter
 from energymon.tariff import Tariff
 
 MINUTE_MS = 60_000
@@ -149,6 +151,68 @@ def minute_buckets(
         _bucket(start, [readings[i] for i in idx], [energies[i] for i in idx], price_at(start))
         for start, idx in sorted(groups.items())
     ]
+
+
+class MinuteFolder:
+    """Folds meters' readings, streamed in pieces of any size, into minute buckets, holding no
+    more than the current minute of the meter being read. A meter's pieces come oldest first;
+    its minute still being read is held back until the next piece shows it complete. Should a
+    meter's pieces not be consecutive (a server that interleaves series), the minute emitted at
+    the switch is emitted again, merged with the rest, when the meter comes back."""
+
+    def __init__(
+        self, baseline_of: Callable[[Meter], float | None], price_at: Callable[[int], float]
+    ) -> None:
+        self._baseline_of = baseline_of
+        self._price_at = price_at
+        self._counters: dict[Meter, float | None] = {}
+        self._held: dict[Meter, list[RawReading]] = {}
+        self._last: dict[Meter, Bucket] = {}
+        self._open: Meter | None = None
+        self.readings = 0
+        self.newest_ms: dict[Meter, int] = {}
+
+    def add(self, meter: Meter, readings: Sequence[RawReading]) -> list[tuple[Meter, Bucket]]:
+        """The buckets this piece completes."""
+        out = self._close(self._open) if self._open not in (None, meter) else []
+        self._open = meter
+        self.readings += len(readings)
+        if meter not in self._counters:
+            self._counters[meter] = self._baseline_of(meter)
+        held = self._held.pop(meter, [])
+        held.extend(readings)
+        if not held:
+            return out
+        cut = bisect_left(held, held[-1].time_ms // MINUTE_MS * MINUTE_MS, key=_time_ms)
+        self._held[meter] = held[cut:]
+        return out + self._fold(meter, held[:cut])
+
+    def finish(self) -> list[tuple[Meter, Bucket]]:
+        """The buckets of the minutes still held."""
+        out: list[tuple[Meter, Bucket]] = []
+        for meter in list(self._held):
+            out += self._close(meter)
+        self._open = None
+        return out
+
+    def _close(self, meter: Meter | None) -> list[tuple[Meter, Bucket]]:
+        return [] if meter is None else self._fold(meter, self._held.pop(meter, []))
+
+    def _fold(self, meter: Meter, readings: Sequence[RawReading]) -> list[tuple[Meter, Bucket]]:
+        if not readings:
+            return []
+        buckets = minute_buckets(readings, self._counters[meter], self._price_at)
+        self._counters[meter] = readings[-1].energy_wh
+        self.newest_ms[meter] = max(self.newest_ms.get(meter, 0), readings[-1].time_ms)
+        last = self._last.get(meter)
+        if last is not None and last.start_ms == buckets[0].start_ms:
+            buckets[0] = last.merged(buckets[0], last.start_ms)
+        self._last[meter] = buckets[-1]
+        return [(meter, b) for b in buckets]
+
+
+def _time_ms(reading: RawReading) -> int:
+    return reading.time_ms
 
 
 def _bucket(

@@ -4,7 +4,7 @@ of the rollup points (the schema is in docs/rollups.md; every point carries `hom
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,8 +19,9 @@ HOUR = "energymon_1h"
 DAY = "energymon_day"
 MONTH = "energymon_month"
 
-# Rows of one streamed piece of an hour's minutes.
+# Rows of one streamed piece of an hour's minutes, and of a window's raw readings.
 MINUTES_CHUNK = 5_000
+READINGS_CHUNK = 1_000
 # A baseline or a next reading is looked for this far first, then without bound.
 NEAR_MS = 7 * 86_400_000
 
@@ -67,24 +68,27 @@ class RollupSource:
         q = f"SHOW SERIES FROM {MEASUREMENT} WHERE home = {quote_string(self.home)}"
         return sum(len(s.values) for s in self.influx.query(q))
 
-    def readings(self, lo_ms: int, hi_ms: int) -> dict[Meter, list[RawReading]]:
-        """Every meter's readings in [lo_ms, hi_ms), oldest first."""
+    def reading_pieces(self, lo_ms: int, hi_ms: int) -> Iterator[tuple[Meter, list[RawReading]]]:
+        """Every meter's readings in [lo_ms, hi_ms) as they stream in, in pieces of at most
+        `READINGS_CHUNK`, each meter's oldest first, so that memory does not grow with the
+        number of meters or their rate."""
         q = (
             f"SELECT {_RAW_FIELDS} FROM {MEASUREMENT} WHERE {self._where(lo_ms, hi_ms)} "
             "GROUP BY device, sensor"
         )
-        out: dict[Meter, list[RawReading]] = {}
-        for series in self.influx.query(q):
-            # InfluxQL's JSON prints the float 230.0 as 230: a minimum or maximum taken from an
-            # int would be written as an integer field, and the next float refused for good.
-            rows = [
-                RawReading(int(t), float(v), float(a), float(p), float(e), float(f), float(pf), al)
-                for t, v, a, p, e, f, pf, al in series.values
-                if None not in (t, v, a, p, e, f, pf, al)
-            ]
-            if rows:
-                out[_meter(series.tags)] = rows
-        return out
+        for chunk in self.influx.query_chunks(q, chunk_size=READINGS_CHUNK):
+            for series in chunk:
+                # InfluxQL's JSON prints the float 230.0 as 230: a minimum or maximum taken from
+                # an int would be written as an integer field, and the next float refused.
+                rows = [
+                    RawReading(
+                        int(t), float(v), float(a), float(p), float(e), float(f), float(pf), al
+                    )
+                    for t, v, a, p, e, f, pf, al in series.values
+                    if None not in (t, v, a, p, e, f, pf, al)
+                ]
+                if rows:
+                    yield _meter(series.tags), rows
 
     def _one_per_meter(
         self, select: str, where: str, meters: Sequence[Meter] = ()
@@ -105,17 +109,21 @@ class RollupSource:
             if s.values and s.values[0][1] is not None
         }
 
-    def baselines(self, before_ms: int, meters: Sequence[Meter]) -> dict[Meter, float]:
-        """The counter of each meter's newest reading before `before_ms` (none: absent)."""
-        found = self._one_per_meter(
-            "last(energy_wh)", self._where(before_ms - NEAR_MS, before_ms), meters
-        )
-        missing = [m for m in meters if m not in found]
-        if missing:
-            found.update(
-                self._one_per_meter("last(energy_wh)", self._where(None, before_ms), missing)
-            )
+    def baselines_near(self, before_ms: int) -> dict[Meter, float]:
+        """The counter of the newest reading before `before_ms` of every meter that has one
+        not long before it (the others need `baselines`)."""
+        found = self._one_per_meter("last(energy_wh)", self._where(before_ms - NEAR_MS, before_ms))
         return {m: float(v) for m, (_, v) in found.items()}
+
+    def first_reading(self, lo_ms: int, hi_ms: int) -> int | None:
+        """The time of the oldest reading of any meter in [lo_ms, hi_ms)."""
+        q = f"SELECT first(energy_wh) FROM {MEASUREMENT} WHERE {self._where(lo_ms, hi_ms)}"
+        return next((int(row[0]) for s in self.influx.query(q) for row in s.values), None)
+
+    def baseline(self, before_ms: int, meter: Meter) -> float | None:
+        """The counter of one meter's newest reading before `before_ms`, however old."""
+        found = self._one_per_meter("last(energy_wh)", self._where(None, before_ms), [meter])
+        return float(found[meter][1]) if meter in found else None
 
     def next_readings(self, from_ms: int, meters: Sequence[Meter], now_ms: int) -> dict[Meter, int]:
         """The time of each meter's oldest reading at or after `from_ms`."""

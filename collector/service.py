@@ -18,7 +18,7 @@ from collector.app import ApiConfig, build_app
 from collector.committer import GIL_SWITCH_INTERVAL_S, GroupCommitter
 from collector.health import HealthReporter
 from collector.maintenance import Maintenance
-from collector.rollup import BACKLOG_PAUSE_S, RollupConfig, RollupWorker
+from collector.rollup import RollupConfig, RollupWorker, backlog_pause_s
 from collector.serial_bridge import SerialBridge
 from collector.serial_poll import SerialMeter, SerialPoller, parse_serial_meters
 from collector.statedb import StateDB
@@ -120,9 +120,10 @@ class CollectorService:
         a group commit; its failures go through its error boundary into `/health`."""
         boundary = ErrorBoundary("rollup", self.watch.faults, self.clock)
         while not stop.is_set():
+            started_s = self.clock.monotonic()
             step = await asyncio.to_thread(boundary.run, self.rollups.run_once)
             if step is not None and step.more_work:
-                pause_s = BACKLOG_PAUSE_S
+                pause_s = backlog_pause_s(self.clock.monotonic() - started_s)
             elif step is None and boundary.failures:
                 pause_s = boundary.retry_in_s
             else:

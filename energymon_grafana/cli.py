@@ -6,13 +6,14 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from energymon_grafana import DEFAULT_CURRENCY, notify
 from energymon_grafana.alert_model import HOME_DATASOURCE_PREFIX
-from energymon_grafana.alerting_files import alerting_files
 from energymon_grafana.alerts import ORG_ID
-from energymon_grafana.files import differing, write_changed
-from energymon_grafana.push import Pusher, connect
+
+if TYPE_CHECKING:
+    from energymon_grafana.push import Pusher
 
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARD_DIR = ROOT / "grafana" / "dashboards"
@@ -20,7 +21,10 @@ ALERTING_DIR = ROOT / "grafana" / "provisioning" / "alerting"
 
 
 def _build(args: argparse.Namespace) -> int:
-    # The SDK is loaded by this command only, not by every `energymon` command.
+    # The SDK, YAML and the HTTP client are loaded by these commands only, not by every
+    # `energymon` command (a long-running collector above all).
+    from energymon_grafana.alerting_files import alerting_files
+    from energymon_grafana.files import differing, write_changed
     from energymon_grafana.render import Options, stale, write
 
     options = Options(currency=args.currency)
@@ -37,6 +41,8 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _push(args: argparse.Namespace) -> int:
+    from energymon_grafana.push import Pusher, connect
+
     api = connect(args.url, args.token, args.user, args.password, args.org_id)
     try:
         pusher = Pusher(api, os.environ, args.dashboards, org_id=args.org_id, fleet=args.fleet)

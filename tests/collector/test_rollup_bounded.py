@@ -1,19 +1,22 @@
-"""The rollup worker's raw queries stay bounded with many meters: hundreds of meters' minutes
-are read in windows no answer of which holds more than `RAW_ANSWER_READINGS` readings, and
-the rollups are exactly those of one query per span (baselines carried across windows, a meter
-first seen in a later window, counter resets)."""
+"""The rollup worker's work stays bounded with many meters: hundreds of meters' readings are
+streamed in pieces of at most `READINGS_CHUNK`, a step reads back about `step_readings` and
+leaves the rest of a span for the next step, and the rollups are exactly those of one window
+per span (baselines carried across windows and steps, a meter first seen in a later window,
+counter resets)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from collector import rollup
-from collector.rollup import RAW_ANSWER_READINGS, rebuild
-from collector.rollup_compute import HOUR_MS, MINUTE_MS
+from collector.rollup import RollupConfig, RollupStep, rebuild
+from collector.rollup_compute import HOUR_MS
+from collector.rollup_query import READINGS_CHUNK
 from collector.statedb import StateDB
 from energymon.clock import ManualClock
 from energymon.influx import InfluxClient, Series
@@ -70,46 +73,70 @@ def rollups(client: InfluxClient) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def rebuild_all(client: InfluxClient, data_dir: Path) -> dict[str, list[dict[str, Any]]]:
+def rebuild_all(
+    client: InfluxClient, data_dir: Path, step_readings: int
+) -> tuple[dict[str, list[dict[str, Any]]], list[RollupStep]]:
     settings = make_settings(home=HOME, data_dir=data_dir, influx_db=client.database)
+    config = RollupConfig.from_settings(settings)
     db = StateDB(data_dir)
+    steps: list[RollupStep] = []
     try:
         clock = ManualClock(START_MS + 2 * 86_400_000)
-        rebuild(client, settings, START_MS - 3 * HOUR_MS, START_MS + HOUR_MS, db=db, clock=clock)
+        worker = rollup.RollupWorker(
+            db, client, replace(config, step_readings=step_readings), clock, follow_journal=False
+        )
+        worker.mark(START_MS - 3 * HOUR_MS, START_MS + HOUR_MS - 1, since_ms=clock.now_ms())
+        while (step := worker.run_once()).more_work:
+            steps.append(step)
+        steps.append(step)
     finally:
         db.close()
     result = rollups(client)
     for measurement in result:
         client.query(f"DROP MEASUREMENT {measurement}")
-    return result
+    return result, steps
 
 
-def test_many_meters_are_read_in_bounded_windows_with_the_same_results(
-    influx: InfluxClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_many_meters_are_read_in_bounded_steps_with_the_same_results(
+    influx: InfluxClient, tmp_path: Path
 ) -> None:
     lines = [r.to_line(HOME) for r in readings()]
     for k in range(0, len(lines), 5000):
         influx.write(lines[k : k + 5000])
     client = CountingClient(influx.url, influx.database)
     try:
-        with monkeypatch.context() as m:
-            # What the worker did before: every meter's readings of a span in one answer.
-            m.setattr(rollup, "raw_window_ms", lambda meter_count: 24 * HOUR_MS)
-            whole = rebuild_all(client, tmp_path / "whole")
-        assert max(client.answers) > RAW_ANSWER_READINGS
+        whole, steps = rebuild_all(client, tmp_path / "whole", 10 * len(lines))
+        assert max(client.answers) <= READINGS_CHUNK < len(lines)
+        assert [s.readings for s in steps if s.readings] == [len(lines)]
         client.answers.clear()
-        windowed = rebuild_all(client, tmp_path / "windowed")
-        assert max(client.answers) <= RAW_ANSWER_READINGS
+        bounded, steps = rebuild_all(client, tmp_path / "bounded", 20_000)
+        assert max(client.answers) <= READINGS_CHUNK
     finally:
         client.close()
-    assert len(windowed["energymon_1m"]) == len(METERS) * MINUTES - len(METERS[::5]) + 150
-    assert windowed == whole
+    # A step ends once it has read its readings, in windows of whole minutes: it may read one
+    # minute of every meter (here 60 readings each) beyond them.
+    read = [s.readings for s in steps if s.readings]
+    assert len(read) > 1 and sum(read) == len(lines)
+    assert max(read) <= 20_000 + 60 * len(METERS)
+    assert len(bounded["energymon_1m"]) == len(METERS) * MINUTES - len(METERS[::5]) + 150
+    assert bounded == whole
 
 
-def test_a_window_holds_whole_minutes_and_at_most_the_cap_at_one_reading_a_second() -> None:
-    assert rollup.raw_window_ms(0) == rollup.raw_window_ms(1)
-    assert rollup.raw_window_ms(1_000_000) == MINUTE_MS
-    for meters in (1, 3, 50, 300):
-        window = rollup.raw_window_ms(meters)
-        assert window % MINUTE_MS == 0
-        assert meters * window // 1000 * rollup.READINGS_PER_METER_S <= RAW_ANSWER_READINGS
+def test_rollups_of_a_span_read_in_one_step_or_many_are_the_same(
+    influx: InfluxClient, tmp_path: Path
+) -> None:
+    """The same through `rebuild`, which steps without pausing."""
+    lines = [r.to_line(HOME) for r in readings()]
+    for k in range(0, len(lines), 5000):
+        influx.write(lines[k : k + 5000])
+    settings = make_settings(home=HOME, data_dir=tmp_path, influx_db=influx.database)
+    clock = ManualClock(START_MS + 2 * 86_400_000)
+    rebuild(influx, settings, START_MS - 3 * HOUR_MS, START_MS + HOUR_MS, clock=clock)
+    assert len(rollups(influx)["energymon_1m"]) == len(METERS) * MINUTES - len(METERS[::5]) + 150
+
+
+def test_a_backlog_keeps_the_worker_to_its_share_of_the_time() -> None:
+    assert rollup.backlog_pause_s(0.0) == rollup.BACKLOG_PAUSE_S
+    for step_s in (0.1, 0.5, 2.0):
+        pause_s = rollup.backlog_pause_s(step_s)
+        assert step_s / (step_s + pause_s) == pytest.approx(rollup.BACKLOG_SHARE)

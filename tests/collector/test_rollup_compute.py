@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from collector.rollup_compute import (
     HOUR_MS,
     MINUTE_MS,
+    MinuteFolder,
     RawReading,
     consumption_wh,
     energies_wh,
@@ -24,6 +25,7 @@ from collector.rollup_compute import (
     next_local_day,
     next_local_month,
 )
+from energymon.layout import Meter
 from energymon.tariff import Period, Tariff, Window, parse_tariff
 
 counters = st.lists(st.integers(min_value=0, max_value=9_999_990), min_size=1, max_size=60)
@@ -79,6 +81,50 @@ def test_minute_buckets_and_their_hour() -> None:
     hour = merge(buckets, t).fields()
     assert hour["energy_wh"] == 10.0 and hour["cost"] == pytest.approx(17.0)
     assert hour["samples"] == 3 and hour["voltage_v_max"] == 240.0
+
+
+meter_readings = st.lists(
+    st.tuples(st.integers(0, 3 * MINUTE_MS), st.integers(0, 50)), min_size=1, max_size=40
+).map(lambda rows: sorted({t: c for t, c in rows}.items()))
+
+
+@given(
+    st.lists(meter_readings, min_size=1, max_size=3),
+    st.lists(st.integers(1, 7), min_size=1, max_size=10),
+    st.booleans(),
+)
+def test_folding_pieces_gives_the_buckets_of_the_whole(
+    per_meter: list[list[tuple[int, int]]], sizes: list[int], interleave: bool
+) -> None:
+    """However a stream is cut into pieces, and even when meters' pieces alternate, the last
+    bucket emitted for each meter's minute is that of all its readings at once."""
+    meters = [Meter(f"d{i}", "pzem1") for i in range(len(per_meter))]
+    readings = {m: [_r(t, c) for t, c in rows] for m, rows in zip(meters, per_meter, strict=True)}
+    pieces: list[list[tuple[Meter, list[RawReading]]]] = []
+    for m in meters:
+        rs, k, cut = readings[m], 0, 0
+        pieces.append([])
+        while cut < len(rs):
+            pieces[-1].append((m, rs[cut : cut + sizes[k % len(sizes)]]))
+            cut, k = cut + sizes[k % len(sizes)], k + 1
+    if interleave:
+        stream = [p for group in zip(*pieces, strict=False) for p in group]
+        stream += [p for group in pieces for p in group[min(map(len, pieces)) :]]
+    else:
+        stream = [p for group in pieces for p in group]
+    folder = MinuteFolder(lambda m: 7.0, lambda start: 1000.0)
+    emitted = {}
+    for meter, piece in stream:
+        emitted.update({(m, b.start_ms): b for m, b in folder.add(meter, piece)})
+    emitted.update({(m, b.start_ms): b for m, b in folder.finish()})
+    expected = {
+        (m, b.start_ms): b for m in meters for b in minute_buckets(readings[m], 7.0, lambda s: 1e3)
+    }
+    assert emitted.keys() == expected.keys()
+    for key, bucket in expected.items():
+        assert emitted[key].fields() == pytest.approx(bucket.fields())
+    assert folder.readings == sum(map(len, readings.values()))
+    assert folder.newest_ms == {m: rs[-1].time_ms for m, rs in readings.items()}
 
 
 def test_time_of_use_price_in_local_time() -> None:
