@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARD_DIR = ROOT / "grafana" / "dashboards"
 ALERTING_DIR = ROOT / "grafana" / "provisioning" / "alerting"
+IMAGES_DIR = ROOT / "docs" / "images"
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -25,16 +26,20 @@ def _build(args: argparse.Namespace) -> int:
     # `energymon` command (a long-running collector above all).
     from energymon_grafana.alerting_files import alerting_files
     from energymon_grafana.files import differing, write_changed
-    from energymon_grafana.render import Options, stale, write
+    from energymon_grafana.layout import drawings
+    from energymon_grafana.render import Options, generated, stale, write
 
     options = Options(currency=args.currency)
+    images = drawings(generated(options))
     if args.check:
         different = [args.out / n for n in stale(args.out, options)]
         different += [args.alerting / n for n in differing(args.alerting, alerting_files())]
+        different += [args.images / n for n in differing(args.images, images)]
         for path in different:
             print(f"{path} differs from the generated file", file=sys.stderr)
         return 1 if different else 0
     written = write(args.out, options) + write_changed(args.alerting, alerting_files())
+    written += write_changed(args.images, images)
     for path in written:
         print(f"wrote {path}", file=sys.stderr)
     return 0
@@ -78,14 +83,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sub = grafana.add_subparsers(dest="grafana_command", required=True, metavar="COMMAND")
     build = sub.add_parser(
         "build",
-        help="regenerate grafana/dashboards/*.json and grafana/provisioning/alerting/*.yaml",
-        description="Regenerate the dashboards and the alerting provisioning files from "
-        "energymon_grafana. The committed files use the defaults; --currency changes the unit "
-        "of the cost panels for your own copy.",
+        help="regenerate grafana/dashboards/*.json, grafana/provisioning/alerting/*.yaml and "
+        "the layout drawings docs/images/dashboard-*.svg",
+        description="Regenerate the dashboards, the alerting provisioning files and the "
+        "dashboards' layout drawings from energymon_grafana. The committed files use the "
+        "defaults; --currency changes the unit of the cost panels for your own copy.",
     )
     build.add_argument("--out", type=Path, default=DASHBOARD_DIR, help="directory of the JSON")
     build.add_argument(
         "--alerting", type=Path, default=ALERTING_DIR, help="directory of the alerting YAML"
+    )
+    build.add_argument(
+        "--images", type=Path, default=IMAGES_DIR, help="directory of the layout drawings"
     )
     build.add_argument(
         "--currency", default=DEFAULT_CURRENCY, help="currency shown on the cost panels"
