@@ -105,49 +105,6 @@ def build() -> dashboard_builders.Dashboard:
          [Target(health("replicator", 'last("consecutive_failures")'), "$tag_home")], False),
     ):  # fmt: skip
         d = d.with_panel(graph(title, text, unit, items, bars))
-    quarantine_where = [matches("home", "home"), matches("device", "device"), TIME_FILTER]
-    d = d.with_panel(
-        graph(
-            "Quarantined readings",
-            "Readings acknowledged but not stored as measurements (out of range, unplaceable).",
-            "short",
-            [
-                Target(
-                    str(
-                        Select(
-                            ['count("reason")'],
-                            measurement("energymon_quarantine"),
-                            quarantine_where,
-                            [by_time(), *tags("home", "device", "sensor")],
-                            fill="null",
-                        )
-                    ),
-                    "$tag_home $tag_device/$tag_sensor",
-                )
-            ],
-            bars=True,
-        )
-    )
-    d = d.with_panel(
-        panels.rows_table(
-            "Latest quarantined readings",
-            "The newest quarantined readings and why.",
-            ds,
-            [
-                Target(
-                    str(
-                        Select(
-                            ['"device"', '"sensor"', '"reason"', '"payload"', '"boot"', '"seq"'],
-                            measurement("energymon_quarantine"),
-                            quarantine_where,
-                            tail="ORDER BY time DESC LIMIT 50",
-                        )
-                    ),
-                    result_format="table",
-                )
-            ],
-        )
-    )
     latest = [matches("home", "home"), TIME_FILTER]
     d = d.with_panel(
         panels.value(
@@ -197,8 +154,55 @@ def build() -> dashboard_builders.Dashboard:
                 )
             ],
             thresholds=panels.steps((None, "green"), (1, "orange")),
-            width=16,
+            width=8,
             height=8,
+        )
+    )
+    # Its own row: the readings' table is wide, and a panel the SDK places past the grid's edge
+    # is moved by Grafana onto the panels beside it.
+    d = d.with_row(dashboard_builders.Row("Quarantine"))
+    quarantine_where = [matches("home", "home"), matches("device", "device"), TIME_FILTER]
+    d = d.with_panel(
+        graph(
+            "Quarantined readings",
+            "Readings acknowledged but not stored as measurements (out of range, unplaceable).",
+            "short",
+            [
+                Target(
+                    str(
+                        Select(
+                            ['count("reason")'],
+                            measurement("energymon_quarantine"),
+                            quarantine_where,
+                            [by_time(), *tags("home", "device", "sensor")],
+                            fill="null",
+                        )
+                    ),
+                    "$tag_home $tag_device/$tag_sensor",
+                )
+            ],
+            bars=True,
+        )
+    )
+    d = d.with_panel(
+        panels.rows_table(
+            "Latest quarantined readings",
+            "The newest quarantined readings and why.",
+            ds,
+            [
+                Target(
+                    str(
+                        Select(
+                            ['"device"', '"sensor"', '"reason"', '"payload"', '"boot"', '"seq"'],
+                            measurement("energymon_quarantine"),
+                            quarantine_where,
+                            tail="ORDER BY time DESC LIMIT 50",
+                        )
+                    ),
+                    result_format="table",
+                )
+            ],
+            width=16,
         )
     )
     return d

@@ -111,17 +111,9 @@ def test_the_dashboards_panels_do_not_overlap(path: Path) -> None:
     assert _overlapping(_grid(load_dashboard(path))) == []
 
 
-PAST_THE_GRID = pytest.mark.xfail(
-    strict=True,
-    reason="health.py adds the full-width 'Latest quarantined readings' table after two "
-    "third-width graphs; the SDK's auto-layout places it at x 16 with w 24 (reported, not "
-    "fixed here)",
-)
-
-
 @pytest.mark.parametrize(
     "path",
-    [pytest.param(p, marks=PAST_THE_GRID) if p.stem == "system-health" else p for p in DASHBOARDS],
+    DASHBOARDS,
     ids=lambda p: p.name,
 )
 def test_the_dashboards_panels_fit_grafanas_columns(path: Path) -> None:
