@@ -31,7 +31,7 @@ from energymon.errors import (
     StoreError,
 )
 from energymon.influx import InfluxClient
-from energymon.schema import QuarantinedReading, reading_line, reading_series
+from energymon.schema import QuarantinedReading, reading_series, validated_reading_line
 
 log = logging.getLogger(__name__)
 
@@ -302,7 +302,7 @@ class DurableStore:
                 series = series_of.get(r.sensor)
                 if series is None:
                     series = series_of[r.sensor] = reading_series(self.home, sub.device, r.sensor)
-                lines.append(reading_line(series, r.values, sub.boot, r.seq, placed))
+                lines.append(validated_reading_line(series, r.values, sub.boot, r.seq, placed))
                 times.append(placed)
                 latest = placed if latest is None else max(latest, placed)
                 accepted += 1
@@ -350,7 +350,7 @@ class DurableStore:
         boot = sub.boot
         batch.lines.extend(
             [
-                reading_line(series_of[r.sensor], v, boot, r.seq, t)
+                validated_reading_line(series_of[r.sensor], v, boot, r.seq, t)
                 for r, v, t in zip(readings, values, times, strict=True)
             ]
         )
