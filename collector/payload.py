@@ -143,7 +143,9 @@ def _canonical_readings(items: list[Any], request_uptime_ms: int) -> tuple[Candi
         or not _columns_canonical(list(zip(*given, strict=True)))
     ):
         return None
-    return tuple(map(Candidate, seqs, uptimes, sensors, given, repeat(None), items))
+    # `tuple.__new__` straight from C: a named tuple's own constructor is a Python function.
+    rows = zip(seqs, uptimes, sensors, given, repeat(None), items)
+    return tuple(map(tuple.__new__, repeat(Candidate), rows))
 
 
 def _columns_canonical(columns: list[tuple[Any, ...]]) -> bool:

@@ -208,6 +208,8 @@ def serve(settings: Settings) -> None:
         loop="auto",
         http="httptools",
         access_log=False,
+        # The collector never uses a client's address: forwarded headers need no reading.
+        proxy_headers=False,
         log_level="warning",
         lifespan="on",
     )
