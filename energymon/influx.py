@@ -54,6 +54,8 @@ from energymon.urls import has_credentials, is_loopback, is_plain_http, mask_url
 Row = list[Any]
 
 MSGPACK = "application/x-msgpack"
+# What a streamed answer is read in.
+PIECE_BYTES = 1 << 16
 VERSION_HEADER = "X-Influxdb-Version"
 # What InfluxDB answers to data it cannot take: unparseable (400), conflicting or outside a
 # retention policy (400 partial write; 422 on 2.x).
@@ -461,7 +463,7 @@ def _parse_query_response(
 def _pieces(response: requests.Response, bound: Deadline) -> Iterator[bytes]:
     """The body as it arrives. The server has a full deadline for each piece; the time the
     caller spends between pieces (writing a batch to the cloud) is not counted."""
-    pieces = response.iter_content(chunk_size=1 << 16)
+    pieces = response.iter_content(chunk_size=PIECE_BYTES)
     while True:
         bound.extend()
         piece = next(pieces, None)
@@ -474,7 +476,9 @@ def _pieces(response: requests.Response, bound: Deadline) -> Iterator[bytes]:
 def _msgpack_documents(response: requests.Response, bound: Deadline) -> Iterator[Any]:
     """The documents of a MessagePack body: one, or one per chunk of a chunked result, each
     a MessagePack value right after the other."""
-    unpacker = msgpack.Unpacker(raw=False)
+    # Its buffer starts at the size of a piece, not msgpack's default of a mebibyte for each
+    # query: it grows only for a document that needs it.
+    unpacker = msgpack.Unpacker(raw=False, read_size=PIECE_BYTES)
     received = 0
     for piece in _pieces(response, bound):
         unpacker.feed(piece)
