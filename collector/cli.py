@@ -8,9 +8,9 @@ import argparse
 import json
 import sys
 import time
-from datetime import UTC, datetime
 
 from collector import meter_cli
+from energymon.clock import iso_ms
 from energymon.errors import ConfigError
 from energymon.influx import quote_string
 from energymon.logs import setup_logging
@@ -106,14 +106,10 @@ def _spool_losses(args: argparse.Namespace) -> int:
 
 
 def _iso_ms(value: str) -> int:
-    """An ISO 8601 instant (a date alone is its midnight in UTC; no offset: UTC)."""
     try:
-        moment = datetime.fromisoformat(value)
+        return iso_ms(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"{value!r} is not an ISO 8601 time") from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
 
 
 def _rollup_rebuild(args: argparse.Namespace) -> int:

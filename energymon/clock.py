@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Protocol
 
 
@@ -44,3 +45,12 @@ class ManualClock:
     def jump(self, seconds: float) -> None:
         """Set the wall clock forward (or back, if negative) without time passing."""
         self._now_ms += round(seconds * 1000)
+
+
+def iso_ms(value: str) -> int:
+    """An ISO 8601 instant in milliseconds: a date alone is its midnight, and a time without an
+    offset is UTC. ValueError for anything else."""
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from types import FrameType
 
 from energymon.clients import cloud_influx
-from energymon.clock import SystemClock
+from energymon.clock import SystemClock, iso_ms
 from energymon.errors import ConfigError, InfluxRejectedError
 from energymon.lockfile import ProcessLock
 from energymon.logs import setup_logging
@@ -46,12 +46,9 @@ def parse_since(value: str, now_ms: int) -> int:
         amount, unit = int(match[1]), match[2]
         return now_ms - amount * (DAY_MS if unit == "d" else DAY_MS // 24)
     try:
-        moment = datetime.fromisoformat(value)
+        return iso_ms(value)
     except ValueError as exc:
         raise ConfigError(f"--since {value!r} is neither a date nor like 7d or 12h") from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
