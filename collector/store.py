@@ -19,7 +19,7 @@ from operator import attrgetter
 from collector.ledger import Ledger, LedgerRows, Life, LifeKey
 from collector.spool import Spool, SpoolRow
 from collector.statedb import StateDB
-from collector.submission import ResetReport, Submission
+from collector.submission import Candidate, ResetReport, Submission
 from energymon import journal
 from energymon.clock import Clock
 from energymon.errors import (
@@ -73,7 +73,7 @@ class _PointBatch:
 
     lines: list[str] = field(default_factory=list)
     times: list[int] = field(default_factory=list)
-    marks: dict[LifeKey, list[int]] = field(default_factory=lambda: defaultdict(list))
+    marks: dict[LifeKey, list[Candidate]] = field(default_factory=lambda: defaultdict(list))
     claimed: set[Claim] = field(default_factory=set)
     # Counted as duplicates because an earlier group still in flight claimed them: (submission
     # index, claim). If that group fails, these were not made durable after all.
@@ -238,8 +238,8 @@ class DurableStore:
         self.ledger.requeue(rows)
 
     def _release(self, batch: _PointBatch) -> None:
-        for key, seqs in batch.marks.items():
-            self.ledger.release(self.ledger.life(key), seqs)
+        for key, readings in batch.marks.items():
+            self.ledger.release(self.ledger.life(key), (r.seq for r in readings))
 
     def _settle_write(self, prepared: PreparedGroup, error: InfluxError | None) -> None:
         batch = prepared.batch
@@ -284,7 +284,7 @@ class DurableStore:
                 duplicates += 1
                 continue
             claimed.add(claim)
-            batch.marks[key].append(r.seq)
+            batch.marks[key].append(r)
             problem = r.problem
             placed: int | None = None
             if problem is None:

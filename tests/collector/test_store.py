@@ -399,6 +399,45 @@ def test_without_a_nonce_a_held_seq_with_another_uptime_is_a_new_life(
     assert len(electricity_times(influx)) == 5
 
 
+def test_without_a_nonce_held_seqs_with_the_same_uptimes_but_other_values_are_a_new_life(
+    influx: InfluxClient, tmp_path: Path
+) -> None:
+    clock = ManualClock(ARRIVAL_MS)
+    make_store(influx, tmp_path, clock).commit([submission(batch([1, 2], uptime_ms=2_500))])
+    # Older firmware whose boot counter was erased, up again a few seconds later: boot 1 again,
+    # its seqs 1 and 2 measured at the very uptimes of the stored ones, but other readings.
+    later = ARRIVAL_MS + 5_000
+    again = batch(range(1, 4), uptime_ms=3_500)
+    for r in again["readings"]:
+        r["energy_wh"] += 1000
+    # What the collector keeps of the first life survives its restart.
+    store = make_store(influx, tmp_path, clock)
+    [outcome] = store.commit([submission(again, later)])
+    assert (outcome.accepted, outcome.duplicates, outcome.rejected) == (3, 0, ())
+    second_life = sorted(t for _, _, t in electricity_times(influx))[2:]
+    assert second_life == [later - 3_500 + 1000 * s for s in range(1, 4)]
+    # True re-sends stay duplicates: of the new life, and of a reading inside its run.
+    [resend] = store.commit([submission(again, later + 1000)])
+    middle = batch([2], uptime_ms=3_600)
+    middle["readings"][0]["energy_wh"] += 1000
+    [inner] = store.commit([submission(middle, later + 1100)])
+    assert (resend.duplicates, inner.duplicates) == (3, 1)
+    assert len(electricity_times(influx)) == 5
+
+
+def test_a_resend_ending_in_a_quarantined_reading_stays_a_duplicate(
+    influx: InfluxClient, tmp_path: Path
+) -> None:
+    store = make_store(influx, tmp_path, ManualClock(ARRIVAL_MS))
+    body = batch([1, 2, 3], uptime_ms=3_500)
+    body["readings"][2]["voltage_v"] = 999.0
+    [first] = store.commit([submission(body)])
+    [again] = store.commit([submission(body, ARRIVAL_MS + 1000)])
+    assert (first.accepted, len(first.rejected)) == (2, 1)
+    assert (again.accepted, again.duplicates, again.rejected) == (0, 3, ())
+    assert len(stored(influx, "energymon_quarantine")) == 1
+
+
 def test_a_wrong_pi_clock_at_first_contact_is_corrected_not_quarantined(
     influx: InfluxClient, tmp_path: Path
 ) -> None:
