@@ -21,7 +21,9 @@ time stamp. When the device's current life proposes an anchor that differs from 
 by more than a resonator's drift explains (the Pi's clock was wrong at first contact, or stepped
 since) and the proposed place is free, readings from the next seq on are placed by the new
 proposal: a new segment. Back in time only for an error of an hour or more, since the next
-readings then land on the boot's own latest ones (quarantined) until real time catches up.
+readings then land on the boot's own latest ones (quarantined) until real time catches up; and
+never right behind readings of the device within the hour ahead (stamped ahead while the Pi's
+clock was wrong): the segment starts after them.
 Every segment records the time range its points cover, and a reading whose time falls within
 another segment's range is quarantined, never written over that segment's points.
 
@@ -192,6 +194,20 @@ class _Timeline:
         i = bisect_right(starts, time_ms) - 1
         return ordered[i] if i >= 0 and ordered[i].covers(time_ms) else None
 
+    def clear_from(self, time_ms: int, reach_ms: int) -> int:
+        """The first time from `time_ms` on that no segment covers, past every segment that
+        starts within `reach_ms` of the time reached so far."""
+        starts, ordered = self._index()
+        reached = time_ms
+        i = bisect_right(starts, reached) - 1
+        if i >= 0 and ordered[i].covers(reached):
+            reached = _last_time(ordered[i]) + 1
+        i += 1
+        while i < len(starts) and starts[i] <= reached + reach_ms:
+            reached = max(reached, _last_time(ordered[i]) + 1)
+            i += 1
+        return reached
+
     def starting_within(self, low: int, high: int, other_than: Segment) -> Segment | None:
         """A segment, other than `other_than`, whose first reading lies in [low, high]."""
         starts, ordered = self._index()
@@ -206,6 +222,11 @@ class _Timeline:
 def _first_time(segment: Segment) -> int:
     assert segment.t_min is not None
     return segment.t_min
+
+
+def _last_time(segment: Segment) -> int:
+    assert segment.t_max is not None
+    return segment.t_max
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,22 +378,30 @@ class Ledger:
         if shift_ms < 0 and -shift_ms <= max(REANCHOR_BACK_MIN_MS, drift_ms):
             return
         following = proposed_ms + (life.highest_offset or 0) + 1
-        if self._timeline(life.key[0]).covering(following) is not None:
-            # Moved after a previous boot's readings: it stays there, rather than have its
-            # readings quarantined for landing on that boot's.
+        # Readings stamped ahead of real time while the Pi's clock was wrong lie in front of
+        # the proposed place; the boot's next readings would walk into them, to be quarantined.
+        # Placed after those within reach instead, or, when that is too far, left where it is.
+        landing = self._timeline(life.key[0]).clear_from(following, REANCHOR_BACK_MIN_MS)
+        if landing - following > REANCHOR_BACK_MIN_MS:
+            return
+        anchor_ms = proposed_ms + landing - following
+        if anchor_ms <= segment.anchor_ms + max(REANCHOR_MIN_MS, drift_ms) and (
+            anchor_ms >= segment.anchor_ms - max(REANCHOR_BACK_MIN_MS, drift_ms)
+        ):
             return
         first = life.highest_seq + 1
         device, boot, _ = life.key
         log.warning(
             "device %s boot %d: its uptime puts the boot %d ms from where it was anchored (the "
-            "Pi's clock was wrong, or stepped); readings from seq %d on are placed anew",
-            device, boot, proposed_ms - segment.anchor_ms, first,
+            "Pi's clock was wrong, or stepped); readings from seq %d on are placed anew, %d ms "
+            "after the proposed place",
+            device, boot, proposed_ms - segment.anchor_ms, first, anchor_ms - proposed_ms,
         )  # fmt: skip
         if segment.first_seq == first:
             # Never placed a reading: replaced, not kept as an empty stretch.
             life.segments.pop()
             self._timeline(device).segments.remove(segment)
-        self._new_segment(life, first, proposed_ms, proposed_ms)
+        self._new_segment(life, first, anchor_ms, proposed_ms)
 
     def device_floor(self, device: str) -> int | None:
         """The latest time taken by any of the device's readings, stored or prepared."""

@@ -454,6 +454,34 @@ def test_a_wrong_pi_clock_at_first_contact_is_corrected_not_quarantined(
     assert len(electricity_times(influx)) == 6
 
 
+def test_a_boot_moved_back_lands_after_its_readings_stamped_ahead_not_into_them(
+    influx: InfluxClient, tmp_path: Path
+) -> None:
+    store = make_store(influx, tmp_path, ManualClock(ARRIVAL_MS))
+    anchor = ARRIVAL_MS - 3_500
+    outcomes = []
+    # (seqs, how far the Pi's clock is ahead): a step of ten minutes, corrected (too small to
+    # move the boot back: its readings stay ten minutes ahead), then one of three days,
+    # corrected (moved back).
+    for seqs, skew_ms in (
+        (range(1, 4), 0),
+        (range(4, 14), 600_000),
+        (range(14, 21), 0),
+        (range(21, 31), 3 * 86_400_000),
+        (range(31, 41), 0),
+        (range(41, 701), 0),
+    ):
+        body = batch(seqs, uptime_ms=seqs[-1] * 1000 + 500)
+        outcomes += store.commit([submission(body, anchor + body["uptime_ms"] + skew_ms)])
+    # Moved back, its next readings would have reached those stamped ten minutes ahead.
+    assert [o.rejected for o in outcomes] == [()] * 6
+    time_of = {seq: t for _, seq, t in electricity_times(influx)}
+    assert len(time_of) == 700 and len(set(time_of.values())) == 700
+    # Placed after those, short of ten minutes ahead, instead of three days ahead.
+    assert time_of[20] < time_of[31] < anchor + 31_000 + 600_000
+    assert all(time_of[seq] < time_of[seq + 1] for seq in range(31, 700))
+
+
 def test_quarantined_readings_never_replace_each_other(
     influx: InfluxClient, tmp_path: Path
 ) -> None:
