@@ -7,8 +7,9 @@ have its wall clock stepped), against a real influxd.
 
 The suite replays fixed seeds, so that a red run means a regression and not the luck of the
 draw: the four that found acknowledged readings lost to the ledger's life rules (fixed), two
-that quarantined more than the bound after corrected clock steps (fixed), and two more. Exploring is a separate, repeated command (README.md, "Tests"):
-ENERGYMON_CHAOS_SEED=random draws one seed and prints it; ENERGYMON_CHAOS_SEED=N replays N."""
+that quarantined more than the bound after corrected clock steps (fixed), and two more.
+Exploring is a separate, repeated command (README.md, "Tests"): ENERGYMON_CHAOS_SEED=random
+draws one seed and prints it; ENERGYMON_CHAOS_SEED=N replays N."""
 
 from __future__ import annotations
 
