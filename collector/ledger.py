@@ -369,7 +369,9 @@ class Ledger:
 
     def reanchor_if_wrong(self, life: Life, proposed_ms: int, uptime_ms: int) -> None:
         """A new segment from the next seq when the device's proposal and its segment's anchor
-        disagree by more than drift explains, and the proposed place is free."""
+        disagree by more than drift explains: at the proposal, or right after the device's
+        readings within the hour ahead of it; none when one of them is at the proposed place
+        and they reach further."""
         segment = life.segments[-1]
         drift_ms = uptime_ms * REANCHOR_DRIFT
         shift_ms = proposed_ms - segment.anchor_ms
@@ -378,12 +380,17 @@ class Ledger:
         if shift_ms < 0 and -shift_ms <= max(REANCHOR_BACK_MIN_MS, drift_ms):
             return
         following = proposed_ms + (life.highest_offset or 0) + 1
-        # Readings stamped ahead of real time while the Pi's clock was wrong lie in front of
-        # the proposed place; the boot's next readings would walk into them, to be quarantined.
-        # Placed after those within reach instead, or, when that is too far, left where it is.
-        landing = self._timeline(life.key[0]).clear_from(following, REANCHOR_BACK_MIN_MS)
+        timeline = self._timeline(life.key[0])
+        # Readings stamped ahead of real time while the Pi's clock was wrong may lie just in
+        # front of the proposed place, where the boot's next readings would walk into them (to
+        # be quarantined): it is placed after them when they end within the hour.
+        landing = timeline.clear_from(following, REANCHOR_BACK_MIN_MS)
         if landing - following > REANCHOR_BACK_MIN_MS:
-            return
+            if timeline.covering(following) is not None:
+                # Moved after a previous boot's readings: it stays there, rather than have its
+                # readings quarantined for landing on that boot's.
+                return
+            landing = following
         anchor_ms = proposed_ms + landing - following
         if anchor_ms <= segment.anchor_ms + max(REANCHOR_MIN_MS, drift_ms) and (
             anchor_ms >= segment.anchor_ms - max(REANCHOR_BACK_MIN_MS, drift_ms)
