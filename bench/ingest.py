@@ -34,6 +34,7 @@ import sys
 import tempfile
 import threading
 import time
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -96,11 +97,17 @@ def boot_of(device: str) -> int:
     return 1 + sum(device.encode()) % 97
 
 
+def nonce_of(device: str) -> int:
+    """The random number the firmware draws at each boot; any fixed value per device will do."""
+    return 1 + zlib.crc32(device.encode()) % (2**32 - 1)
+
+
 def batch_body(device: str, boot: int, first_seq: int, count: int) -> bytes:
-    """The firmware's canonical encoding of readings first_seq .. first_seq+count-1."""
+    """The firmware's canonical encoding of readings first_seq .. first_seq+count-1, with the
+    boot nonce the firmware sends."""
     readings = [device_reading(s) for s in range(first_seq, first_seq + count)]
     uptime_ms = max(FIRST_UPTIME_MS, readings[-1].uptime_ms + 50)
-    return encode_batch(device, boot, uptime_ms, readings)
+    return encode_batch(device, boot, uptime_ms, readings, boot_nonce=nonce_of(device))
 
 
 def post_request(port: int, key: str, body: bytes, *, close: bool = False) -> bytes:

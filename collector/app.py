@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import secrets
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -95,9 +96,26 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _authenticate(
-    request: Request, keys: dict[str, str], encoded: dict[str, bytes]
-) -> frozenset[str]:
+class _KeyIndex:
+    """The devices of each key, found by the key's keyed digest: one dictionary look-up
+    whatever the number of keys, and no comparison an attacker can time (the digests are keyed
+    with a secret drawn at start, so a guess says nothing about how close it came)."""
+
+    def __init__(self, keys: dict[str, str]) -> None:
+        self._secret = secrets.token_bytes(32)
+        devices: dict[bytes, set[str]] = {}
+        for device, key in keys.items():
+            devices.setdefault(self._digest(key), set()).add(device)
+        self._devices = {digest: frozenset(names) for digest, names in devices.items()}
+
+    def _digest(self, key: str) -> bytes:
+        return hmac.digest(self._secret, key.encode("utf-8"), "sha256")
+
+    def devices(self, key: str) -> frozenset[str] | None:
+        return self._devices.get(self._digest(key))
+
+
+def _authenticate(request: Request, keys: dict[str, str], index: _KeyIndex) -> frozenset[str]:
     """The devices whose key the request carries, from its headers alone, before its body is
     read: an unauthenticated client never spends the in-flight budget. The key identifies the
     device (keys are per device); `X-Device` names it when several devices share one key."""
@@ -111,15 +129,10 @@ def _authenticate(
         if expected is None or not keys_match(expected, given):
             raise AuthError(f"unknown device {named!r} or wrong key")
         return frozenset([named])
-    # Every key is compared, so the time taken does not tell which one came close: as
-    # `keys_match` does, with the keys encoded once rather than for every request.
-    given_bytes = given.encode("utf-8")
-    matches = [
-        device for device, expected in encoded.items() if hmac.compare_digest(expected, given_bytes)
-    ]
-    if not matches:
+    matches = index.devices(given)
+    if matches is None:
         raise AuthError("unknown device key")
-    return frozenset(matches)
+    return matches
 
 
 def _check_device(device: str, allowed: frozenset[str]) -> None:
@@ -135,7 +148,7 @@ def build_app(
     watch: Watch | None = None,
 ) -> Starlette:
     watch = watch or Watch()
-    encoded_keys = {device: key.encode("utf-8") for device, key in config.device_keys.items()}
+    key_index = _KeyIndex(config.device_keys)
     in_flight_bytes = 0
     # Bytes in flight per authenticated key holder, so one device cannot take the whole budget.
     held_bytes: dict[frozenset[str], int] = {}
@@ -154,7 +167,7 @@ def build_app(
 
     async def post_readings(request: Request) -> Response:
         nonlocal in_flight_bytes
-        allowed = _authenticate(request, config.device_keys, encoded_keys)
+        allowed = _authenticate(request, config.device_keys, key_index)
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > config.max_body_bytes:
             raise BodyTooLargeError(f"body of {declared} bytes; at most {config.max_body_bytes}")

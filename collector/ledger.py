@@ -47,7 +47,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from hashlib import blake2b
 from itertools import pairwise
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 
 from collector.runs import Runs
 from collector.statedb import StateDB
@@ -440,6 +440,45 @@ class Ledger:
         life.hold(seq, offset)
         return time_ms
 
+    def place_run(
+        self, life: Life, seqs: Sequence[int], offsets: Sequence[int]
+    ) -> list[int] | None:
+        """The times of new readings that all come after everything the life holds, placed and
+        held at once as `place` would place and hold them one by one: seqs ascending above its
+        highest seq (durable or pending, so above any given-up one), uptimes ascending above
+        its newest, all in its last segment, on a stretch of time no other segment's readings
+        cover. None when any of that does not hold: the caller then places them one by one.
+        What a device sends while it runs is such a run, so the common case costs one set of
+        checks, not one per reading."""
+        segment = life.segments[-1]
+        first = seqs[0]
+        if first <= life.highest_seq or first < segment.first_seq:
+            return None
+        if any(b <= a for a, b in pairwise(seqs)) or any(b <= a for a, b in pairwise(offsets)):
+            return None
+        below, _ = life.neighbours(first)
+        if below is not None and offsets[0] <= below:
+            return None
+        anchor_ms = segment.anchor_ms
+        times = [anchor_ms + offset for offset in offsets]
+        timeline = self._timeline(life.key[0])
+        other = timeline.covering(times[0])
+        if other is not None and other is not segment:
+            return None
+        # A segment's readings then span [low, high]: another segment starting in it would be
+        # covered, as one covering any of these times would cover the first of them.
+        low = times[0] if segment.t_min is None else min(segment.t_min, times[0])
+        high = times[-1] if segment.t_max is None else max(segment.t_max, times[-1])
+        if timeline.starting_within(low, high, segment) is not None:
+            return None
+        old_t_min = segment.t_min
+        segment.t_min, segment.t_max = low, high
+        timeline.moved(segment, old_t_min)
+        self._changed_segments[(life.key, segment.first_seq)] = segment
+        life.pending.update(zip(seqs, offsets, strict=True))
+        life.pending_seqs.extend(seqs)
+        return times
+
     def _overlap(self, life: Life, segment: Segment, seq: int, time_ms: int) -> str | None:
         timeline = self._timeline(life.key[0])
         other = timeline.covering(time_ms)
@@ -556,15 +595,14 @@ def _held_elsewhen(runs: Runs, reading: Candidate) -> bool:
     return kept is not None and kept != reading_digest(reading)
 
 
-# Every source's raw reading has every measured field, valid or not.
-_MEASURED = itemgetter(*(f.name for f in FIELDS))
+_MEASURED = tuple(f.name for f in FIELDS)
 _SEQ = attrgetter("seq")
 
 
 def reading_digest(reading: Candidate) -> int:
     """What a re-send of `reading` repeats exactly (its meter, uptime and measured values as
     sent, valid or not), in a signed 64-bit integer: stable across processes, unlike `hash`."""
-    text = ascii((reading.sensor, reading.offset_ms, *_MEASURED(reading.raw)))
+    text = ascii((reading.sensor, reading.offset_ms, *map(reading.raw.get, _MEASURED)))
     return int.from_bytes(blake2b(text.encode(), digest_size=8).digest(), "big", signed=True)
 
 

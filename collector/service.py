@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import socket
 import sys
@@ -201,6 +202,11 @@ def serve(settings: Settings) -> None:
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     listening = _listening_socket(settings.listen_host, settings.listen_port)
     service = CollectorService(settings)
+    # What is loaded by now (modules, settings, the app) lives as long as the process: out of
+    # the collector's reach, a full collection walks only what came after, in a fraction of the
+    # time, instead of pausing the commit path for every object of every library.
+    gc.collect()
+    gc.freeze()
     config = uvicorn.Config(
         service.app,
         host=settings.listen_host,
@@ -208,6 +214,8 @@ def serve(settings: Settings) -> None:
         loop="auto",
         http="httptools",
         access_log=False,
+        # The collector never uses a client's address: forwarded headers need no reading.
+        proxy_headers=False,
         log_level="warning",
         lifespan="on",
     )

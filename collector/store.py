@@ -31,7 +31,7 @@ from energymon.errors import (
     StoreError,
 )
 from energymon.influx import InfluxClient
-from energymon.schema import QuarantinedReading, reading_line, reading_series
+from energymon.schema import QuarantinedReading, reading_series, validated_reading_line
 
 log = logging.getLogger(__name__)
 
@@ -265,6 +265,11 @@ class DurableStore:
         if self.ledger.is_current(life):
             self.ledger.reanchor_if_wrong(life, sub.anchor_ms, sub.uptime_ms)
         batch.lives.append(life)
+        readings = sorted(sub.readings, key=_BY_SEQ)
+        run_latest = self._add_run(life, sub, readings, batch)
+        if run_latest is not None:
+            batch.latest.append(run_latest)
+            return Outcome(sub.highest_seq, len(readings), 0, ())
         accepted = duplicates = 0
         rejected: list[tuple[int, str]] = []
         latest: int | None = None
@@ -274,7 +279,7 @@ class DurableStore:
         )  # fmt: skip
         lines, times = batch.lines, batch.times
         series_of: dict[str, str] = {}
-        for r in sorted(sub.readings, key=_BY_SEQ):
+        for r in readings:
             claim = (key, r.seq)
             if is_seen(life, r.seq) or claim in claimed:
                 duplicates += 1
@@ -297,7 +302,7 @@ class DurableStore:
                 series = series_of.get(r.sensor)
                 if series is None:
                     series = series_of[r.sensor] = reading_series(self.home, sub.device, r.sensor)
-                lines.append(reading_line(series, r.values, sub.boot, r.seq, placed))
+                lines.append(validated_reading_line(series, r.values, sub.boot, r.seq, placed))
                 times.append(placed)
                 latest = placed if latest is None else max(latest, placed)
                 accepted += 1
@@ -319,6 +324,38 @@ class DurableStore:
             rejected.append((r.seq, reason))
         batch.latest.append(latest)
         return Outcome(sub.highest_seq, accepted, duplicates, tuple(rejected))
+
+    def _add_run(
+        self, life: Life, sub: Submission, readings: list[Candidate], batch: _PointBatch
+    ) -> int | None:
+        """Every reading of a submission placed at once (`Ledger.place_run`): the latest time
+        placed; None, with nothing changed, unless all are valid and new."""
+        values = [r.values for r in readings if r.problem is None and r.values is not None]
+        if not readings or len(values) != len(readings):
+            return None
+        key = life.key
+        seqs = [r.seq for r in readings]
+        claims = [(key, seq) for seq in seqs]
+        if not (batch.claimed.isdisjoint(claims) and self._in_flight.isdisjoint(claims)):
+            return None
+        times = self.ledger.place_run(life, seqs, [r.offset_ms for r in readings])
+        if times is None:
+            return None
+        batch.claimed.update(claims)
+        batch.marks[key].extend(readings)
+        series_of = {
+            sensor: reading_series(self.home, sub.device, sensor)
+            for sensor in {r.sensor for r in readings}
+        }
+        boot = sub.boot
+        batch.lines.extend(
+            [
+                validated_reading_line(series_of[r.sensor], v, boot, r.seq, t)
+                for r, v, t in zip(readings, values, times, strict=True)
+            ]
+        )
+        batch.times.extend(times)
+        return times[-1]
 
     def write_points(self, lines: list[str], time_ms: int) -> None:
         """Make points of the collector's own (health) durable, like readings."""

@@ -190,6 +190,14 @@ def reading_line(series: str, values: MeasuredValues, boot: int, seq: int, time_
     return _POINT.format_in(series, (*values, boot, seq), time_ms)
 
 
+def validated_reading_line(
+    series: str, values: MeasuredValues, boot: int, seq: int, time_ms: int
+) -> str:
+    """`reading_line` for values that passed a reading's validation (each of its field's type,
+    within its range) and a boot, seq and time within 64 bits: the store's formatter."""
+    return _POINT.format_validated(series, (*values, boot, seq), time_ms)
+
+
 @dataclass(frozen=True, slots=True)
 class QuarantinedReading:
     """A reading that was received and acknowledged but is not a valid measurement, or could not

@@ -65,6 +65,26 @@ async def test_each_error_has_its_status(
     assert "Retry-After" not in answer.headers
 
 
+async def test_a_key_admits_exactly_the_devices_it_belongs_to(
+    influx: InfluxClient, tmp_path: Path
+) -> None:
+    keys = {"mega-01": "shared-key", "mega-02": "shared-key", "mega-03": "own-key"}
+    async with in_process(influx, tmp_path, device_keys=keys) as c:
+        answers = [
+            await c.post(batch([1], device=device), key=key)
+            for device, key in (
+                ("mega-01", "shared-key"),
+                ("mega-02", "shared-key"),
+                ("mega-03", "own-key"),
+                ("mega-03", "shared-key"),
+                ("mega-01", "own-key"),
+                ("mega-01", "shared-key "),
+                ("mega-04", "shared-key"),
+            )
+        ]
+    assert [a.status_code for a in answers] == [200, 200, 200, 401, 401, 200, 401]
+
+
 async def test_a_full_spool_is_not_durable_with_retry_after(
     own_influx: InfluxServer, tmp_path: Path
 ) -> None:

@@ -9,6 +9,8 @@ import typing
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from energymon.lineproto import format_line
 from energymon.modbus import MEASUREMENT_REGISTERS
@@ -19,6 +21,8 @@ from energymon.schema import (
     Measurement,
     RawMeasurement,
     Reading,
+    reading_series,
+    validated_reading_line,
 )
 from energymon.settings import Settings
 
@@ -90,6 +94,28 @@ def test_line_writes_each_field_as_its_declared_type() -> None:
     line = Reading("d", "s", 1, 1, 0, whole).to_line("h")
     assert " voltage_v=230.0,current_a=2.0,power_w=460.0,energy_wh=1000i," in line
     assert ",frequency_hz=50.0,power_factor=1.0,alarm=false,boot=1i,seq=1i " in line
+
+
+measurements = st.builds(
+    Measurement,
+    st.floats(80, 260),
+    st.floats(0, 100),
+    st.floats(0, 23_000),
+    st.integers(0, 9_999_990),
+    st.floats(45, 65),
+    st.floats(0, 1),
+    st.booleans(),
+)
+
+
+@given(measurements, st.integers(0, 2**32 - 1), st.integers(1, 2**53), st.integers(0, 2**62))
+def test_a_validated_readings_line_is_its_checked_line(
+    m: Measurement, boot: int, seq: int, time_ms: int
+) -> None:
+    assert m.problem() is None
+    reading = Reading("mega 01", "pzem=1", boot, seq, time_ms, m)
+    series = reading_series("h,1", "mega 01", "pzem=1")
+    assert validated_reading_line(series, m.values(), boot, seq, time_ms) == reading.to_line("h,1")
 
 
 # --- the docs ------------------------------------------------------------------------------------
