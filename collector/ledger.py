@@ -545,8 +545,17 @@ class Ledger:
             life = self._lives[key]
             runs, pending = life.runs, life.pending
             seqs = sorted(map(_SEQ, marked))
-            for seq in seqs:
-                runs.add(seq, pending.pop(seq, None))
+            offsets = [pending.pop(seq, None) for seq in seqs]
+            first, last = offsets[0], offsets[-1]
+            if not (
+                seqs[-1] - seqs[0] == len(seqs) - 1
+                and first is not None
+                and last is not None
+                and None not in offsets
+                and runs.add_stretch(seqs[0], seqs[-1], first, last)
+            ):
+                for seq, offset in zip(seqs, offsets, strict=True):
+                    runs.add(seq, offset)
             for r in _stretch_ends(marked, seqs):
                 if runs.is_end(r.seq):
                     runs.seal(r.seq, reading_digest(r))

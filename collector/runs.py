@@ -84,6 +84,29 @@ class Runs:
             self.start_digests.insert(i, None)
             self.end_digests.insert(i, None)
 
+    def add_stretch(self, lo: int, hi: int, lo_off: int, hi_off: int) -> bool:
+        """Seqs `lo`..`hi`, none held, every one's offset known (`lo_off` and `hi_off` those of
+        the first and last), as `add` would add them one by one, when they start a run or
+        extend one and reach no run above: what a device sends while it runs. False, with
+        nothing changed, otherwise."""
+        i = bisect_right(self.starts, lo)
+        if (i > 0 and self.ends[i - 1] >= lo) or (
+            i < len(self.starts) and self.starts[i] <= hi + 1
+        ):
+            return False
+        if i > 0 and self.ends[i - 1] == lo - 1:
+            self.ends[i - 1] = hi
+            self.end_offs[i - 1] = hi_off
+            self.end_digests[i - 1] = None
+        else:
+            self.starts.insert(i, lo)
+            self.ends.insert(i, hi)
+            self.start_offs.insert(i, lo_off)
+            self.end_offs.insert(i, hi_off)
+            self.start_digests.insert(i, None)
+            self.end_digests.insert(i, None)
+        return True
+
     def is_end(self, seq: int) -> bool:
         """Whether `seq` is the first or the last seq of a run."""
         i = bisect_right(self.starts, seq) - 1

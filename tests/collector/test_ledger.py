@@ -3,7 +3,11 @@ reopen. The store's tests (test_store.py) exercise the same rules against a real
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from collector.ledger import MAX_RUNS, SCHEMA, Ledger
 from collector.statedb import StateDB
@@ -118,3 +122,28 @@ def test_runs_kept_by_an_older_version_gain_unknown_digests(tmp_path: Path) -> N
     # An unknown digest tells nothing: the reading at the run's end is taken for a re-send.
     other = candidates([1])[0]._replace(raw={**candidates([1])[0].raw, "energy_wh": 99})
     assert ledger.life_of("dev", 1, None, T0, 3500, readings=[other]).key == life.key
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.lists(st.integers(1, 400), min_size=1, max_size=30, unique=True), max_size=12))
+def test_the_runs_rows_are_the_runs_in_memory_after_any_marks(groups: list[list[int]]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        db = StateDB(Path(tmp))
+        ledger = Ledger(db)
+        life = ledger.life_of("dev", 1, 7, T0, 0)
+        with db.transaction() as conn:
+            ledger.write_rows(conn, ledger.unstored())
+        done: set[int] = set()
+        for seqs in groups:
+            # Far more gaps than a life keeps: the oldest runs are given up on the way.
+            fresh = [s * 2 for s in seqs if s * 2 not in done and s * 2 > life.runs.floor_seq]
+            done.update(fresh)
+            if fresh:
+                ledger.mark_seen({life.key: candidates(fresh)})
+        db.close()
+        reopened = Ledger(StateDB(Path(tmp))).life(life.key).runs
+        assert reopened.rows() == life.runs.rows()
+        assert (reopened.floor_seq, reopened.floor_off) == (
+            life.runs.floor_seq,
+            life.runs.floor_off,
+        )

@@ -63,3 +63,28 @@ def test_a_new_end_has_no_digest_until_sealed() -> None:
     assert runs.rows() == [(9, 11, 90, 110, None, None)]
     runs.seal(10, 5)  # inside the run: nothing kept
     assert runs.rows() == [(9, 11, 90, 110, None, None)]
+
+
+@given(
+    st.lists(st.integers(1, 300), max_size=60, unique=True),
+    st.integers(1, 320),
+    st.integers(1, 20),
+)
+def test_a_stretch_is_added_as_its_seqs_one_by_one_or_not_at_all(
+    held: list[int], lo: int, length: int
+) -> None:
+    one_by_one, at_once = Runs(), Runs()
+    for seq in held:
+        one_by_one.add(seq, seq * 10)
+        at_once.add(seq, seq * 10)
+    stretch = range(lo, lo + length)
+    before = at_once.rows()
+    added = at_once.add_stretch(stretch[0], stretch[-1], stretch[0] * 10, stretch[-1] * 10)
+    # Taken unless it holds a held seq or reaches a run above: those are left to `add`.
+    assert added == (not set(held) & {*stretch, lo + length})
+    if added:
+        for seq in stretch:
+            one_by_one.add(seq, seq * 10)
+        assert at_once.rows() == one_by_one.rows()
+    else:
+        assert at_once.rows() == before
