@@ -8,8 +8,11 @@ below a reading already stored for its boot can only come from a new life, since
 goes back within one; so can one for a boot above the current life's whose newest life came
 before the current one, since boots follow each other; one that carries the first reading
 of a life the device has left, which the device forgot when it was first acknowledged; and one
-that carries a held seq with an uptime a re-send cannot have. Each gets the next unused
-negative nonce.
+that carries a held seq with an uptime a re-send cannot have, or, at either end of a run, a
+reading whose digest (meter, uptime, measured values) is not the stored one's. Each gets the
+next unused negative nonce. Inside a run nothing is kept per reading: a request's batch starts
+at the device's oldest unacknowledged reading, so a new life's holds the start of every run of
+the left life it overlaps.
 
 Time. A life's readings are placed by segments: from `first_seq` on, time = anchor + offset. The
 first segment's anchor is the one the life's first request proposed (arrival minus uptime), but
@@ -18,7 +21,9 @@ time stamp. When the device's current life proposes an anchor that differs from 
 by more than a resonator's drift explains (the Pi's clock was wrong at first contact, or stepped
 since) and the proposed place is free, readings from the next seq on are placed by the new
 proposal: a new segment. Back in time only for an error of an hour or more, since the next
-readings then land on the boot's own latest ones (quarantined) until real time catches up.
+readings then land on the boot's own latest ones (quarantined) until real time catches up; and
+never right behind readings of the device within the hour ahead (stamped ahead while the Pi's
+clock was wrong): the segment starts after them.
 Every segment records the time range its points cover, and a reading whose time falls within
 another segment's range is quarantined, never written over that segment's points.
 
@@ -27,9 +32,10 @@ first and last reading, and readings prepared but not yet durable are held as pe
 reading must lie strictly between the offsets of its neighbours: two readings of one life never
 share a time stamp. One that does not fit is quarantined.
 
-Bounds. A life keeps at most `MAX_RUNS` runs, whatever the history of gaps: when more are open,
-the oldest are given up, and a reading that arrives for a given-up seq is quarantined (kept and
-acknowledged, but not placed, since whether it was stored before can no longer be told).
+Bounds. A life keeps at most `MAX_RUNS` runs (two offsets and two digests each, in memory and
+in the `runs` rows), whatever the history of gaps: when more are open, the oldest are given up,
+and a reading that arrives for a given-up seq is quarantined (kept and acknowledged, but not
+placed, since whether it was stored before can no longer be told).
 """
 
 from __future__ import annotations
@@ -39,11 +45,14 @@ import sqlite3
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from hashlib import blake2b
 from itertools import pairwise
+from operator import attrgetter
 
 from collector.runs import Runs
 from collector.statedb import StateDB
 from collector.submission import Candidate
+from energymon.schema import FIELDS
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +79,10 @@ SCHEMA = (
     """CREATE TABLE IF NOT EXISTS runs (
         device TEXT NOT NULL, boot INTEGER NOT NULL, nonce INTEGER NOT NULL,
         lo INTEGER NOT NULL, hi INTEGER NOT NULL, lo_off INTEGER, hi_off INTEGER,
-        PRIMARY KEY (device, boot, nonce, lo))""",
+        lo_digest INTEGER, hi_digest INTEGER, PRIMARY KEY (device, boot, nonce, lo))""",
 )
+# Columns added since the table was first made: (name, type).
+RUN_COLUMNS_ADDED = (("lo_digest", "INTEGER"), ("hi_digest", "INTEGER"))
 
 
 @dataclass(slots=True)
@@ -183,6 +194,20 @@ class _Timeline:
         i = bisect_right(starts, time_ms) - 1
         return ordered[i] if i >= 0 and ordered[i].covers(time_ms) else None
 
+    def clear_from(self, time_ms: int, reach_ms: int) -> int:
+        """The first time from `time_ms` on that no segment covers, past every segment that
+        starts within `reach_ms` of the time reached so far."""
+        starts, ordered = self._index()
+        reached = time_ms
+        i = bisect_right(starts, reached) - 1
+        if i >= 0 and ordered[i].covers(reached):
+            reached = _last_time(ordered[i]) + 1
+        i += 1
+        while i < len(starts) and starts[i] <= reached + reach_ms:
+            reached = max(reached, _last_time(ordered[i]) + 1)
+            i += 1
+        return reached
+
     def starting_within(self, low: int, high: int, other_than: Segment) -> Segment | None:
         """A segment, other than `other_than`, whose first reading lies in [low, high]."""
         starts, ordered = self._index()
@@ -197,6 +222,11 @@ class _Timeline:
 def _first_time(segment: Segment) -> int:
     assert segment.t_min is not None
     return segment.t_min
+
+
+def _last_time(segment: Segment) -> int:
+    assert segment.t_max is not None
+    return segment.t_max
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +247,7 @@ class Ledger:
         with db.transaction() as conn:
             for statement in SCHEMA:
                 conn.execute(statement)
+            _add_run_columns(conn)
             _migrate(conn)
         self._lives: dict[LifeKey, Life] = {}
         self._timelines: dict[str, _Timeline] = {}
@@ -237,14 +268,12 @@ class Ledger:
             segment = Segment(key, first, anchor, proposed, t_min, t_max)
             self._lives[key].segments.append(segment)
             self._timeline(device).add(segment)
-        for device, boot, nonce, lo, hi, lo_off, hi_off in db.fetch_all(
-            "SELECT device, boot, nonce, lo, hi, lo_off, hi_off FROM runs ORDER BY lo"
+        for device, boot, nonce, lo, hi, lo_off, hi_off, lo_digest, hi_digest in db.fetch_all(
+            "SELECT device, boot, nonce, lo, hi, lo_off, hi_off, lo_digest, hi_digest FROM runs "
+            "ORDER BY lo"
         ):
             runs = self._lives[(device, boot, nonce)].runs
-            runs.starts.append(lo)
-            runs.ends.append(hi)
-            runs.start_offs.append(lo_off)
-            runs.end_offs.append(hi_off)
+            runs.load((lo, hi, lo_off, hi_off, lo_digest, hi_digest))
         # Lives and segments adopted in memory whose rows are not yet durable.
         self._unstored: dict[LifeKey, Life] = {}
         self._changed_segments: dict[tuple[LifeKey, int], Segment] = {}
@@ -300,8 +329,9 @@ class Ledger:
                 # A device forgets its boot's first reading at the boot's first
                 # acknowledgement, and sends an earlier boot's batches only when acknowledged.
                 or (life is not current and any(r.seq == 1 for r in readings) and 1 in life.runs)
-                # A re-sent reading has the uptime it had: one that cannot is another's.
-                or any(_held_elsewhen(life.runs, r.seq, r.offset_ms) for r in readings)
+                # A re-sent reading is the reading it was: one with an uptime it cannot have,
+                # or other values than the reading kept at a run's end, is another's.
+                or any(_held_elsewhen(life.runs, r) for r in readings)
             ):
                 fresh = min(n for (d, b, n) in self._lives if (d, b) == (device, boot)) - 1
                 fresh = min(fresh, -1)
@@ -339,7 +369,9 @@ class Ledger:
 
     def reanchor_if_wrong(self, life: Life, proposed_ms: int, uptime_ms: int) -> None:
         """A new segment from the next seq when the device's proposal and its segment's anchor
-        disagree by more than drift explains, and the proposed place is free."""
+        disagree by more than drift explains: at the proposal, or right after the device's
+        readings within the hour ahead of it; none when one of them is at the proposed place
+        and they reach further."""
         segment = life.segments[-1]
         drift_ms = uptime_ms * REANCHOR_DRIFT
         shift_ms = proposed_ms - segment.anchor_ms
@@ -348,22 +380,35 @@ class Ledger:
         if shift_ms < 0 and -shift_ms <= max(REANCHOR_BACK_MIN_MS, drift_ms):
             return
         following = proposed_ms + (life.highest_offset or 0) + 1
-        if self._timeline(life.key[0]).covering(following) is not None:
-            # Moved after a previous boot's readings: it stays there, rather than have its
-            # readings quarantined for landing on that boot's.
+        timeline = self._timeline(life.key[0])
+        # Readings stamped ahead of real time while the Pi's clock was wrong may lie just in
+        # front of the proposed place, where the boot's next readings would walk into them (to
+        # be quarantined): it is placed after them when they end within the hour.
+        landing = timeline.clear_from(following, REANCHOR_BACK_MIN_MS)
+        if landing - following > REANCHOR_BACK_MIN_MS:
+            if timeline.covering(following) is not None:
+                # Moved after a previous boot's readings: it stays there, rather than have its
+                # readings quarantined for landing on that boot's.
+                return
+            landing = following
+        anchor_ms = proposed_ms + landing - following
+        if anchor_ms <= segment.anchor_ms + max(REANCHOR_MIN_MS, drift_ms) and (
+            anchor_ms >= segment.anchor_ms - max(REANCHOR_BACK_MIN_MS, drift_ms)
+        ):
             return
         first = life.highest_seq + 1
         device, boot, _ = life.key
         log.warning(
             "device %s boot %d: its uptime puts the boot %d ms from where it was anchored (the "
-            "Pi's clock was wrong, or stepped); readings from seq %d on are placed anew",
-            device, boot, proposed_ms - segment.anchor_ms, first,
+            "Pi's clock was wrong, or stepped); readings from seq %d on are placed anew, %d ms "
+            "after the proposed place",
+            device, boot, proposed_ms - segment.anchor_ms, first, anchor_ms - proposed_ms,
         )  # fmt: skip
         if segment.first_seq == first:
             # Never placed a reading: replaced, not kept as an empty stretch.
             life.segments.pop()
             self._timeline(device).segments.remove(segment)
-        self._new_segment(life, first, proposed_ms, proposed_ms)
+        self._new_segment(life, first, anchor_ms, proposed_ms)
 
     def device_floor(self, device: str) -> int | None:
         """The latest time taken by any of the device's readings, stored or prepared."""
@@ -493,14 +538,27 @@ class Ledger:
         for seq in seqs:
             life.release(seq)
 
-    def mark_seen(self, marks: Mapping[LifeKey, list[int]]) -> None:
+    def mark_seen(self, marks: Mapping[LifeKey, list[Candidate]]) -> None:
         """Pending readings made durable. Written without an fsync: losing this record costs
         only an idempotent re-write of the same points, never a lost or moved reading."""
-        for key, seqs in marks.items():
+        for key, marked in marks.items():
             life = self._lives[key]
             runs, pending = life.runs, life.pending
-            for seq in sorted(seqs):
-                runs.add(seq, pending.pop(seq, None))
+            seqs = sorted(map(_SEQ, marked))
+            offsets = [pending.pop(seq, None) for seq in seqs]
+            first, last = offsets[0], offsets[-1]
+            if not (
+                seqs[-1] - seqs[0] == len(seqs) - 1
+                and first is not None
+                and last is not None
+                and None not in offsets
+                and runs.add_stretch(seqs[0], seqs[-1], first, last)
+            ):
+                for seq, offset in zip(seqs, offsets, strict=True):
+                    runs.add(seq, offset)
+            for r in _stretch_ends(marked, seqs):
+                if runs.is_end(r.seq):
+                    runs.seal(r.seq, reading_digest(r))
             # Released all at once: one pass over the pending seqs, not one deletion each.
             life.pending_seqs = [seq for seq in life.pending_seqs if seq in pending]
             while len(life.runs) > MAX_RUNS:
@@ -510,8 +568,8 @@ class Ledger:
                 runs = self._lives[key].runs
                 conn.execute("DELETE FROM runs WHERE device = ? AND boot = ? AND nonce = ?", key)
                 conn.executemany(
-                    "INSERT INTO runs (device, boot, nonce, lo, hi, lo_off, hi_off) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO runs (device, boot, nonce, lo, hi, lo_off, hi_off, lo_digest, "
+                    "hi_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [(*key, *row) for row in runs.rows()],
                 )
                 conn.execute(
@@ -524,17 +582,61 @@ class Ledger:
         return self._lives[key]
 
 
-def _held_elsewhen(runs: Runs, seq: int, offset_ms: int) -> bool:
-    """Whether `seq` is held, and `offset_ms` cannot be its uptime: the first seq of a run has
-    at most the smallest uptime known in the run, its last at least the largest (uptime grows
-    with seq; a quarantined reading's is not known, so the known ones may be inner ones)."""
+def _held_elsewhen(runs: Runs, reading: Candidate) -> bool:
+    """Whether the reading's seq is held by a reading it cannot be a re-send of: the first seq
+    of a run has at most the smallest uptime known in the run, its last at least the largest
+    (uptime grows with seq; a quarantined reading's is not known, so the known ones may be inner
+    ones); and a reading at either end is known by its digest. Inside a run nothing is kept to
+    tell a re-send from another reading."""
+    seq = reading.seq
     i = bisect_right(runs.starts, seq) - 1
     if i < 0 or seq > runs.ends[i]:
         return False
+    at_start, at_end = seq == runs.starts[i], seq == runs.ends[i]
+    if not (at_start or at_end):
+        return False
     low, high = runs.start_offs[i], runs.end_offs[i]
-    above = seq == runs.starts[i] and low is not None and offset_ms > low
-    below = seq == runs.ends[i] and high is not None and offset_ms < high
-    return above or below
+    if (at_start and low is not None and reading.offset_ms > low) or (
+        at_end and high is not None and reading.offset_ms < high
+    ):
+        return True
+    kept = runs.start_digests[i] if at_start else runs.end_digests[i]
+    return kept is not None and kept != reading_digest(reading)
+
+
+_MEASURED = tuple(f.name for f in FIELDS)
+_SEQ = attrgetter("seq")
+
+
+def reading_digest(reading: Candidate) -> int:
+    """What a re-send of `reading` repeats exactly (its meter, uptime and measured values as
+    sent, valid or not), in a signed 64-bit integer: stable across processes, unlike `hash`."""
+    text = ascii((reading.sensor, reading.offset_ms, *map(reading.raw.get, _MEASURED)))
+    return int.from_bytes(blake2b(text.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+def _stretch_ends(readings: list[Candidate], seqs: list[int]) -> list[Candidate]:
+    """The first and last reading of each stretch of consecutive seqs among `readings`, whose
+    seqs are `seqs`, sorted: only those can end a run once they are added. Usually one stretch,
+    in order already (one request's readings); gaps and late fills make more."""
+    first, last = readings[0], readings[-1]
+    if seqs[-1] - seqs[0] == len(seqs) - 1 and (first.seq, last.seq) == (seqs[0], seqs[-1]):
+        return [first, last]
+    by_seq = {r.seq: r for r in readings}
+    ends = [seqs[0]]
+    for before, after in pairwise(seqs):
+        if after != before + 1:
+            ends += (before, after)
+    ends.append(seqs[-1])
+    return [by_seq[seq] for seq in ends]
+
+
+def _add_run_columns(conn: sqlite3.Connection) -> None:
+    """Give a runs table made by an older version the columns added since (unknown: NULL)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+    for name, kind in RUN_COLUMNS_ADDED:
+        if name not in columns:
+            conn.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
 
 
 def _migrate(conn: sqlite3.Connection) -> None:

@@ -1,4 +1,5 @@
-"""The durable seqs of one life, as runs that remember the uptimes at their ends.
+"""The durable seqs of one life, as runs that remember the uptimes at their ends, and a digest of
+the readings there.
 
 Bounded whatever the history of gaps: the ledger gives up the oldest runs beyond its limit, and
 what lies below the floor can no longer be told from a re-send.
@@ -8,18 +9,27 @@ from __future__ import annotations
 
 from bisect import bisect_right
 
+# lo, hi, the offsets of the readings at lo and hi, their digests.
+RunRow = tuple[int, int, int | None, int | None, int | None, int | None]
+
 
 class Runs:
     """The durable seqs of one life: sorted, disjoint, non-adjacent runs, each with the offsets
-    of its first and last reading (None where unknown, for state kept by older versions)."""
+    of its first and last reading (None where unknown, for state kept by older versions), and
+    the digests of the readings at its first and last seq (None until `seal` gives them)."""
 
-    __slots__ = ("end_offs", "ends", "floor_off", "floor_seq", "start_offs", "starts")
+    __slots__ = (
+        "end_digests", "end_offs", "ends", "floor_off", "floor_seq", "start_digests",
+        "start_offs", "starts",
+    )  # fmt: skip
 
     def __init__(self) -> None:
         self.starts: list[int] = []
         self.ends: list[int] = []
         self.start_offs: list[int | None] = []
         self.end_offs: list[int | None] = []
+        self.start_digests: list[int | None] = []
+        self.end_digests: list[int | None] = []
         # Seqs up to here that are in no run were given up (see MAX_RUNS).
         self.floor_seq = 0
         self.floor_off: int | None = None
@@ -47,18 +57,23 @@ class Runs:
         joins_left = i > 0 and self.ends[i - 1] == seq - 1
         joins_right = i < len(self.starts) and self.starts[i] == seq + 1
         # A run's end offsets are those of its outermost readings with a known offset: a
-        # quarantined reading (None) extends the run without moving them.
+        # quarantined reading (None) extends the run without moving them. Its digests are those
+        # of the readings at its very ends: a new end's is unknown until sealed.
         if joins_left and joins_right:
             self.ends[i - 1] = self.ends[i]
             self.end_offs[i - 1] = _known(self.end_offs[i], offset, self.end_offs[i - 1])
+            self.end_digests[i - 1] = self.end_digests[i]
             del self.starts[i], self.ends[i], self.start_offs[i], self.end_offs[i]
+            del self.start_digests[i], self.end_digests[i]
         elif joins_left:
             # The common case, a reading right after its run's end: spelt out, not `_known`.
             self.ends[i - 1] = seq
+            self.end_digests[i - 1] = None
             if offset is not None:
                 self.end_offs[i - 1] = offset
         elif joins_right:
             self.starts[i] = seq
+            self.start_digests[i] = None
             if offset is not None:
                 self.start_offs[i] = offset
         else:
@@ -66,15 +81,65 @@ class Runs:
             self.ends.insert(i, seq)
             self.start_offs.insert(i, offset)
             self.end_offs.insert(i, offset)
+            self.start_digests.insert(i, None)
+            self.end_digests.insert(i, None)
+
+    def add_stretch(self, lo: int, hi: int, lo_off: int, hi_off: int) -> bool:
+        """Seqs `lo`..`hi`, none held, every one's offset known (`lo_off` and `hi_off` those of
+        the first and last), as `add` would add them one by one, when they start a run or
+        extend one and reach no run above: what a device sends while it runs. False, with
+        nothing changed, otherwise."""
+        i = bisect_right(self.starts, lo)
+        if (i > 0 and self.ends[i - 1] >= lo) or (
+            i < len(self.starts) and self.starts[i] <= hi + 1
+        ):
+            return False
+        if i > 0 and self.ends[i - 1] == lo - 1:
+            self.ends[i - 1] = hi
+            self.end_offs[i - 1] = hi_off
+            self.end_digests[i - 1] = None
+        else:
+            self.starts.insert(i, lo)
+            self.ends.insert(i, hi)
+            self.start_offs.insert(i, lo_off)
+            self.end_offs.insert(i, hi_off)
+            self.start_digests.insert(i, None)
+            self.end_digests.insert(i, None)
+        return True
+
+    def is_end(self, seq: int) -> bool:
+        """Whether `seq` is the first or the last seq of a run."""
+        i = bisect_right(self.starts, seq) - 1
+        return i >= 0 and (seq == self.starts[i] or seq == self.ends[i])
+
+    def seal(self, seq: int, digest: int) -> None:
+        """Keep `digest` as that of the reading at `seq`, where `seq` ends a run."""
+        i = bisect_right(self.starts, seq) - 1
+        if i >= 0 and seq == self.starts[i]:
+            self.start_digests[i] = digest
+        if i >= 0 and seq == self.ends[i]:
+            self.end_digests[i] = digest
 
     def give_up_oldest(self) -> None:
         """Forget the oldest run: its seqs, and the gap above it, fall below the floor."""
         self.floor_seq = self.ends[0]
         self.floor_off = self.end_offs[0]
         del self.starts[0], self.ends[0], self.start_offs[0], self.end_offs[0]
+        del self.start_digests[0], self.end_digests[0]
 
-    def rows(self) -> list[tuple[int, int, int | None, int | None]]:
-        return list(zip(self.starts, self.ends, self.start_offs, self.end_offs, strict=True))
+    def load(self, row: RunRow) -> None:
+        """A run as `rows` gave it, above every run loaded so far."""
+        lo, hi, lo_off, hi_off, lo_digest, hi_digest = row
+        self.starts.append(lo)
+        self.ends.append(hi)
+        self.start_offs.append(lo_off)
+        self.end_offs.append(hi_off)
+        self.start_digests.append(lo_digest)
+        self.end_digests.append(hi_digest)
+
+    def rows(self) -> list[RunRow]:
+        columns = (self.start_offs, self.end_offs, self.start_digests, self.end_digests)
+        return list(zip(self.starts, self.ends, *columns, strict=True))
 
 
 def _known(*offsets: int | None) -> int | None:

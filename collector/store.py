@@ -73,7 +73,7 @@ class _PointBatch:
 
     lines: list[str] = field(default_factory=list)
     times: list[int] = field(default_factory=list)
-    marks: dict[LifeKey, list[int]] = field(default_factory=lambda: defaultdict(list))
+    marks: dict[LifeKey, list[Candidate]] = field(default_factory=lambda: defaultdict(list))
     claimed: set[Claim] = field(default_factory=set)
     # Counted as duplicates because an earlier group still in flight claimed them: (submission
     # index, claim). If that group fails, these were not made durable after all.
@@ -238,8 +238,8 @@ class DurableStore:
         self.ledger.requeue(rows)
 
     def _release(self, batch: _PointBatch) -> None:
-        for key, seqs in batch.marks.items():
-            self.ledger.release(self.ledger.life(key), seqs)
+        for key, readings in batch.marks.items():
+            self.ledger.release(self.ledger.life(key), (r.seq for r in readings))
 
     def _settle_write(self, prepared: PreparedGroup, error: InfluxError | None) -> None:
         batch = prepared.batch
@@ -289,7 +289,7 @@ class DurableStore:
                 duplicates += 1
                 continue
             claimed.add(claim)
-            batch.marks[key].append(r.seq)
+            batch.marks[key].append(r)
             problem = r.problem
             placed: int | None = None
             if problem is None:
@@ -342,7 +342,7 @@ class DurableStore:
         if times is None:
             return None
         batch.claimed.update(claims)
-        batch.marks[key].extend(seqs)
+        batch.marks[key].extend(readings)
         series_of = {
             sensor: reading_series(self.home, sub.device, sensor)
             for sensor in {r.sensor for r in readings}

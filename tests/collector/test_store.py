@@ -399,6 +399,45 @@ def test_without_a_nonce_a_held_seq_with_another_uptime_is_a_new_life(
     assert len(electricity_times(influx)) == 5
 
 
+def test_without_a_nonce_held_seqs_with_the_same_uptimes_but_other_values_are_a_new_life(
+    influx: InfluxClient, tmp_path: Path
+) -> None:
+    clock = ManualClock(ARRIVAL_MS)
+    make_store(influx, tmp_path, clock).commit([submission(batch([1, 2], uptime_ms=2_500))])
+    # Older firmware whose boot counter was erased, up again a few seconds later: boot 1 again,
+    # its seqs 1 and 2 measured at the very uptimes of the stored ones, but other readings.
+    later = ARRIVAL_MS + 5_000
+    again = batch(range(1, 4), uptime_ms=3_500)
+    for r in again["readings"]:
+        r["energy_wh"] += 1000
+    # What the collector keeps of the first life survives its restart.
+    store = make_store(influx, tmp_path, clock)
+    [outcome] = store.commit([submission(again, later)])
+    assert (outcome.accepted, outcome.duplicates, outcome.rejected) == (3, 0, ())
+    second_life = sorted(t for _, _, t in electricity_times(influx))[2:]
+    assert second_life == [later - 3_500 + 1000 * s for s in range(1, 4)]
+    # True re-sends stay duplicates: of the new life, and of a reading inside its run.
+    [resend] = store.commit([submission(again, later + 1000)])
+    middle = batch([2], uptime_ms=3_600)
+    middle["readings"][0]["energy_wh"] += 1000
+    [inner] = store.commit([submission(middle, later + 1100)])
+    assert (resend.duplicates, inner.duplicates) == (3, 1)
+    assert len(electricity_times(influx)) == 5
+
+
+def test_a_resend_ending_in_a_quarantined_reading_stays_a_duplicate(
+    influx: InfluxClient, tmp_path: Path
+) -> None:
+    store = make_store(influx, tmp_path, ManualClock(ARRIVAL_MS))
+    body = batch([1, 2, 3], uptime_ms=3_500)
+    body["readings"][2]["voltage_v"] = 999.0
+    [first] = store.commit([submission(body)])
+    [again] = store.commit([submission(body, ARRIVAL_MS + 1000)])
+    assert (first.accepted, len(first.rejected)) == (2, 1)
+    assert (again.accepted, again.duplicates, again.rejected) == (0, 3, ())
+    assert len(stored(influx, "energymon_quarantine")) == 1
+
+
 def test_a_wrong_pi_clock_at_first_contact_is_corrected_not_quarantined(
     influx: InfluxClient, tmp_path: Path
 ) -> None:
@@ -413,6 +452,34 @@ def test_a_wrong_pi_clock_at_first_contact_is_corrected_not_quarantined(
     assert later == [ARRIVAL_MS - 123_500 + 1000 * s for s in range(4, 7)]
     # Its earlier readings stay where they were written; nothing was written over.
     assert len(electricity_times(influx)) == 6
+
+
+def test_a_boot_moved_back_lands_after_its_readings_stamped_ahead_not_into_them(
+    influx: InfluxClient, tmp_path: Path
+) -> None:
+    store = make_store(influx, tmp_path, ManualClock(ARRIVAL_MS))
+    anchor = ARRIVAL_MS - 3_500
+    outcomes = []
+    # (seqs, how far the Pi's clock is ahead): a step of ten minutes, corrected (too small to
+    # move the boot back: its readings stay ten minutes ahead), then one of three days,
+    # corrected (moved back).
+    for seqs, skew_ms in (
+        (range(1, 4), 0),
+        (range(4, 14), 600_000),
+        (range(14, 21), 0),
+        (range(21, 31), 3 * 86_400_000),
+        (range(31, 41), 0),
+        (range(41, 701), 0),
+    ):
+        body = batch(seqs, uptime_ms=seqs[-1] * 1000 + 500)
+        outcomes += store.commit([submission(body, anchor + body["uptime_ms"] + skew_ms)])
+    # Moved back, its next readings would have reached those stamped ten minutes ahead.
+    assert [o.rejected for o in outcomes] == [()] * 6
+    time_of = {seq: t for _, seq, t in electricity_times(influx)}
+    assert len(time_of) == 700 and len(set(time_of.values())) == 700
+    # Placed after those, short of ten minutes ahead, instead of three days ahead.
+    assert time_of[20] < time_of[31] < anchor + 31_000 + 600_000
+    assert all(time_of[seq] < time_of[seq + 1] for seq in range(31, 700))
 
 
 def test_quarantined_readings_never_replace_each_other(
