@@ -3,12 +3,16 @@
     python bench/commit_path.py [--devices 200] [--groups 600] [--repeat 3]
 
 The request bodies are those of `bench/ingest.py` (the firmware's canonical JSON, 100 readings,
-each device with its own boot and increasing seqs). Each stage runs on its own over the same
-work and is timed with `time.process_time`, so other processes on the machine change the
-figures little: parsing a body (`parse_body`), preparing a group of three submissions
-(`DurableStore.prepare`: placing, formatting, claiming), and finishing it as if InfluxDB took
-it (`DurableStore.finish`: marking seqs seen). The journal's fsync and the InfluxDB request are
-left out: they wait rather than compute. Progress to stderr, a Markdown table to stdout.
+each device with its own boot and increasing seqs), in three cases: with the boot nonce the
+firmware sends; without one (older firmware), which the identity rules check against what the
+ledger keeps of each run; and without one with every body sent twice (a lost reply), so that
+half the readings are re-sends. Each stage runs on its own over the same work and is timed with
+`time.process_time`, so other processes on the machine change the figures little: parsing a
+body (`parse_body`), preparing a group of three submissions (`DurableStore.prepare`: identity,
+placing, formatting, claiming), and finishing it as if InfluxDB took it
+(`DurableStore.finish`: marking seqs durable, in the ledger and its SQLite rows). The
+journal's fsync and the InfluxDB request are left out: they wait rather than compute. Progress
+to stderr, a Markdown table to stdout.
 """
 
 from __future__ import annotations
@@ -36,13 +40,21 @@ GROUP = 3
 ARRIVAL_MS = 1_800_000_000_000
 
 
-def bodies(devices: int, groups: int) -> list[bytes]:
+# Per case: whether the device sends a nonce, and how many times it sends each body.
+CASES = {
+    "nonce, new seqs": (True, 1),
+    "no nonce, new seqs": (False, 1),
+    "no nonce, each sent twice": (False, 2),
+}
+
+
+def bodies(devices: int, groups: int, nonce: bool, sends: int) -> list[bytes]:
     names = [f"bench-{i:04d}" for i in range(devices)]
     out: list[bytes] = []
-    for k in range(groups * GROUP):
+    for k in range(groups * GROUP // sends):
         device = names[k % devices]
         first = 1 + (k // devices) * BATCH
-        out.append(batch_body(device, boot_of(device), first, BATCH))
+        out += [batch_body(device, boot_of(device), first, BATCH, nonce=nonce)] * sends
     return out
 
 
@@ -86,26 +98,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--groups", type=int, default=600)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
-    work = bodies(args.devices, args.groups)
-    runs = []
-    for i in range(args.repeat):
-        runs.append(one_run(work))
-        print(f"run {i + 1}: " + ", ".join(f"{k} {v:.2f} µs" for k, v in runs[-1].items()),
-              file=sys.stderr)  # fmt: skip
+    results: dict[str, list[dict[str, float]]] = {}
+    for case, (nonce, sends) in CASES.items():
+        work = bodies(args.devices, args.groups, nonce, sends)
+        for i in range(args.repeat):
+            results.setdefault(case, []).append(one_run(work))
+            figures = ", ".join(f"{k} {v:.2f} µs" for k, v in results[case][-1].items())
+            print(f"{case}, run {i + 1}: {figures}", file=sys.stderr)
     info = machine()
     print(
         f"`python bench/commit_path.py --devices {args.devices} --groups {args.groups}` "
-        f"({len(work) * BATCH:,} readings a run), {info['cpu']}, Python {info['python']}.\n"
+        f"({args.groups * GROUP * BATCH:,} readings a run), {info['cpu']}, "
+        f"Python {info['python']}. CPU µs per reading, each run's figure, then the median.\n"
     )
-    print("| stage | " + " | ".join(f"run {i + 1}" for i in range(len(runs))) + " | median |")
-    print("| --- | " + " | ".join("---" for _ in runs) + " | --- |")
-    for stage in ("parse", "prepare", "finish"):
-        values = [r[stage] for r in runs]
-        cells = " | ".join(f"{v:.2f} µs" for v in values)
-        print(f"| {stage} | {cells} | {statistics.median(values):.2f} µs |")
-    total = [sum(r.values()) for r in runs]
-    cells = " | ".join(f"{v:.2f} µs" for v in total)
-    print(f"| all three | {cells} | {statistics.median(total):.2f} µs |")
+    print(
+        "| case | stage | " + " | ".join(f"run {i + 1}" for i in range(args.repeat)) + " | median |"
+    )
+    print("| --- | --- | " + " | ".join("---" for _ in range(args.repeat)) + " | --- |")
+    for case, runs in results.items():
+        for stage in ("parse", "prepare", "finish", "all three"):
+            values = [sum(r.values()) if stage == "all three" else r[stage] for r in runs]
+            cells = " | ".join(f"{v:.2f}" for v in values)
+            print(f"| {case} | {stage} | {cells} | {statistics.median(values):.2f} |")
     return 0
 
 

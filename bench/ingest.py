@@ -102,12 +102,13 @@ def nonce_of(device: str) -> int:
     return 1 + zlib.crc32(device.encode()) % (2**32 - 1)
 
 
-def batch_body(device: str, boot: int, first_seq: int, count: int) -> bytes:
+def batch_body(device: str, boot: int, first_seq: int, count: int, *, nonce: bool = True) -> bytes:
     """The firmware's canonical encoding of readings first_seq .. first_seq+count-1, with the
-    boot nonce the firmware sends."""
+    boot nonce the firmware sends (without: as older firmware sends them)."""
     readings = [device_reading(s) for s in range(first_seq, first_seq + count)]
     uptime_ms = max(FIRST_UPTIME_MS, readings[-1].uptime_ms + 50)
-    return encode_batch(device, boot, uptime_ms, readings, boot_nonce=nonce_of(device))
+    boot_nonce = nonce_of(device) if nonce else None
+    return encode_batch(device, boot, uptime_ms, readings, boot_nonce=boot_nonce)
 
 
 def post_request(port: int, key: str, body: bytes, *, close: bool = False) -> bytes:

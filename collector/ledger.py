@@ -42,22 +42,18 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from hashlib import blake2b
+from dataclasses import dataclass
 from itertools import pairwise
 from operator import attrgetter
 
-from collector.runs import Runs
+from collector.lives import Life, LifeKey, Segment, SegmentRow, Timeline
+from collector.runs import held_by_another, reading_digest, stretch_ends
 from collector.statedb import StateDB
 from collector.submission import Candidate
-from energymon.schema import FIELDS
 
 log = logging.getLogger(__name__)
 
-LifeKey = tuple[str, int, int]
-SegmentRow = tuple[str, int, int, int, int, int, int | None, int | None]
 MAX_RUNS = 64
 # Beyond this disagreement between a device's proposed anchor and its segment's, the anchor is
 # wrong, not the resonator: a floor for short uptimes, a share of the uptime for long ones.
@@ -85,150 +81,6 @@ SCHEMA = (
 RUN_COLUMNS_ADDED = (("lo_digest", "INTEGER"), ("hi_digest", "INTEGER"))
 
 
-@dataclass(slots=True)
-class Segment:
-    """From `first_seq` on, a life's readings lie at `anchor_ms` + offset."""
-
-    life: LifeKey
-    first_seq: int
-    anchor_ms: int
-    # What the device proposed: differs from the anchor when it was moved after the device's
-    # last stored time, and is what later proposals are compared with.
-    proposed_ms: int
-    t_min: int | None = None
-    t_max: int | None = None
-
-    def covers(self, time_ms: int) -> bool:
-        return (
-            self.t_min is not None
-            and self.t_max is not None
-            and (self.t_min <= time_ms <= self.t_max)
-        )
-
-    def row(self) -> SegmentRow:
-        device, boot, nonce = self.life
-        return (device, boot, nonce, self.first_seq, self.anchor_ms, self.proposed_ms,
-                self.t_min, self.t_max)  # fmt: skip
-
-
-@dataclass(slots=True)
-class Life:
-    key: LifeKey
-    adopted: int
-    runs: Runs = field(default_factory=Runs)
-    segments: list[Segment] = field(default_factory=list)
-    # Prepared but not yet durable: seq -> offset, and their seqs sorted.
-    pending: dict[int, int] = field(default_factory=dict)
-    pending_seqs: list[int] = field(default_factory=list)
-
-    def segment_for(self, seq: int) -> Segment:
-        segments = self.segments
-        if len(segments) == 1 or seq >= segments[-1].first_seq:
-            return segments[-1]
-        i = bisect_right([s.first_seq for s in segments], seq) - 1
-        return segments[max(i, 0)]
-
-    @property
-    def highest_seq(self) -> int:
-        return max(self.runs.highest or 0, self.pending_seqs[-1] if self.pending_seqs else 0)
-
-    @property
-    def highest_offset(self) -> int | None:
-        """The largest offset of a stored or pending reading, where known."""
-        offsets = [o for o in (*self.runs.end_offs, *self.pending.values()) if o is not None]
-        return max(offsets, default=None)
-
-    def neighbours(self, seq: int) -> tuple[int | None, int | None]:
-        below, above = self.runs.neighbours(seq)
-        i = bisect_right(self.pending_seqs, seq)
-        if i > 0:
-            pending_below = self.pending[self.pending_seqs[i - 1]]
-            below = pending_below if below is None else max(below, pending_below)
-        if i < len(self.pending_seqs):
-            pending_above = self.pending[self.pending_seqs[i]]
-            above = pending_above if above is None else min(above, pending_above)
-        return below, above
-
-    def hold(self, seq: int, offset: int) -> None:
-        self.pending[seq] = offset
-        insort(self.pending_seqs, seq)
-
-    def release(self, seq: int) -> None:
-        if self.pending.pop(seq, None) is not None:
-            del self.pending_seqs[bisect_right(self.pending_seqs, seq) - 1]
-
-
-class _Timeline:
-    """A device's segments ordered by their first reading's time. Segments never overlap in
-    time, so one bisection finds the only one that can cover a time, and a device with years of
-    boots costs no more per reading than one with a single boot."""
-
-    def __init__(self) -> None:
-        self.segments: list[Segment] = []
-        self.latest: int | None = None
-        self._starts: list[int] = []
-        self._ordered: list[Segment] = []
-        self._stale = False
-
-    def add(self, segment: Segment) -> None:
-        self.segments.append(segment)
-        self.moved(segment, None)
-
-    def moved(self, segment: Segment, old_t_min: int | None) -> None:
-        """A segment's range grew: only a new first time reorders the timeline."""
-        if segment.t_max is not None and (self.latest is None or segment.t_max > self.latest):
-            self.latest = segment.t_max
-        if segment.t_min != old_t_min:
-            self._stale = True
-
-    def _index(self) -> tuple[list[int], list[Segment]]:
-        if self._stale:
-            placed = sorted((s for s in self.segments if s.t_min is not None), key=_first_time)
-            self._ordered = placed
-            self._starts = [_first_time(s) for s in placed]
-            self._stale = False
-        return self._starts, self._ordered
-
-    def covering(self, time_ms: int) -> Segment | None:
-        starts, ordered = self._index()
-        i = bisect_right(starts, time_ms) - 1
-        return ordered[i] if i >= 0 and ordered[i].covers(time_ms) else None
-
-    def clear_from(self, time_ms: int, reach_ms: int) -> int:
-        """The first time from `time_ms` on that no segment covers, past every segment that
-        starts within `reach_ms` of the time reached so far."""
-        starts, ordered = self._index()
-        reached = time_ms
-        i = bisect_right(starts, reached) - 1
-        if i >= 0 and ordered[i].covers(reached):
-            reached = _last_time(ordered[i]) + 1
-        i += 1
-        while i < len(starts) and starts[i] <= reached + reach_ms:
-            reached = max(reached, _last_time(ordered[i]) + 1)
-            i += 1
-        return reached
-
-    def starting_within(self, low: int, high: int, other_than: Segment) -> Segment | None:
-        """A segment, other than `other_than`, whose first reading lies in [low, high]."""
-        starts, ordered = self._index()
-        i = bisect_left(starts, low)
-        while i < len(starts) and starts[i] <= high:
-            if ordered[i] is not other_than:
-                return ordered[i]
-            i += 1
-        return None
-
-
-def _first_time(segment: Segment) -> int:
-    assert segment.t_min is not None
-    return segment.t_min
-
-
-def _last_time(segment: Segment) -> int:
-    assert segment.t_max is not None
-    return segment.t_max
-
-
 @dataclass(frozen=True, slots=True)
 class LedgerRows:
     """Lives and segments as they were when a group was prepared (its write stage stores them
@@ -250,7 +102,7 @@ class Ledger:
             _add_run_columns(conn)
             _migrate(conn)
         self._lives: dict[LifeKey, Life] = {}
-        self._timelines: dict[str, _Timeline] = {}
+        self._timelines: dict[str, Timeline] = {}
         # Per device its newest life, and per (device, boot) the newest life of that boot.
         self._current: dict[str, Life] = {}
         self._newest: dict[tuple[str, int], Life] = {}
@@ -288,10 +140,10 @@ class Ledger:
         self._adopted = max(self._adopted, adopted)
         return life
 
-    def _timeline(self, device: str) -> _Timeline:
+    def _timeline(self, device: str) -> Timeline:
         timeline = self._timelines.get(device)
         if timeline is None:
-            timeline = self._timelines[device] = _Timeline()
+            timeline = self._timelines[device] = Timeline()
         return timeline
 
     def _new_segment(self, life: Life, first_seq: int, anchor_ms: int, proposed_ms: int) -> None:
@@ -331,7 +183,7 @@ class Ledger:
                 or (life is not current and any(r.seq == 1 for r in readings) and 1 in life.runs)
                 # A re-sent reading is the reading it was: one with an uptime it cannot have,
                 # or other values than the reading kept at a run's end, is another's.
-                or any(_held_elsewhen(life.runs, r) for r in readings)
+                or any(held_by_another(life.runs, r) for r in readings)
             ):
                 fresh = min(n for (d, b, n) in self._lives if (d, b) == (device, boot)) - 1
                 fresh = min(fresh, -1)
@@ -556,7 +408,7 @@ class Ledger:
             ):
                 for seq, offset in zip(seqs, offsets, strict=True):
                     runs.add(seq, offset)
-            for r in _stretch_ends(marked, seqs):
+            for r in stretch_ends(marked, seqs):
                 if runs.is_end(r.seq):
                     runs.seal(r.seq, reading_digest(r))
             # Released all at once: one pass over the pending seqs, not one deletion each.
@@ -582,53 +434,7 @@ class Ledger:
         return self._lives[key]
 
 
-def _held_elsewhen(runs: Runs, reading: Candidate) -> bool:
-    """Whether the reading's seq is held by a reading it cannot be a re-send of: the first seq
-    of a run has at most the smallest uptime known in the run, its last at least the largest
-    (uptime grows with seq; a quarantined reading's is not known, so the known ones may be inner
-    ones); and a reading at either end is known by its digest. Inside a run nothing is kept to
-    tell a re-send from another reading."""
-    seq = reading.seq
-    i = bisect_right(runs.starts, seq) - 1
-    if i < 0 or seq > runs.ends[i]:
-        return False
-    at_start, at_end = seq == runs.starts[i], seq == runs.ends[i]
-    if not (at_start or at_end):
-        return False
-    low, high = runs.start_offs[i], runs.end_offs[i]
-    if (at_start and low is not None and reading.offset_ms > low) or (
-        at_end and high is not None and reading.offset_ms < high
-    ):
-        return True
-    kept = runs.start_digests[i] if at_start else runs.end_digests[i]
-    return kept is not None and kept != reading_digest(reading)
-
-
-_MEASURED = tuple(f.name for f in FIELDS)
 _SEQ = attrgetter("seq")
-
-
-def reading_digest(reading: Candidate) -> int:
-    """What a re-send of `reading` repeats exactly (its meter, uptime and measured values as
-    sent, valid or not), in a signed 64-bit integer: stable across processes, unlike `hash`."""
-    text = ascii((reading.sensor, reading.offset_ms, *map(reading.raw.get, _MEASURED)))
-    return int.from_bytes(blake2b(text.encode(), digest_size=8).digest(), "big", signed=True)
-
-
-def _stretch_ends(readings: list[Candidate], seqs: list[int]) -> list[Candidate]:
-    """The first and last reading of each stretch of consecutive seqs among `readings`, whose
-    seqs are `seqs`, sorted: only those can end a run once they are added. Usually one stretch,
-    in order already (one request's readings); gaps and late fills make more."""
-    first, last = readings[0], readings[-1]
-    if seqs[-1] - seqs[0] == len(seqs) - 1 and (first.seq, last.seq) == (seqs[0], seqs[-1]):
-        return [first, last]
-    by_seq = {r.seq: r for r in readings}
-    ends = [seqs[0]]
-    for before, after in pairwise(seqs):
-        if after != before + 1:
-            ends += (before, after)
-    ends.append(seqs[-1])
-    return [by_seq[seq] for seq in ends]
 
 
 def _add_run_columns(conn: sqlite3.Connection) -> None:

@@ -8,6 +8,11 @@ what lies below the floor can no longer be told from a re-send.
 from __future__ import annotations
 
 from bisect import bisect_right
+from hashlib import blake2b
+from itertools import pairwise
+
+from collector.submission import Candidate
+from energymon.schema import FIELDS
 
 # lo, hi, the offsets of the readings at lo and hi, their digests.
 RunRow = tuple[int, int, int | None, int | None, int | None, int | None]
@@ -77,12 +82,7 @@ class Runs:
             if offset is not None:
                 self.start_offs[i] = offset
         else:
-            self.starts.insert(i, seq)
-            self.ends.insert(i, seq)
-            self.start_offs.insert(i, offset)
-            self.end_offs.insert(i, offset)
-            self.start_digests.insert(i, None)
-            self.end_digests.insert(i, None)
+            self._insert(i, seq, seq, offset, offset)
 
     def add_stretch(self, lo: int, hi: int, lo_off: int, hi_off: int) -> bool:
         """Seqs `lo`..`hi`, none held, every one's offset known (`lo_off` and `hi_off` those of
@@ -99,13 +99,16 @@ class Runs:
             self.end_offs[i - 1] = hi_off
             self.end_digests[i - 1] = None
         else:
-            self.starts.insert(i, lo)
-            self.ends.insert(i, hi)
-            self.start_offs.insert(i, lo_off)
-            self.end_offs.insert(i, hi_off)
-            self.start_digests.insert(i, None)
-            self.end_digests.insert(i, None)
+            self._insert(i, lo, hi, lo_off, hi_off)
         return True
+
+    def _insert(self, i: int, lo: int, hi: int, lo_off: int | None, hi_off: int | None) -> None:
+        self.starts.insert(i, lo)
+        self.ends.insert(i, hi)
+        self.start_offs.insert(i, lo_off)
+        self.end_offs.insert(i, hi_off)
+        self.start_digests.insert(i, None)
+        self.end_digests.insert(i, None)
 
     def is_end(self, seq: int) -> bool:
         """Whether `seq` is the first or the last seq of a run."""
@@ -144,3 +147,51 @@ class Runs:
 
 def _known(*offsets: int | None) -> int | None:
     return next((o for o in offsets if o is not None), None)
+
+
+def held_by_another(runs: Runs, reading: Candidate) -> bool:
+    """Whether the reading's seq is held by a reading it cannot be a re-send of: the first seq
+    of a run has at most the smallest uptime known in the run, its last at least the largest
+    (uptime grows with seq; a quarantined reading's is not known, so the known ones may be inner
+    ones); and a reading at either end is known by its digest. Inside a run nothing is kept to
+    tell a re-send from another reading."""
+    seq = reading.seq
+    i = bisect_right(runs.starts, seq) - 1
+    if i < 0 or seq > runs.ends[i]:
+        return False
+    at_start, at_end = seq == runs.starts[i], seq == runs.ends[i]
+    if not (at_start or at_end):
+        return False
+    low, high = runs.start_offs[i], runs.end_offs[i]
+    if (at_start and low is not None and reading.offset_ms > low) or (
+        at_end and high is not None and reading.offset_ms < high
+    ):
+        return True
+    kept = runs.start_digests[i] if at_start else runs.end_digests[i]
+    return kept is not None and kept != reading_digest(reading)
+
+
+_MEASURED = tuple(f.name for f in FIELDS)
+
+
+def reading_digest(reading: Candidate) -> int:
+    """What a re-send of `reading` repeats exactly (its meter, uptime and measured values as
+    sent, valid or not), in a signed 64-bit integer: stable across processes, unlike `hash`."""
+    text = ascii((reading.sensor, reading.offset_ms, *map(reading.raw.get, _MEASURED)))
+    return int.from_bytes(blake2b(text.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+def stretch_ends(readings: list[Candidate], seqs: list[int]) -> list[Candidate]:
+    """The first and last reading of each stretch of consecutive seqs among `readings`, whose
+    seqs are `seqs`, sorted: only those can end a run once they are added. Usually one stretch,
+    in order already (one request's readings); gaps and late fills make more."""
+    first, last = readings[0], readings[-1]
+    if seqs[-1] - seqs[0] == len(seqs) - 1 and (first.seq, last.seq) == (seqs[0], seqs[-1]):
+        return [first, last]
+    by_seq = {r.seq: r for r in readings}
+    ends = [seqs[0]]
+    for before, after in pairwise(seqs):
+        if after != before + 1:
+            ends += (before, after)
+    ends.append(seqs[-1])
+    return [by_seq[seq] for seq in ends]

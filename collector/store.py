@@ -16,7 +16,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from operator import attrgetter
 
-from collector.ledger import Ledger, LedgerRows, Life, LifeKey
+from collector.ledger import Ledger, LedgerRows
+from collector.lives import Life, LifeKey
 from collector.spool import Spool, SpoolRow
 from collector.statedb import StateDB
 from collector.submission import Candidate, ResetReport, Submission
