@@ -5,9 +5,9 @@ rollups the panel chooses, beside the same panel computed from raw readings, in 
 
 Starts a private influxd (in DIR, or a temporary directory), writes DAYS of 1 Hz readings of
 three meters (`bench/yeardata.py`, a mains, a sub-meter of it and an independent circuit) and
-builds every rollup from them with `collector.rollup.rebuild`, timed. With --data, a directory
-that already holds the same days is reused as it is (the year is written once), and the panels
-are timed at the end of its data, as a dashboard opened then would be.
+builds every rollup from them with `collector.rollup_rebuild.rebuild`, timed. With --data, a
+directory that already holds the same days is reused as it is (the year is written once), and
+the panels are timed at the end of its data, as a dashboard opened then would be.
 
 Each panel is run as Grafana sends it: the committed JSON, `$__interval` from the range and the
 panel's resolution and min interval (`energymon_grafana.interval`), `$timeFilter` in epoch
@@ -45,7 +45,7 @@ from zoneinfo import ZoneInfo
 
 from yeardata import stderr_progress, write_year
 
-from collector import rollup
+from collector import rollup_rebuild
 from energymon.influx import InfluxClient
 from energymon.settings import Settings
 from energymon_grafana.interval import duration_ms, grafana_interval
@@ -247,7 +247,7 @@ def prepare(client: InfluxClient, data: Path, url: str, days: int) -> dict[str, 
     print("rebuilding the rollups", file=sys.stderr)
     cpu = time.process_time()
     started = time.perf_counter()
-    points = rollup.rebuild(client, settings, start_ms, end_ms + 1)
+    points = rollup_rebuild.rebuild(client, settings, start_ms, end_ms + 1)
     state = {
         "days": days, "start_ms": start_ms, "end_ms": end_ms, "write_s": write_s,
         "rebuild_s": time.perf_counter() - started, "rebuild_cpu_s": time.process_time() - cpu,

@@ -11,8 +11,8 @@ Starts an influxd in a temporary directory and fills it with DAYS of readings of
     the worker's own CPU seconds (this process, only inside `run_once`) and influxd's CPU
     seconds during those steps (its queries and the rollup writes), each also as a percentage
     of one core over that hour, which is the load the worker adds to the Pi;
-  * rebuild: `collector.rollup.rebuild` of the whole data set, wall time, this process's CPU,
-    influxd's CPU, points written.
+  * rebuild: `collector.rollup_rebuild.rebuild` of the whole data set, wall time, this
+    process's CPU, influxd's CPU, points written.
 Progress goes to stderr, a Markdown result block to stdout.
 """
 
@@ -30,7 +30,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.yeardata import default_meters, lines, stderr_progress, write_year
-from collector.rollup import RollupConfig, RollupWorker, rebuild
+from collector.rollup import RollupConfig, RollupWorker
+from collector.rollup_rebuild import rebuild
 from collector.statedb import StateDB
 from energymon import journal
 from energymon.clock import ManualClock

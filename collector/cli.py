@@ -113,14 +113,18 @@ def _iso_ms(value: str) -> int:
 
 
 def _rollup_rebuild(args: argparse.Namespace) -> int:
-    from collector import rollup
+    from collector import rollup_rebuild
     from energymon.clients import local_influx
 
     settings = load_settings(args.config)
     setup_logging(settings)
     client = local_influx(settings, timeout_s=max(settings.influx_timeout_s, 60.0))
     try:
-        since = args.since if args.since is not None else rollup.first_reading_ms(client, settings)
+        since = (
+            args.since
+            if args.since is not None
+            else rollup_rebuild.first_reading_ms(client, settings)
+        )
         until = args.until if args.until is not None else int(time.time() * 1000) + 1
         if since is None:
             print("no readings to roll up", file=sys.stderr)
@@ -129,7 +133,7 @@ def _rollup_rebuild(args: argparse.Namespace) -> int:
         def progress(done: int, total: int) -> None:
             print(f"\rrollup rebuild: {done}/{total} spans", end="", file=sys.stderr, flush=True)
 
-        points = rollup.rebuild(client, settings, since, until, progress=progress)
+        points = rollup_rebuild.rebuild(client, settings, since, until, progress=progress)
         print(f"\nrollup rebuild: {points} rollup points written", file=sys.stderr)
         return 0
     finally:

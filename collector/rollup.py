@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from collector import meters
@@ -52,10 +52,9 @@ from collector.rollup_query import (
 from collector.statedb import StateDB
 from collector.watch import RollupWatch, Watch
 from energymon import journal
-from energymon.clock import Clock, SystemClock
-from energymon.influx import InfluxClient, quote_string
+from energymon.clock import Clock
+from energymon.influx import InfluxClient
 from energymon.layout import Layout, Meter
-from energymon.schema import MEASUREMENT
 from energymon.settings import Settings
 from energymon.tariff import Tariff
 
@@ -68,15 +67,11 @@ PENDING_SCHEMA = """CREATE TABLE IF NOT EXISTS rollup_pending (
 CURSOR_KEY = "rollup_journal_cursor"
 RAW, HOURLY, DAILY, MONTHLY = "raw", "hour", "day", "month"
 JOURNAL_PAGE = 1000
-# Most raw spans a rebuild queues as one: six hours of three meters at 1 Hz is 64,800 rows.
-REBUILD_SPAN_MS = 6 * HOUR_MS
 # Raw readings one step reads back at most (a window is never shorter than a minute, the unit a
 # bucket cannot be split below): a step's time, and so what it takes from the commit path, does
 # not grow with the number of meters or their rate. Its memory is bounded apart from this, by
 # the streamed answer's pieces.
 STEP_READINGS = 2_000
-# A rebuild has the process to itself: larger steps cost fewer of the per-step queries.
-REBUILD_STEP_READINGS = 100_000
 # What a window is sized for before a home's rate was seen: the PZEM's rate, per meter.
 READINGS_PER_METER_S = 1
 # While a backlog remains the worker keeps to at most this share of the time (it pauses for the
@@ -442,52 +437,3 @@ class RollupWorker:
                 kind=journal.ROLLUP,
             )
         self.influx.write(lines)
-
-
-def first_reading_ms(client: InfluxClient, settings: Settings) -> int | None:
-    """The time of the home's oldest reading, where a rebuild of everything starts."""
-    q = f"SELECT first(energy_wh) FROM {MEASUREMENT} WHERE home = {quote_string(settings.home)}"
-    for series in client.query(q):
-        for row in series.values:
-            return int(row[0])
-    return None
-
-
-def rebuild(
-    client: InfluxClient,
-    settings: Settings,
-    since_ms: int,
-    until_ms: int,
-    *,
-    db: StateDB | None = None,
-    clock: Clock | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> int:
-    """Recompute every rollup of [since_ms, until_ms) from raw; the points written. Uses the
-    collector's state database (`settings.data_dir`) for the dirty set and the journal, so
-    a running collector's worker shares the work and the replicator copies the result."""
-    own = db is None
-    state = StateDB(settings.data_dir) if db is None else db
-    try:
-        worker = RollupWorker(
-            state,
-            client,
-            replace(RollupConfig.from_settings(settings), step_readings=REBUILD_STEP_READINGS),
-            clock or SystemClock(),
-            follow_journal=False,
-        )
-        now = worker.clock.now_ms()
-        with state.transaction() as conn:
-            _upsert(conn, raw_spans(since_ms, until_ms - 1, now, 1, REBUILD_SPAN_MS))
-        total = worker.pending_count()
-        points = 0
-        while True:
-            step = worker.run_once()
-            points += step.points
-            if progress is not None:
-                progress(total - min(step.pending, total), total)
-            if step.pending == 0 or not step.more_work:
-                return points
-    finally:
-        if own:
-            state.close()

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from collector.rollup import RollupConfig, RollupStep, RollupWorker, rebuild
+from collector.rollup import RollupConfig, RollupStep, RollupWorker
+from collector.rollup_rebuild import rebuild
 from collector.statedb import StateDB
 from collector.watch import Watch
 from energymon import journal

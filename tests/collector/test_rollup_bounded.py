@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 
 from collector import rollup
-from collector.rollup import RollupConfig, RollupStep, rebuild
+from collector.rollup import RollupConfig, RollupStep
 from collector.rollup_compute import HOUR_MS
 from collector.rollup_query import READINGS_CHUNK
+from collector.rollup_rebuild import rebuild
 from collector.statedb import StateDB
 from energymon.clock import ManualClock
 from energymon.influx import InfluxClient, Series

@@ -1,7 +1,6 @@
 """The energy panels on rollups the rollup code itself built from raw readings (issue 10's
 contract end to end): today's energy and cost across the local midnight, a tariff change at
-that midnight, a meter reset and a sub-meter; the day bars. Until `collector.rollup` is merged
-this module is skipped; with it, it runs."""
+that midnight, a meter reset and a sub-meter; the day bars."""
 
 from __future__ import annotations
 
@@ -14,12 +13,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from collector.rollup_rebuild import rebuild
 from energymon.influx import InfluxClient
 from energymon.schema import Measurement, Reading
 from harness.influxd import InfluxServer
 from tests.grafana.test_dashboards import homes, last, panel
-
-rollup = pytest.importorskip("collector.rollup")
 
 HOME = "home-e2e"
 ZONE = ZoneInfo("Asia/Jakarta")
@@ -84,7 +82,7 @@ def test_today_and_the_day_bars_on_rollups_built_by_the_rollup_code(
             tariff=json.dumps(tariff),
             layout=f"mains={MAINS[0]}/{MAINS[1]};submeter={SUB[0]}/{SUB[1]}",
         )
-        rollup.rebuild(client, settings, start, now_ms + MINUTE_MS)
+        rebuild(client, settings, start, now_ms + MINUTE_MS)
         today_wh = sum(
             e
             for counters in (mains, circuit)
