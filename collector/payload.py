@@ -149,7 +149,8 @@ def _canonical_readings(items: list[Any], request_uptime_ms: int) -> tuple[Candi
 
 
 def _columns_canonical(columns: list[tuple[Any, ...]]) -> bool:
-    """Every value of each field's column of its field's type and within its range."""
+    """Every value of each field's column of its field's type and within its range (NaN never
+    is: no comparison with it holds, and a column of one value is compared as it is)."""
     for column, kind, valid in zip(columns, _CANONICAL_TYPES, _VALID, strict=True):
         if set(map(type, column)) != {kind}:
             return False
@@ -171,7 +172,7 @@ def _reading(item: Any, index: int, request_uptime_ms: int) -> Candidate:
     given = _MEASURED_VALUES(item)
     values: MeasuredValues | None
     problem: str | None
-    if tuple(map(type, given)) == _CANONICAL_TYPES and _within_ranges(given):
+    if _columns_canonical([(value,) for value in given]):
         # What the firmware sends: every value of its field's JSON type and in range.
         values, problem = given, None
     else:
@@ -191,12 +192,6 @@ def _checked_values(item: dict[str, Any]) -> tuple[MeasuredValues | None, str | 
     measurement = Measurement.from_values(values)  # type: ignore[arg-type]
     problem = measurement.problem()
     return (None, problem) if problem is not None else (measurement.values(), None)
-
-
-def _within_ranges(values: tuple[Any, ...]) -> bool:
-    """Every ranged value within its field's range; NaN and infinities never are."""
-    ranged = _RANGED(values)
-    return all(map(operator.le, _LOWS, ranged)) and all(map(operator.le, ranged, _HIGHS))
 
 
 def _as_float(value: Any) -> float | None:
@@ -230,10 +225,6 @@ _MEASURED_KEYS = frozenset(_MEASURED)
 _READING_KEYS = 3 + len(_MEASURED)
 _MEASURED_VALUES = operator.itemgetter(*_MEASURED)
 _CANONICAL_TYPES = tuple(f.kind for f in FIELDS)
-_RANGED = operator.itemgetter(*(i for i, f in enumerate(FIELDS) if f.valid is not None))
-# As floats: comparing a float with a float is quicker than with an integer, and as exact.
-_LOWS = tuple(float(f.valid.low) for f in FIELDS if f.valid is not None)
-_HIGHS = tuple(float(f.valid.high) for f in FIELDS if f.valid is not None)
 _SEQ = operator.itemgetter("seq")
 _UPTIME = operator.itemgetter("uptime_ms")
 _SENSOR = operator.itemgetter("sensor")
