@@ -76,9 +76,9 @@ STEP_READINGS = 2_000
 READINGS_PER_METER_S = 1
 # While a backlog remains the worker keeps to at most this share of the time (it pauses for the
 # rest, and at least `BACKLOG_PAUSE_S`): its queries and arithmetic hold the interpreter lock
-# and a CPU, and the commit path of incoming readings must not queue behind a backlog worked off
-# back to back.
-BACKLOG_SHARE = 0.1
+# and a CPU, and about this share of the posts arriving meanwhile wait for a step: it sets the
+# tail of the acknowledgement's latency while the worker catches up.
+BACKLOG_SHARE = 0.02
 BACKLOG_PAUSE_S = 0.2
 # How long the home's meter count, which sizes the raw windows, is reused before it is counted
 # again: it is an index query, and a new meter only makes the next windows a little larger.
