@@ -19,8 +19,8 @@ from energymon.health import Status, health_line
 from energymon.lineproto import FieldValue
 
 COMPONENT = "collector"
-# The rollup worker counts as stuck after this many of its intervals without a step.
-ROLLUP_STALL_INTERVALS = 3
+# The rollup worker counts as stuck once its next step is this many of its intervals late.
+ROLLUP_STALL_INTERVALS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,14 +134,16 @@ class LoopHealth:
     rollup_lag_s: float | None = None
     # Seconds since the rollup worker's last step; None without one.
     rollup_step_age_s: float | None = None
+    # Seconds its next step is overdue (0: not yet due); None without a worker.
+    rollup_overdue_s: float | None = None
     rollup_interval_s: float | None = None
 
     @property
     def rollup_stalled(self) -> bool:
         return (
-            self.rollup_step_age_s is not None
+            self.rollup_overdue_s is not None
             and self.rollup_interval_s is not None
-            and self.rollup_step_age_s > ROLLUP_STALL_INTERVALS * self.rollup_interval_s
+            and self.rollup_overdue_s > ROLLUP_STALL_INTERVALS * self.rollup_interval_s
         )
 
     def to_json(self, now_ms: int) -> dict[str, Any]:
@@ -150,6 +152,7 @@ class LoopHealth:
             rollup["rollup"] = {
                 "lag_s": self.rollup_lag_s,
                 "last_step_age_s": self.rollup_step_age_s,
+                "overdue_s": self.rollup_overdue_s,
             }
         return {
             "faults": [
@@ -293,6 +296,9 @@ def snapshot(store: DurableStore, now_ms: int, watch: Watch | None = None) -> Co
             ),
             rollup_step_age_s=(
                 None if rollup is None else max(0.0, (now_ms - rollup.last_step_ms) / 1000)
+            ),
+            rollup_overdue_s=(
+                None if rollup is None else max(0.0, (now_ms - rollup.next_step_ms) / 1000)
             ),
             rollup_interval_s=None if rollup is None else rollup.interval_s,
         )

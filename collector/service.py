@@ -129,6 +129,9 @@ class CollectorService:
                 pause_s = boundary.retry_in_s
             else:
                 pause_s = self.settings.rollup_interval_s
+            if self.watch.rollup is not None:
+                # Health judges the worker stuck by when its next step is due.
+                self.watch.rollup.pause_s = pause_s
             # A step in progress is let finish: the state database closes after it.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), pause_s)

@@ -22,6 +22,15 @@ class RollupWatch:
     last_step_ms: int
     # When the oldest change not yet rolled up was journalled; None: nothing waits.
     oldest_pending_ms: int | None = None
+    # The pause its loop takes after that step: longer than the interval while a backlog is
+    # worked off at a share of the time; None: the interval.
+    pause_s: float | None = None
+
+    @property
+    def next_step_ms(self) -> int:
+        """When its next step is due."""
+        pause_s = self.interval_s if self.pause_s is None else self.pause_s
+        return self.last_step_ms + int(pause_s * 1000)
 
 
 @dataclass(slots=True)

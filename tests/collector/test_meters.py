@@ -96,8 +96,24 @@ def test_a_stuck_rollup_worker_degrades_health(influx: InfluxClient, tmp_path: P
     health = snapshot(store, START_MS + 10_000, watch)
     assert health.status == "ok"
     assert health.loops is not None and health.loops.rollup_lag_s == 40.0
-    assert health.to_json()["loops"]["rollup"] == {"lag_s": 40.0, "last_step_age_s": 10.0}
+    assert health.to_json()["loops"]["rollup"] == {
+        "lag_s": 40.0,
+        "last_step_age_s": 10.0,
+        "overdue_s": 5.0,
+    }
     assert "rollup_lag_s=40.0" in health.to_lines("h1")[0]
     stuck = snapshot(store, START_MS + 16_000, watch)
     assert stuck.reasons == ["the rollup worker has not stepped for 16 s"]
+    store.db.close()
+
+
+def test_a_rollup_worker_pausing_behind_a_backlog_is_not_stuck(
+    influx: InfluxClient, tmp_path: Path
+) -> None:
+    store = make_store(influx, tmp_path, ManualClock(START_MS))
+    # A long step, then the long pause that keeps the worker to its share of the time.
+    watch = Watch(rollup=RollupWatch(5.0, START_MS, START_MS - 30_000, pause_s=49.0))
+    assert snapshot(store, START_MS + 55_000, watch).status == "ok"
+    stuck = snapshot(store, START_MS + 60_000, watch)
+    assert stuck.reasons == ["the rollup worker has not stepped for 60 s"]
     store.db.close()
