@@ -56,9 +56,9 @@ SENSORS = ("pzem1", "pzem2", "pzem3")
 FIRST_UPTIME_MS = 3_600_000
 READING_STEP_MS = 400
 # Pre-encoded work is sized for this rate; a phase that uses it all up ends early (reported).
-COLLECTOR_RATE_CAP = 100_000
+COLLECTOR_RATE_CAP = 140_000
 RAW_RATE_CAP = 280_000
-SATURATION_RATE_CAP = 6_000
+SATURATION_RATE_CAP = 10_000
 # Other processes using more than this share of a core during a phase make its figures suspect.
 NOISE_PERCENT = 25
 

@@ -1,9 +1,10 @@
 """Group commit: requests that arrive while a write is in flight share the next write.
 
 Every call into the store's state runs on one dedicated thread, in order, so the store needs no
-locks and the event loop never blocks on disk or on InfluxDB. The write stage of a group (its
-fsync, then its InfluxDB request) runs on a writer thread, and up to `WRITES_IN_FLIGHT` of them
-at once, so the next group is prepared while earlier ones wait for disks: the stages overlap.
+locks and the event loop never blocks on disk. Preparing a group ends with its one fsync; its
+InfluxDB request is then sent from the event loop, which waits for no thread to send it or to
+read its answer, up to `WRITES_IN_FLIGHT` of them at once, so the next group is prepared while
+earlier ones wait for InfluxDB: the stages overlap.
 Groups finish in the order they were prepared, so a reading that a later group counted as a
 duplicate of an earlier one is acknowledged only once the earlier one made it durable. Under
 load, many requests share one fsync and one InfluxDB request, which keeps both throughput and
@@ -24,7 +25,7 @@ from energymon.errors import EnergymonError, StoreError
 
 T = TypeVar("T")
 
-# Enough to overlap one group's fsync with another's InfluxDB request; more only adds memory.
+# Enough to prepare one group while another waits for InfluxDB; more only adds memory.
 WRITES_IN_FLIGHT = 2
 # The collector's interpreter switch interval: a thread that hands a group on to another
 # gets the lock to it in a fraction of the interpreter's default, which every request pays at
@@ -39,9 +40,6 @@ class GroupCommitter:
         self.store = store
         self.max_points = max_points
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
-        self._writer = ThreadPoolExecutor(
-            max_workers=WRITES_IN_FLIGHT, thread_name_prefix="influx-write"
-        )
         self._slots = asyncio.Semaphore(WRITES_IN_FLIGHT)
         self._pending: deque[Waiter] = deque()
         self._wake = asyncio.Event()
@@ -103,10 +101,9 @@ class GroupCommitter:
     async def _write_and_finish(
         self, group: list[Waiter], prepared: PreparedGroup, previous: asyncio.Task[None] | None
     ) -> None:
-        loop = asyncio.get_running_loop()
         try:
             try:
-                error = await loop.run_in_executor(self._writer, self.store.write, prepared)
+                error = await self.store.send(prepared)
             finally:
                 if previous is not None:
                     await previous
@@ -131,7 +128,6 @@ class GroupCommitter:
         self._wake.set()
 
     def shutdown_executor(self) -> None:
-        self._writer.shutdown(wait=True)
         self._executor.shutdown(wait=True)
 
 

@@ -191,6 +191,8 @@ class CollectorService:
             await self.committer.stop()
             await committing
             self.committer.shutdown_executor()
+            # Its connections of the event loop's are closed by the loop, while it runs.
+            self.store.influx.close()
             self.db.close()
             self.lock.release()
             log.info("collector stopped; spool holds %d points", self.store.spool.depth_points)

@@ -2,10 +2,11 @@
 
 A group commit takes several submissions at once and runs in three stages, so that the group
 committer can overlap them: `prepare` (anchors new boots, drops duplicates, turns readings into
-points: work for the CPU), `write` (stores the new anchors and the journal entry in one fsynced
-transaction, then the points in InfluxDB: waiting for disks, on a thread of its own), and `finish`
+points, then stores the new anchors and the journal entry in one fsynced transaction), `send`
+(the points to InfluxDB, from the event loop; `write` is the same from a thread), and `finish`
 (spools or parks what InfluxDB did not take, marks what became durable). `commit` runs the three
-in a row. Every stage but `write` runs on the store's one thread.
+in a row. `prepare` and `finish` run on the store's one thread; `send` touches nothing of the
+store's.
 """
 
 from __future__ import annotations
@@ -95,11 +96,6 @@ class PreparedGroup:
     # True when the points wait for the write stage; False when there are none, or they
     # already went to the spool.
     to_write: bool
-    # Lives and segments the points depend on, to be made durable before they are written.
-    rows: LedgerRows
-    prepared_ms: int
-    # The quarantine's clock after this group, to be made durable with the rows.
-    quarantine_ms: int
 
     @property
     def points(self) -> int:
@@ -155,8 +151,9 @@ class DurableStore:
         return [r for r in results if isinstance(r, Outcome)]
 
     def prepare(self, submissions: list[Submission]) -> PreparedGroup:
-        """Points placed, formatted and claimed; nothing durable or written yet, unless
-        InfluxDB is behind the spool, where they go at once."""
+        """Points placed, formatted and claimed, and what they depend on made durable: the
+        lives and segments that place them and the journal entry of their range (one fsync),
+        or, while InfluxDB is behind the spool, the points themselves in the spool."""
         now_ms = self.clock.now_ms()
         batch = _PointBatch()
         outcomes = [self._add_points(i, sub, now_ms, batch) for i, sub in enumerate(submissions)]
@@ -171,35 +168,49 @@ class DurableStore:
             except BaseException:
                 self._unprepare(batch, rows)
                 raise
-            rows = LedgerRows([], [])
+        elif rows or to_write:
+            try:
+                self._make_durable(rows, batch if to_write else None, now_ms)
+            except BaseException:
+                self._unprepare(batch, rows)
+                raise
         self._in_flight |= batch.claimed
         self.counters.group_commits += 1
-        return PreparedGroup(
-            submissions, outcomes, batch, body, to_write, rows, now_ms, self._quarantine_ms
-        )
+        return PreparedGroup(submissions, outcomes, batch, body, to_write)
+
+    def _make_durable(self, rows: LedgerRows, batch: _PointBatch | None, now_ms: int) -> None:
+        """The anchors the points depend on and the journal entry of their range, in one fsync,
+        before the points are sent: on the store's own thread, as the last step of preparing
+        (a thread of its own cost more in waiting for the interpreter lock than it overlapped)."""
+        with self.db.transaction() as conn:
+            self.ledger.write_rows(conn, rows)
+            self.db.set_meta(conn, "quarantine_clock", self._quarantine_ms)
+            if batch is not None:
+                journal.record(
+                    conn,
+                    recorded_ms=now_ms,
+                    min_time_ms=min(batch.times),
+                    max_time_ms=max(batch.times),
+                    points=len(batch.lines),
+                )
 
     def write(self, prepared: PreparedGroup) -> InfluxError | None:
-        """Make the anchors and the journal entry durable (one fsync), then send the points to
-        InfluxDB; the error InfluxDB answered with, or None. Runs on its own thread while the
-        store's thread prepares the next group: it touches the state database, under its lock,
-        and nothing else of the store's."""
-        if prepared.rows or prepared.to_write:
-            batch = prepared.batch
-            with self.db.transaction() as conn:
-                self.ledger.write_rows(conn, prepared.rows)
-                self.db.set_meta(conn, "quarantine_clock", prepared.quarantine_ms)
-                if prepared.to_write:
-                    journal.record(
-                        conn,
-                        recorded_ms=prepared.prepared_ms,
-                        min_time_ms=min(batch.times),
-                        max_time_ms=max(batch.times),
-                        points=len(batch.lines),
-                    )
+        """Send a prepared group's points to InfluxDB; the error InfluxDB answered with, or
+        None. Touches nothing of the store's."""
         if not prepared.to_write:
             return None
         try:
             self.influx.write(prepared.body, timeout_s=self.write_timeout_s)
+        except InfluxError as exc:
+            return exc
+        return None
+
+    async def send(self, prepared: PreparedGroup) -> InfluxError | None:
+        """`write` from the event loop."""
+        if not prepared.to_write:
+            return None
+        try:
+            await self.influx.write_async(prepared.body, timeout_s=self.write_timeout_s)
         except InfluxError as exc:
             return exc
         return None
@@ -230,9 +241,9 @@ class DurableStore:
 
     def abandon(self, prepared: PreparedGroup) -> None:
         """A group that failed between its stages: its claims and pending readings no longer
-        hold anything, and the rows it was to store are owed by the next group."""
+        hold anything (what places them was made durable when it was prepared)."""
         self._in_flight -= prepared.batch.claimed
-        self._unprepare(prepared.batch, prepared.rows)
+        self._release(prepared.batch)
 
     def _unprepare(self, batch: _PointBatch, rows: LedgerRows) -> None:
         self._release(batch)

@@ -25,6 +25,7 @@ content type the server actually sent, so a server that ignores the request stil
 
 from __future__ import annotations
 
+import asyncio
 import json
 import ssl
 from collections.abc import Iterable, Iterator, Sequence
@@ -48,7 +49,8 @@ from energymon.errors import (
     InfluxRejectedError,
     InfluxUnavailableError,
 )
-from energymon.keepalive import KeptAlive, as_response, past_deadline
+from energymon.keepalive import Answer, KeptAlive, as_response, past_deadline
+from energymon.keepalive_async import LoopKeptAlive
 from energymon.urls import has_credentials, is_loopback, is_plain_http, mask_url
 
 Row = list[Any]
@@ -157,6 +159,10 @@ class InfluxClient:
             else None
         )
         self._write_head: tuple[str, dict[str, str]] | None = None
+        # The same writes from an event loop (`write_async`), over connections of the loop's.
+        self._loop_kept_alive = (
+            None if self._kept_alive is None else LoopKeptAlive(where.hostname or "", where.port)
+        )
 
     def __repr__(self) -> str:
         return f"InfluxClient({mask_url(self.url)!r}, {self.database!r})"
@@ -165,6 +171,8 @@ class InfluxClient:
         self._session.close()
         if self._kept_alive is not None:
             self._kept_alive.close()
+        if self._loop_kept_alive is not None:
+            self._loop_kept_alive.close()
 
     def ping(self) -> str:
         """The server's version; raises if it cannot be reached."""
@@ -192,10 +200,35 @@ class InfluxClient:
             response = self._post_write(body, timeout_s or self.timeout_s)
             if response is None:
                 return
-            if attempt == 0 and self._may_create_database and _database_missing(response):
-                self._database_ready = False
-                continue
-            raise self._write_error(response)
+            self._unacknowledged(response, attempt)
+
+    async def write_async(self, body: bytes, *, timeout_s: float | None = None) -> None:
+        """`write` from an event loop, which it never blocks: over connections of the loop's
+        where `write` uses kept-alive connections (a plain-HTTP server, no proxy between),
+        otherwise `write` on a thread."""
+        if self._loop_kept_alive is None or not body:
+            await asyncio.to_thread(self.write, body, timeout_s=timeout_s)
+            return
+        for attempt in range(2):
+            if not self._database_ready and self._may_create_database:
+                await asyncio.to_thread(self.create_database)
+            target, head = self._prepared_write_head()
+            answer = await self._loop_kept_alive.post_within(
+                target, head, body, timeout_s or self.timeout_s, where=f"{mask_url(self.url)}/write"
+            )
+            response = self._write_answer(answer, target)
+            if response is None:
+                return
+            self._unacknowledged(response, attempt)
+
+    def _unacknowledged(self, response: requests.Response, attempt: int) -> None:
+        """After a write's answer other than an acknowledgement: returns when the write is to be
+        sent again, the database having vanished and being created anew; otherwise raises what
+        the answer means."""
+        if attempt == 0 and self._may_create_database and _database_missing(response):
+            self._database_ready = False
+            return
+        raise self._write_error(response)
 
     def _write_params(self) -> dict[str, str]:
         return {"db": self.database, "precision": "ms"}
@@ -211,6 +244,10 @@ class InfluxClient:
         answer = self._kept_alive.post_within(
             target, head, body, seconds, where=f"{mask_url(self.url)}/write"
         )
+        return self._write_answer(answer, target)
+
+    def _write_answer(self, answer: Answer, target: str) -> requests.Response | None:
+        """None for an acknowledgement; any other answer as `requests` gives one."""
         if answer.status == 204 and self._server_version is not None:
             return None
         response = as_response(answer, self.url + target)

@@ -1,12 +1,13 @@
-"""InfluxDB writes over kept-alive `http.client` connections: the collector's hot write.
+"""InfluxDB writes over kept-alive `http.client` connections, for writes from a thread.
 
 `requests` spends a few hundred microseconds of CPU on every request (merging settings,
-preparing the URL, parsing the answer's headers with the email package). The collector makes
-one InfluxDB write per group commit on a machine whose CPU is the bottleneck, so
+preparing the URL, parsing the answer's headers with the email package), so
 `InfluxClient.write` sends its writes to a plain `http://` server that no proxy stands in front
-of through this pool instead. It sends the head `requests` prepares for the same request, names
-a missing answer as `InfluxClient` names one, and hands any answer but the expected one back
-as a `requests.Response` to the same classification, so only the cost changes.
+of through this pool instead (the spool's drain, the replicator's writes to such a server; the
+collector's group commits go from its event loop, `energymon.keepalive_async`). It sends the
+head `requests` prepares for the same request, names a missing answer as `InfluxClient` names
+one, and hands any answer but the expected one back as a `requests.Response` to the same
+classification, so only the cost changes.
 
 A connection is put under its calling thread's overall deadline when it starts a request
 (`energymon.deadline`), as `requests`' connections are. One that the server may have closed

@@ -75,6 +75,8 @@ async def in_process(
         await committer.stop()
         await running
         committer.shutdown_executor()
+        # The writes' connections belong to this test's event loop.
+        influx.close()
         store.db.close()
 
 
