@@ -23,7 +23,8 @@ from typing import Any
 
 import msgpack  # type: ignore[import-untyped]
 
-from energymon.influx import InfluxClient, Row, quote_ident, quote_string
+from energymon.influx import InfluxClient, quote_ident, quote_string
+from energymon.influx_answers import Row
 from replicator.points import (
     HOME_TAG,
     Tags,

@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from energymon.errors import InfluxRejectedError, ReplicationError
-from energymon.influx import InfluxClient, Row, Series, quote_ident, quote_string
+from energymon.influx import InfluxClient, quote_ident, quote_string
+from energymon.influx_answers import Row, Series
 from energymon.lineproto import escape_measurement
 from replicator.rows import BadPointHandler, RowFormatter
 

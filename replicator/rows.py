@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from energymon.errors import LineProtocolError
-from energymon.influx import Row, Series
+from energymon.influx_answers import Row, Series
 from energymon.lineproto import escape_key, format_field_value
 
 # Texts remembered per field and query: a few hundred kilobytes at most.

@@ -20,7 +20,8 @@ from collector.rollup_query import READINGS_CHUNK
 from collector.rollup_rebuild import rebuild
 from collector.statedb import StateDB
 from energymon.clock import ManualClock
-from energymon.influx import InfluxClient, Series
+from energymon.influx import InfluxClient
+from energymon.influx_answers import Series
 from energymon.schema import Measurement, Reading
 from energymon.settings import make_settings
 

@@ -9,7 +9,8 @@ from collections.abc import Callable, Mapping
 
 import pytest
 
-from energymon.influx import InfluxClient, Series
+from energymon.influx import InfluxClient
+from energymon.influx_answers import Series
 from energymon_grafana.interval import duration_ms, grafana_interval
 from tests.grafana.grafana_files import (
     DASHBOARDS,
