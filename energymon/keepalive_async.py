@@ -38,6 +38,8 @@ class LoopKeptAlive:
         self.port = port or 80
         self._idle: list[_Stream] = []
         self._loop: asyncio.AbstractEventLoop | None = None
+        # An IPv6 literal is bracketed in a Host header, as in a URL.
+        self._authority = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
 
     async def post_within(
         self, target: str, head: Mapping[str, str], body: bytes, timeout_s: float, *, where: str
@@ -61,7 +63,7 @@ class LoopKeptAlive:
     async def post(self, target: str, head: Mapping[str, str], body: bytes) -> Answer:
         reader, writer = await self._take()
         try:
-            lines = [f"POST {target} HTTP/1.1", f"Host: {self.host}:{self.port}"]
+            lines = [f"POST {target} HTTP/1.1", f"Host: {self._authority}"]
             lines += [f"{name}: {value}" for name, value in head.items()]
             lines.append(f"Content-Length: {len(body)}")
             writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)

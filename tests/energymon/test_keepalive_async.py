@@ -102,6 +102,25 @@ async def test_a_connection_the_server_closed_while_idle_is_not_used_again(
     pool.close()
 
 
+async def test_the_host_header_names_the_server_as_a_url_does(serve: Serve) -> None:
+    heads: list[bytes] = []
+
+    async def record(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        heads.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.write(_ACK)
+        await writer.drain()
+
+    port = await serve(record)
+    pool = LoopKeptAlive("127.0.0.1", port)
+    await pool.post("/write?db=x", {"Authorization": "Token t"}, b"m f=1")
+    pool.close()
+    assert heads[0].startswith(b"POST /write?db=x HTTP/1.1\r\n")
+    assert f"Host: 127.0.0.1:{port}\r\n".encode() in heads[0]
+    assert b"Authorization: Token t\r\n" in heads[0]
+    assert b"Content-Length: 5\r\n" in heads[0]
+    assert LoopKeptAlive("::1", 8086)._authority == "[::1]:8086"
+
+
 async def test_an_answer_that_stalls_is_no_answer_within_the_deadline(
     serve: Serve,
 ) -> None:
