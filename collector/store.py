@@ -160,17 +160,12 @@ class DurableStore:
         body = "\n".join(batch.lines).encode("utf-8")
         rows = self.ledger.unstored()
         to_write = bool(batch.lines) and self.spool.empty
-        if batch.lines and not to_write:
-            # Queued behind what the spool holds, so InfluxDB gets the readings in order.
-            try:
-                self._store_rows(rows, self._quarantine_ms)
-                self._spool(body, len(batch.lines), min(batch.times), max(batch.times), now_ms)
-            except BaseException:
-                self._unprepare(batch, rows)
-                raise
-        elif rows or to_write:
+        if rows or batch.lines:
             try:
                 self._make_durable(rows, batch if to_write else None, now_ms)
+                if batch.lines and not to_write:
+                    # Queued behind what the spool holds, so InfluxDB gets them in order.
+                    self._spool(body, len(batch.lines), min(batch.times), max(batch.times), now_ms)
             except BaseException:
                 self._unprepare(batch, rows)
                 raise
@@ -179,9 +174,10 @@ class DurableStore:
         return PreparedGroup(submissions, outcomes, batch, body, to_write)
 
     def _make_durable(self, rows: LedgerRows, batch: _PointBatch | None, now_ms: int) -> None:
-        """The anchors the points depend on and the journal entry of their range, in one fsync,
-        before the points are sent: on the store's own thread, as the last step of preparing
-        (a thread of its own cost more in waiting for the interpreter lock than it overlapped)."""
+        """The anchors the points depend on, and the journal entry of the range of a `batch`
+        to be sent, in one fsync before the points go anywhere: on the store's own thread, as
+        the last step of preparing (a thread of its own cost more in waiting for the
+        interpreter lock than it overlapped)."""
         with self.db.transaction() as conn:
             self.ledger.write_rows(conn, rows)
             self.db.set_meta(conn, "quarantine_clock", self._quarantine_ms)
@@ -393,11 +389,6 @@ class DurableStore:
                 self._set_reachable(True)
                 return
         self._spool(body, len(lines), time_ms, time_ms, now_ms)
-
-    def _store_rows(self, rows: LedgerRows, quarantine_ms: int) -> None:
-        with self.db.transaction() as conn:
-            self.ledger.write_rows(conn, rows)
-            self.db.set_meta(conn, "quarantine_clock", quarantine_ms)
 
     def _spool(
         self, body: bytes, points: int, min_time_ms: int, max_time_ms: int, now_ms: int
