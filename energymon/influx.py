@@ -192,7 +192,9 @@ class InfluxClient:
         """`write` from an event loop, which it never blocks: over connections of the loop's
         where `write` uses kept-alive connections (a plain-HTTP server, no proxy between),
         otherwise `write` on a thread."""
-        if self._loop_kept_alive is None or not body:
+        if not body:
+            return
+        if self._loop_kept_alive is None:
             await asyncio.to_thread(self.write, body, timeout_s=timeout_s)
             return
         for attempt in range(2):

@@ -20,7 +20,7 @@ from energymon.errors import (
     InfluxRejectedError,
     InfluxUnavailableError,
 )
-from energymon.keepalive import past_deadline
+from energymon.keepalive import no_answer_within, unreachable
 
 Row = list[Any]
 
@@ -49,7 +49,7 @@ def transport_error(exc: requests.RequestException, where: str, bound: Deadline)
     """No answer at all: named by cause, a certificate problem as such."""
     error: InfluxError
     if bound.expired:
-        return past_deadline(where, bound)
+        return no_answer_within(where, bound.seconds)
     if isinstance(exc, requests.exceptions.SSLError):
         reason = _certificate_problem(exc)
         if reason is not None:
@@ -61,7 +61,7 @@ def transport_error(exc: requests.RequestException, where: str, bound: Deadline)
     if isinstance(exc, requests.Timeout):
         error = InfluxUnavailableError(f"{where} timed out")
     elif isinstance(exc, requests.ConnectionError):
-        error = InfluxUnavailableError(f"{where} is unreachable or closed the connection")
+        return unreachable(where)
     else:
         error = InfluxUnavailableError(f"request to {where} failed: {exc}")
     error.transport = True

@@ -98,7 +98,7 @@ class KeptAlive:
             finally:
                 bound.finish()
         if bound.expired:
-            raise past_deadline(where, bound)
+            raise no_answer_within(where, bound.seconds)
         return answer
 
     def close(self) -> None:
@@ -133,10 +133,18 @@ def _still_open(sock: socket.socket) -> bool:
     return False
 
 
-def past_deadline(where: str, bound: Deadline) -> InfluxUnavailableError:
+def no_answer_within(where: str, seconds: float) -> InfluxUnavailableError:
+    """No complete answer within an exchange's overall deadline, however it was kept."""
     error = InfluxUnavailableError(
-        f"{where} gave no complete answer within the deadline of {bound.seconds:g} s"
+        f"{where} gave no complete answer within the deadline of {seconds:g} s"
     )
+    error.transport = True
+    return error
+
+
+def unreachable(where: str) -> InfluxUnavailableError:
+    """No answer at all: refused, reset, or closed before one came."""
+    error = InfluxUnavailableError(f"{where} is unreachable or closed the connection")
     error.transport = True
     return error
 
@@ -146,11 +154,10 @@ def _no_answer(
 ) -> InfluxUnavailableError:
     """No answer, named as `InfluxClient` names a missing answer from `requests`."""
     if bound.expired:
-        return past_deadline(where, bound)
-    if isinstance(exc, TimeoutError):
-        error = InfluxUnavailableError(f"{where} timed out")
-    else:
-        error = InfluxUnavailableError(f"{where} is unreachable or closed the connection")
+        return no_answer_within(where, bound.seconds)
+    if not isinstance(exc, TimeoutError):
+        return unreachable(where)
+    error = InfluxUnavailableError(f"{where} timed out")
     error.transport = True
     return error
 

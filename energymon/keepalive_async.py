@@ -16,8 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 
-from energymon.errors import InfluxUnavailableError
-from energymon.keepalive import Answer
+from energymon.keepalive import Answer, no_answer_within, unreachable
 
 # An answer's head (status line and headers) longer than this is no InfluxDB answer.
 MAX_HEAD_BYTES = 65_536
@@ -50,15 +49,9 @@ class LoopKeptAlive:
             async with asyncio.timeout(timeout_s):
                 return await self.post(target, head, body)
         except TimeoutError as exc:
-            error = InfluxUnavailableError(
-                f"{where} gave no complete answer within the deadline of {timeout_s:g} s"
-            )
-            cause: BaseException = exc
+            raise no_answer_within(where, timeout_s) from exc
         except (OSError, asyncio.IncompleteReadError, MalformedAnswerError) as exc:
-            error = InfluxUnavailableError(f"{where} is unreachable or closed the connection")
-            cause = exc
-        error.transport = True
-        raise error from cause
+            raise unreachable(where) from exc
 
     async def post(self, target: str, head: Mapping[str, str], body: bytes) -> Answer:
         reader, writer = await self._take()
