@@ -89,7 +89,7 @@ class LoopKeptAlive:
             if not reader.at_eof() and not writer.is_closing():
                 return reader, writer
             writer.close()
-        return await asyncio.open_connection(self.host, self.port)
+        return await asyncio.open_connection(self.host, self.port, limit=MAX_HEAD_BYTES)
 
 
 async def read_answer(reader: asyncio.StreamReader) -> tuple[Answer, bool]:
@@ -97,9 +97,8 @@ async def read_answer(reader: asyncio.StreamReader) -> tuple[Answer, bool]:
     try:
         head = await reader.readuntil(b"\r\n\r\n")
     except asyncio.LimitOverrunError as exc:
+        # The reader's limit (`MAX_HEAD_BYTES` on the pool's connections) bounds the head.
         raise MalformedAnswerError("an answer's head is too long") from exc
-    if len(head) > MAX_HEAD_BYTES:
-        raise MalformedAnswerError("an answer's head is too long")
     status_line, *header_lines = head[:-4].decode("latin-1").split("\r\n")
     version, _, rest = status_line.partition(" ")
     code, _, reason = rest.partition(" ")

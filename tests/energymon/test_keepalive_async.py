@@ -142,6 +142,8 @@ async def test_an_answer_that_stalls_is_no_answer_within_the_deadline(
         b"SSH-2.0-OpenSSH_9.2\r\n\r\n",
         b"HTTP/1.1 20x Odd\r\n\r\n",
         b"HTTP/1.1 204 OK\r\nNoColon\r\n\r\n",
+        # A head longer than any InfluxDB answer's, which would otherwise be read whole.
+        b"HTTP/1.1 204 OK\r\nX-Padding: " + b"a" * 70_000 + b"\r\n\r\n",
     ],
 )
 async def test_an_answer_that_is_no_http_is_no_answer(serve: Serve, garbage: bytes) -> None:
