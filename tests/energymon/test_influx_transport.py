@@ -3,6 +3,7 @@ means, what is never followed, how long a request may take, what is trusted."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -63,6 +64,8 @@ def test_a_redirect_is_never_followed_and_names_its_target(
     with pytest.raises(InfluxConfigError, match="redirect"):
         client.write(["m f=1 1000"])
     with pytest.raises(InfluxConfigError, match="redirect"):
+        asyncio.run(client.write_async(b"m f=1 1000"))
+    with pytest.raises(InfluxConfigError, match="redirect"):
         client.query("SELECT * FROM m")
     assert _count(client, influx_server.url) == 0
     proxy.clear()
@@ -93,6 +96,9 @@ def test_what_a_proxy_answers_is_transient(
     assert info.value.status == code
     with pytest.raises(InfluxUnavailableError):
         client.write(["m f=1 1000"])
+    with pytest.raises(InfluxUnavailableError) as info:
+        asyncio.run(client.write_async(b"m f=1 1000"))
+    assert info.value.status == code
     with pytest.raises(InfluxUnavailableError):
         client.query("SELECT * FROM m")
 
@@ -107,6 +113,9 @@ def test_only_influxdb_itself_refuses_data_for_good(
     assert info.value.status == 400
     with pytest.raises(InfluxRejectedError, match="unable to parse"):
         client.write_stream(iter([b"m f=1 not-a-time\n"]))
+    with pytest.raises(InfluxRejectedError) as info:
+        asyncio.run(client.write_async(b'm f="text" 3000'))
+    assert info.value.status == 400
 
 
 def test_a_missing_database_is_created_once_then_left_to_the_caller(
@@ -123,6 +132,12 @@ def test_a_missing_database_is_created_once_then_left_to_the_caller(
     creates = [s for s in proxy.seen() if s.path == "/query"]
     assert (len(writes), len(creates)) == (2, 2)  # two writes, the database created again
     with pytest.raises(InfluxUnavailableError, match="404"):
+        asyncio.run(client.write_async(b"m f=1 1000"))
+    writes = [s for s in proxy.seen() if s.path == "/write"]
+    creates = [s for s in proxy.seen() if s.path == "/query"]
+    # From an event loop as from a thread: two writes, the database created again once.
+    assert (len(writes), len(creates)) == (4, 3)
+    with pytest.raises(InfluxUnavailableError, match="404"):
         client.write_stream(_body())
     proxy.clear()
     client.write_stream(_body())  # the next write creates the database first
@@ -135,6 +150,9 @@ def test_retry_after_is_read_in_both_forms_on_any_transient_status(proxy: FaultP
     proxy.set(faultproxy.status(429, headers=[("Retry-After", "17")]))
     with pytest.raises(InfluxUnavailableError) as info:
         client.write(["m f=1 1000"])
+    assert info.value.retry_after_s == 17
+    with pytest.raises(InfluxUnavailableError) as info:
+        asyncio.run(client.write_async(b"m f=1 1000"))
     assert info.value.retry_after_s == 17
     when = format_datetime(datetime.now(UTC) + timedelta(seconds=40), usegmt=True)
     proxy.set(faultproxy.status(408, headers=[("Retry-After", when)]))
@@ -150,6 +168,7 @@ def test_a_trickled_answer_is_cut_at_the_overall_deadline(proxy: FaultProxy) -> 
     proxy.set(faultproxy.trickle(0.5, paths=["/write", "/query"]))
     for attempt in (
         lambda: client.write(["m f=1 1000"]),
+        lambda: asyncio.run(client.write_async(b"m f=1 1000")),
         lambda: client.query("SHOW MEASUREMENTS"),
     ):
         began = time.monotonic()
